@@ -1,0 +1,177 @@
+/* minnow graph: a DAG of nodes with named inputs, run in topological order.
+ *
+ * Building: mn_graph_init, then mn_graph_add (or the mn_g_* helpers) for each
+ * node, naming its inputs; nodes may be added in any order.  mn_graph_finalize
+ * sorts them topologically, infers every shape, declares the parameters and
+ * allocates them in one arena (plus one each for gradients and optimizer
+ * state).  Activations live in a second arena sized by mn_graph_reserve.
+ *
+ * Shapes are per sample; every buffer holds `batch` samples one after another
+ * (NCHW for images).  The graph owns everything it allocates. */
+#ifndef MINNOW_GRAPH_H
+#define MINNOW_GRAPH_H
+
+#include "minnow/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MN_NAME_MAX 32
+#define MN_MAX_IN 4
+#define MN_MAX_PARAMS 4
+#define MN_MAX_DIMS 4
+#define MN_META_MAX 16
+
+typedef enum mn_op {
+    MN_OP_INPUT = 0, /* params: mean[c], std[c] (input normalisation) */
+    MN_OP_DENSE,     /* params: weight[units, in], bias[units] */
+    MN_OP_CONV,      /* params: weight[filters, c/groups, k, k], bias[filters] */
+    MN_OP_MAXPOOL,
+    MN_OP_AVGPOOL,   /* k == 0: global average pool */
+    MN_OP_RELU,
+    MN_OP_TANH,
+    MN_OP_DROPOUT,
+    MN_OP_FLATTEN,
+    MN_OP_BATCHNORM, /* params: gamma[c], beta[c], mean[c], var[c] (last two running stats) */
+    MN_OP_ADD,       /* elementwise sum of its inputs (residual) */
+    MN_OP_SOFTMAX,   /* softmax over features (inference output) */
+    MN_OP__COUNT
+} mn_op;
+
+/* The name used in files and specs ("dense", "conv", ...); NULL if out of range. */
+const char *mn_op_name(mn_op op);
+/* MN_OP__COUNT if unknown. */
+mn_op mn_op_from_name(const char *name);
+
+typedef struct mn_shape {
+    int ndim;             /* 1 (features) or 3 (c, h, w) for activations */
+    int d[MN_MAX_DIMS];
+} mn_shape;
+int64_t mn_shape_numel(const mn_shape *s);
+
+/* Every attribute any op uses; each op reads only its own. */
+typedef struct mn_attrs {
+    int units;             /* dense: output features */
+    int filters;           /* conv: output channels */
+    int k, stride, pad;    /* conv and pool: square kernel, stride, zero padding */
+    int groups;            /* conv: groups (1 = ordinary, filters = c for depthwise) */
+    int c, h, w;           /* input: per-sample shape */
+    float rate;            /* dropout: drop probability */
+    float eps, momentum;   /* batchnorm */
+} mn_attrs;
+
+typedef struct mn_param {
+    char name[2 * MN_NAME_MAX];  /* "<node>.<role>", e.g. "fc1.weight" */
+    mn_shape shape;
+    int64_t n;                   /* numel */
+    int64_t off;                 /* offset (floats) into g->w, g->gw, g->m, g->v */
+    int trainable;               /* has a gradient and optimizer state */
+    int decay;                   /* weight decay applies (weights, not biases) */
+    float *mask;                 /* optional, n floats of 0/1 owned by the graph:
+                                    gradients and weights are multiplied by it
+                                    after each step (pruning keeps zeros zero) */
+} mn_param;
+
+typedef struct mn_node {
+    char name[MN_NAME_MAX];
+    mn_op op;
+    int nin;
+    char in_names[MN_MAX_IN][MN_NAME_MAX];
+    int in[MN_MAX_IN];      /* node indices, valid after finalize */
+    mn_attrs a;
+    mn_shape out;           /* per-sample output shape, after finalize */
+    int np;
+    int p[MN_MAX_PARAMS];   /* parameter indices, after finalize */
+    /* run-time, valid after mn_graph_reserve */
+    float *y, *dy;          /* batch * numel(out) */
+    float *aux;             /* per-op saved state (dropout mask, pool argmax, bn stats) */
+} mn_node;
+
+typedef struct mn_meta { char key[MN_NAME_MAX]; char val[128]; } mn_meta;
+
+typedef struct mn_graph {
+    int nnodes, cap;
+    mn_node *nodes;
+    int nparams;
+    mn_param *params;
+    int64_t nw;                  /* floats in each parameter arena */
+    float *w, *gw, *m, *v;       /* values, gradients, optimizer moments */
+    int output;                  /* node index of the logits (the last sink) */
+    int finalized;
+    /* run-time */
+    int batch_cap;
+    float *act, *dact, *auxbuf, *scratch;
+    size_t scratch_floats, act_floats;
+    const float *in_x;           /* the batch being run (read by the input node) */
+    mn_rng rng;                  /* dropout */
+    int nmeta;
+    mn_meta meta[MN_META_MAX];
+} mn_graph;
+
+void mn_graph_init(mn_graph *g);
+void mn_graph_free(mn_graph *g);
+
+/* Adds a node; inputs are node names.  Returns the node index, or -1 with a
+ * message (duplicate name, too many inputs, name too long). */
+int mn_graph_add(mn_graph *g, mn_op op, const char *name,
+                 const char *const *inputs, int nin, const mn_attrs *a);
+
+/* Convenience builders: the new node takes the single input `in`. */
+int mn_g_input(mn_graph *g, const char *name, int c, int h, int w);
+int mn_g_dense(mn_graph *g, const char *name, const char *in, int units);
+int mn_g_conv(mn_graph *g, const char *name, const char *in, int filters, int k,
+              int stride, int pad, int groups);
+int mn_g_pool(mn_graph *g, mn_op op, const char *name, const char *in, int k,
+              int stride, int pad);
+int mn_g_act(mn_graph *g, mn_op op, const char *name, const char *in);
+int mn_g_dropout(mn_graph *g, const char *name, const char *in, float rate);
+int mn_g_bn(mn_graph *g, const char *name, const char *in);
+int mn_g_add(mn_graph *g, const char *name, const char *a, const char *b);
+
+/* Topological sort (inputs resolved by name, cycles and dangling names
+ * rejected), shape inference, parameter declaration and allocation (zeros;
+ * input std and bn var are set to 1).  Exactly one node may be unused by any
+ * other: it is the output. */
+mn_status mn_graph_finalize(mn_graph *g);
+/* PyTorch's default initialisation: weights and biases U(-1/sqrt(fan_in), +). */
+void mn_graph_init_params(mn_graph *g, mn_rng *r);
+
+/* Makes room for activations of `batch` samples (grows, never shrinks). */
+mn_status mn_graph_reserve(mn_graph *g, int batch);
+/* Runs the graph on x (batch * numel(input) floats); returns the output
+ * node's buffer (batch * numel(out)), owned by the graph.  train != 0 enables
+ * dropout and batch statistics. */
+const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train);
+/* Back-propagates dout (gradient of the loss w.r.t. the output node) and
+ * ADDS parameter gradients into g->gw (zero it with mn_graph_zero_grad). */
+void mn_graph_backward(mn_graph *g, const float *dout, int batch);
+void mn_graph_zero_grad(mn_graph *g);
+
+/* Lookups; -1 if absent. */
+int mn_graph_find_node(const mn_graph *g, const char *name);
+int mn_graph_find_param(const mn_graph *g, const char *name);
+static inline float *mn_param_data(const mn_graph *g, int p) { return g->w + g->params[p].off; }
+static inline float *mn_param_grad(const mn_graph *g, int p) { return g->gw + g->params[p].off; }
+/* Allocates (if needed) and returns the 0/1 mask of parameter p, all ones. */
+float *mn_param_mask(mn_graph *g, int p);
+/* Applies every mask to weights (w *= mask). */
+void mn_graph_apply_masks(mn_graph *g);
+
+const mn_shape *mn_graph_input_shape(const mn_graph *g);
+const mn_shape *mn_graph_output_shape(const mn_graph *g);
+/* Multiply-accumulates of one sample's forward pass, per node and total. */
+int64_t mn_node_macs(const mn_graph *g, int node);
+int64_t mn_graph_macs(const mn_graph *g);
+
+/* Metadata key/values, saved with the model. */
+mn_status mn_graph_set_meta(mn_graph *g, const char *key, const char *val);
+const char *mn_graph_get_meta(const mn_graph *g, const char *key);
+
+/* A deep copy (structure, parameters, masks; not run-time buffers). */
+mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

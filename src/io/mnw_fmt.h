@@ -1,0 +1,65 @@
+/* Constants of the .mnw container shared by its writer and reader; the
+ * layout itself is specified in docs/FORMAT.md. */
+#ifndef MINNOW_IO_MNW_FMT_H
+#define MINNOW_IO_MNW_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minnow/graph.h"
+
+#define MNW_MAGIC "MNW1"
+#define MNW_VERSION 1u
+#define MNW_ALIGN 64u
+#define MNW_MAX_SECTIONS 64u
+/* magic, version, section count; then 24 bytes per section; then the CRC. */
+#define MNW_HDR_FIXED 12u
+#define MNW_SECTION_ENTRY 24u
+#define MNW_HDR_SIZE(n) (MNW_HDR_FIXED + MNW_SECTION_ENTRY * (size_t)(n) + 4u)
+/* Files larger than this are refused by mn_read_file, so the writer refuses
+ * to make them. */
+#define MNW_FILE_MAX ((uint64_t)2 << 30)
+
+/* Section tags: the four ASCII bytes as stored, read as a little-endian u32. */
+#define MNW_TAG(a, b, c, d) \
+    ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define MNW_TAG_META MNW_TAG('M', 'E', 'T', 'A')
+#define MNW_TAG_GRPH MNW_TAG('G', 'R', 'P', 'H')
+#define MNW_TAG_TENS MNW_TAG('T', 'E', 'N', 'S')
+#define MNW_TAG_DATA MNW_TAG('D', 'A', 'T', 'A')
+
+/* Attribute value types. */
+#define MNW_ATTR_I32 1u
+#define MNW_ATTR_F32 2u
+
+/* Tensor storage kinds.  Later kinds (sparse CSR, int8, codebook, binary)
+ * take the next numbers, each with its own kind-specific header. */
+#define MNW_KIND_F32 0u
+
+typedef struct mnw_attr_desc {
+    const char *name;
+    uint32_t type;
+    size_t off; /* offsetof(mn_attrs, field) */
+} mnw_attr_desc;
+
+/* Every mn_attrs field under its file name.  Appending here is how a new
+ * attribute joins the format; renaming or retyping one breaks old files. */
+static const mnw_attr_desc mnw_attrs[] = {
+    {"units", MNW_ATTR_I32, offsetof(mn_attrs, units)},
+    {"filters", MNW_ATTR_I32, offsetof(mn_attrs, filters)},
+    {"k", MNW_ATTR_I32, offsetof(mn_attrs, k)},
+    {"stride", MNW_ATTR_I32, offsetof(mn_attrs, stride)},
+    {"pad", MNW_ATTR_I32, offsetof(mn_attrs, pad)},
+    {"groups", MNW_ATTR_I32, offsetof(mn_attrs, groups)},
+    {"c", MNW_ATTR_I32, offsetof(mn_attrs, c)},
+    {"h", MNW_ATTR_I32, offsetof(mn_attrs, h)},
+    {"w", MNW_ATTR_I32, offsetof(mn_attrs, w)},
+    {"rate", MNW_ATTR_F32, offsetof(mn_attrs, rate)},
+    {"eps", MNW_ATTR_F32, offsetof(mn_attrs, eps)},
+    {"momentum", MNW_ATTR_F32, offsetof(mn_attrs, momentum)},
+};
+#define MNW_NATTRS ((int)(sizeof mnw_attrs / sizeof mnw_attrs[0]))
+
+static inline size_t mnw_align(size_t x) { return (x + (MNW_ALIGN - 1)) & ~(size_t)(MNW_ALIGN - 1); }
+
+#endif

@@ -1,0 +1,162 @@
+/* Built-in architectures are written in the same text spec users write, so
+ * there is one builder and the docs can print them. */
+#include "minnow/arch.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/io.h"
+
+static const struct { const char *name, *spec; } g_builtin[] = {
+    /* LeNet-300-100 (LeCun et al. 1998; Han et al. 2015). */
+    {"lenet300", "input x; flatten flat; dense fc1 units=300; relu r1; dense fc2 units=100; relu r2;"
+                 "dense fc3 units=classes"},
+    /* LeNet-5 as in Caffe / Han et al.: 20@5x5, pool, 50@5x5, pool, fc500, fc10. */
+    {"lenet5", "input x; conv conv1 filters=20 k=5; relu r1; maxpool p1 k=2; conv conv2 filters=50 k=5; relu r2;"
+               "maxpool p2 k=2; flatten flat; dense fc1 units=500; relu r3; dense fc2 units=classes"},
+    /* Hinton et al. 2015: the big teacher, 2x1200 with dropout on input and hidden units. */
+    {"mlp1200", "input x; flatten flat; dropout d0 rate=0.2; dense fc1 units=1200; relu r1; dropout d1 rate=0.5;"
+                "dense fc2 units=1200; relu r2; dropout d2 rate=0.5; dense fc3 units=classes"},
+    /* ... and the small student, 2x800, no regularisation. */
+    {"mlp800", "input x; flatten flat; dense fc1 units=800; relu r1; dense fc2 units=800; relu r2;"
+               "dense fc3 units=classes"},
+    /* Frankle & Carbin 2019, Conv-2/4/6 (VGG-like, 3x3 same convs, for 32x32x3). */
+    {"conv2", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv conv2 filters=64 k=3 pad=1; relu r2;"
+              "maxpool p1 k=2; flatten flat; dense fc1 units=256; relu r3; dense fc2 units=256; relu r4;"
+              "dense fc3 units=classes"},
+    {"conv4", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv conv2 filters=64 k=3 pad=1; relu r2;"
+              "maxpool p1 k=2; conv conv3 filters=128 k=3 pad=1; relu r3; conv conv4 filters=128 k=3 pad=1;"
+              "relu r4; maxpool p2 k=2; flatten flat; dense fc1 units=256; relu r5; dense fc2 units=256;"
+              "relu r6; dense fc3 units=classes"},
+    {"conv6", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv conv2 filters=64 k=3 pad=1; relu r2;"
+              "maxpool p1 k=2; conv conv3 filters=128 k=3 pad=1; relu r3; conv conv4 filters=128 k=3 pad=1;"
+              "relu r4; maxpool p2 k=2; conv conv5 filters=256 k=3 pad=1; relu r5;"
+              "conv conv6 filters=256 k=3 pad=1; relu r6; maxpool p3 k=2; flatten flat;"
+              "dense fc1 units=256; relu r7; dense fc2 units=256; relu r8; dense fc3 units=classes"},
+};
+#define NBUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
+
+const char *const *mn_arch_names(void) {
+    static const char *names[NBUILTIN + 1];
+    for (int i = 0; i < NBUILTIN; i++) names[i] = g_builtin[i].name;
+    return names;
+}
+
+const char *mn_arch_spec(const char *name) {
+    for (int i = 0; i < NBUILTIN; i++)
+        if (strcmp(g_builtin[i].name, name) == 0) return g_builtin[i].spec;
+    return NULL;
+}
+
+static int parse_int(const char *v, int nclass, int *out) {
+    if (strcmp(v, "classes") == 0) { *out = nclass; return 1; }
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == 0 || *end || x < 0 || x > (1 << 24)) return 0;
+    *out = (int)x;
+    return 1;
+}
+
+static mn_status set_attr(mn_attrs *a, const char *key, const char *val, int nclass, int line) {
+    struct { const char *k; int *p; } ints[] = {
+        {"units", &a->units}, {"filters", &a->filters}, {"k", &a->k}, {"stride", &a->stride},
+        {"pad", &a->pad}, {"groups", &a->groups}, {"c", &a->c}, {"h", &a->h}, {"w", &a->w}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (strcmp(key, ints[i].k) == 0) {
+            if (!parse_int(val, nclass, ints[i].p))
+                return mn_error(MN_EARG, "spec statement %d: %s=%s is not a non-negative integer", line, key, val);
+            return MN_OK;
+        }
+    struct { const char *k; float *p; } fl[] = {{"rate", &a->rate}, {"eps", &a->eps}, {"momentum", &a->momentum}};
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+        if (strcmp(key, fl[i].k) == 0) {
+            char *end;
+            *fl[i].p = strtof(val, &end);
+            if (*val == 0 || *end) return mn_error(MN_EARG, "spec statement %d: %s=%s is not a number", line, key, val);
+            return MN_OK;
+        }
+    return mn_error(MN_EARG, "spec statement %d: unknown attribute '%s'", line, key);
+}
+
+/* One statement: OP NAME key=value... in=a,b */
+static mn_status parse_stmt(mn_graph *g, char *s, int line, char *prev, int c, int h, int w, int nclass) {
+    char *tok[32];
+    int nt = 0;
+    for (char *t = strtok(s, " \t\r"); t && nt < 32; t = strtok(NULL, " \t\r")) tok[nt++] = t;
+    if (nt == 0) return MN_OK;
+    if (nt < 2) return mn_error(MN_EARG, "spec statement %d: expected 'OP NAME ...'", line);
+    mn_op op = mn_op_from_name(tok[0]);
+    if (op == MN_OP__COUNT) return mn_error(MN_EARG, "spec statement %d: unknown op '%s'", line, tok[0]);
+    mn_attrs a = {0};
+    if (op == MN_OP_INPUT) { a.c = c; a.h = h; a.w = w; }
+    if (op == MN_OP_BATCHNORM) { a.eps = 1e-5f; a.momentum = 0.1f; }
+    const char *in[MN_MAX_IN];
+    int nin = 0;
+    char *inlist = NULL;
+    for (int i = 2; i < nt; i++) {
+        char *eq = strchr(tok[i], '=');
+        if (!eq) return mn_error(MN_EARG, "spec statement %d: expected key=value, got '%s'", line, tok[i]);
+        *eq = 0;
+        if (strcmp(tok[i], "in") == 0) { inlist = eq + 1; continue; }
+        mn_status st = set_attr(&a, tok[i], eq + 1, nclass, line);
+        if (st) return st;
+    }
+    if (inlist) {
+        for (char *t = strtok(inlist, ","); t; t = strtok(NULL, ","))
+            if (nin < MN_MAX_IN) in[nin++] = t;
+            else return mn_error(MN_EARG, "spec statement %d: too many inputs", line);
+    } else if (op != MN_OP_INPUT) {
+        if (!prev[0]) return mn_error(MN_EARG, "spec statement %d: '%s' has no input", line, tok[1]);
+        in[nin++] = prev;
+    }
+    char name[MN_NAME_MAX];
+    snprintf(name, sizeof name, "%s", tok[1]);
+    if (mn_graph_add(g, op, name, in, nin, &a) < 0)
+        return mn_error(MN_EARG, "spec statement %d: %s", line, mn_errmsg());
+    snprintf(prev, MN_NAME_MAX, "%s", name);
+    return MN_OK;
+}
+
+static mn_status build_spec(mn_graph *g, const char *spec, int c, int h, int w, int nclass) {
+    char *buf = strdup(spec);
+    if (!buf) return mn_error(MN_ENOMEM, "out of memory");
+    char prev[MN_NAME_MAX] = "";
+    mn_status st = MN_OK;
+    int line = 0;
+    char *save = NULL;
+    for (char *s = strtok_r(buf, ";\n", &save); s && !st; s = strtok_r(NULL, ";\n", &save)) {
+        line++;
+        char *hash = strchr(s, '#');
+        if (hash) *hash = 0;
+        st = parse_stmt(g, s, line, prev, c, h, w, nclass);
+    }
+    free(buf);
+    return st;
+}
+
+mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int nclass) {
+    mn_graph_init(g);
+    const char *spec = mn_arch_spec(arch);
+    unsigned char *file = NULL;
+    if (!spec && !strchr(arch, ';')) {
+        size_t len;
+        if (mn_read_file(arch, &file, &len))
+            return mn_error(MN_EARG, "unknown architecture '%s' (built-ins: lenet300, lenet5, mlp1200, mlp800, conv2, conv4, conv6; or a spec file)", arch);
+        char *t = realloc(file, len + 1);
+        if (!t) { free(file); return mn_error(MN_ENOMEM, "out of memory"); }
+        t[len] = 0;
+        if (memchr(t, 0, len)) { free(t); return mn_error(MN_EARG, "%s: not a text spec", arch); }
+        file = (unsigned char *)t;
+        spec = t;
+    } else if (!spec) {
+        spec = arch;
+    }
+    mn_status st = build_spec(g, spec, c, h, w, nclass);
+    free(file);
+    if (!st) st = mn_graph_finalize(g);
+    if (!st) st = mn_graph_set_meta(g, "arch", mn_arch_spec(arch) ? arch : "custom");
+    if (st) mn_graph_free(g);
+    return st;
+}

@@ -1,0 +1,426 @@
+/* The graph: building, topological sort, shape inference, arenas, and the
+ * forward/backward drivers. */
+#include "minnow/graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+static const mn_opdef *const g_ops[MN_OP__COUNT] = {
+    [MN_OP_INPUT] = &mn_op_input,     [MN_OP_DENSE] = &mn_op_dense,
+    [MN_OP_CONV] = &mn_op_conv,       [MN_OP_MAXPOOL] = &mn_op_maxpool,
+    [MN_OP_AVGPOOL] = &mn_op_avgpool, [MN_OP_RELU] = &mn_op_relu,
+    [MN_OP_TANH] = &mn_op_tanh,       [MN_OP_DROPOUT] = &mn_op_dropout,
+    [MN_OP_FLATTEN] = &mn_op_flatten, [MN_OP_BATCHNORM] = &mn_op_batchnorm,
+    [MN_OP_ADD] = &mn_op_add,         [MN_OP_SOFTMAX] = &mn_op_softmax,
+};
+
+const mn_opdef *mn__opdef(mn_op op) {
+    return (op >= 0 && op < MN_OP__COUNT) ? g_ops[op] : NULL;
+}
+
+const char *mn_op_name(mn_op op) {
+    const mn_opdef *d = mn__opdef(op);
+    return d ? d->name : NULL;
+}
+
+mn_op mn_op_from_name(const char *name) {
+    for (int i = 0; i < MN_OP__COUNT; i++)
+        if (name && strcmp(g_ops[i]->name, name) == 0) return (mn_op)i;
+    return MN_OP__COUNT;
+}
+
+int64_t mn_shape_numel(const mn_shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++) n *= s->d[i];
+    return n;
+}
+
+void mn_graph_init(mn_graph *g) {
+    memset(g, 0, sizeof *g);
+    g->output = -1;
+    mn_rng_seed(&g->rng, 1);
+}
+
+static void free_runtime(mn_graph *g) {
+    mn_free(g->act); mn_free(g->dact); mn_free(g->auxbuf); mn_free(g->scratch);
+    g->act = g->dact = g->auxbuf = g->scratch = NULL;
+    g->batch_cap = 0;
+    g->scratch_floats = 0;
+}
+
+void mn_graph_free(mn_graph *g) {
+    free_runtime(g);
+    for (int i = 0; i < g->nparams; i++) mn_free(g->params[i].mask);
+    free(g->params);
+    free(g->nodes);
+    mn_free(g->w); mn_free(g->gw); mn_free(g->m); mn_free(g->v);
+    mn_graph_init(g);
+}
+
+int mn_graph_find_node(const mn_graph *g, const char *name) {
+    for (int i = 0; i < g->nnodes; i++)
+        if (strcmp(g->nodes[i].name, name) == 0) return i;
+    return -1;
+}
+
+int mn_graph_find_param(const mn_graph *g, const char *name) {
+    for (int i = 0; i < g->nparams; i++)
+        if (strcmp(g->params[i].name, name) == 0) return i;
+    return -1;
+}
+
+int mn_graph_add(mn_graph *g, mn_op op, const char *name,
+                 const char *const *inputs, int nin, const mn_attrs *a) {
+    const mn_opdef *d = mn__opdef(op);
+    if (!d) { mn_error(MN_EARG, "unknown op %d", (int)op); return -1; }
+    if (g->finalized) { mn_error(MN_EARG, "graph is finalized"); return -1; }
+    if (!name || !*name || strlen(name) >= MN_NAME_MAX) {
+        mn_error(MN_EARG, "node name '%s' is empty or longer than %d", name ? name : "", MN_NAME_MAX - 1);
+        return -1;
+    }
+    if (mn_graph_find_node(g, name) >= 0) {
+        mn_error(MN_EARG, "duplicate node name '%s'", name);
+        return -1;
+    }
+    if (nin < d->min_in || nin > d->max_in) {
+        mn_error(MN_EARG, "node '%s' (%s) takes %d..%d inputs, got %d", name, d->name, d->min_in, d->max_in, nin);
+        return -1;
+    }
+    if (g->nnodes == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 16;
+        mn_node *nn = realloc(g->nodes, sizeof *nn * cap);
+        if (!nn) { mn_error(MN_ENOMEM, "out of memory adding node '%s'", name); return -1; }
+        g->nodes = nn;
+        g->cap = cap;
+    }
+    mn_node *n = &g->nodes[g->nnodes];
+    memset(n, 0, sizeof *n);
+    strcpy(n->name, name);
+    n->op = op;
+    n->nin = nin;
+    for (int i = 0; i < nin; i++) {
+        if (!inputs[i] || strlen(inputs[i]) >= MN_NAME_MAX) {
+            mn_error(MN_EARG, "node '%s': bad input name", name);
+            return -1;
+        }
+        strcpy(n->in_names[i], inputs[i]);
+    }
+    if (a) n->a = *a;
+    return g->nnodes++;
+}
+
+int mn_g_input(mn_graph *g, const char *name, int c, int h, int w) {
+    mn_attrs a = {.c = c, .h = h, .w = w};
+    return mn_graph_add(g, MN_OP_INPUT, name, NULL, 0, &a);
+}
+int mn_g_dense(mn_graph *g, const char *name, const char *in, int units) {
+    mn_attrs a = {.units = units};
+    return mn_graph_add(g, MN_OP_DENSE, name, &in, 1, &a);
+}
+int mn_g_conv(mn_graph *g, const char *name, const char *in, int filters, int k,
+              int stride, int pad, int groups) {
+    mn_attrs a = {.filters = filters, .k = k, .stride = stride, .pad = pad, .groups = groups};
+    return mn_graph_add(g, MN_OP_CONV, name, &in, 1, &a);
+}
+int mn_g_pool(mn_graph *g, mn_op op, const char *name, const char *in, int k,
+              int stride, int pad) {
+    mn_attrs a = {.k = k, .stride = stride, .pad = pad};
+    return mn_graph_add(g, op, name, &in, 1, &a);
+}
+int mn_g_act(mn_graph *g, mn_op op, const char *name, const char *in) {
+    return mn_graph_add(g, op, name, &in, 1, NULL);
+}
+int mn_g_dropout(mn_graph *g, const char *name, const char *in, float rate) {
+    mn_attrs a = {.rate = rate};
+    return mn_graph_add(g, MN_OP_DROPOUT, name, &in, 1, &a);
+}
+int mn_g_bn(mn_graph *g, const char *name, const char *in) {
+    mn_attrs a = {.eps = 1e-5f, .momentum = 0.1f};
+    return mn_graph_add(g, MN_OP_BATCHNORM, name, &in, 1, &a);
+}
+int mn_g_add(mn_graph *g, const char *name, const char *x, const char *y) {
+    const char *in[2] = {x, y};
+    return mn_graph_add(g, MN_OP_ADD, name, in, 2, NULL);
+}
+
+int mn__declare_param(mn_graph *g, mn_node *n, const char *role, int ndim,
+                      const int *dims, int trainable, int decay) {
+    if (n->np >= MN_MAX_PARAMS) { mn_error(MN_EARG, "node '%s': too many params", n->name); return -1; }
+    mn_param *np = realloc(g->params, sizeof *np * (g->nparams + 1));
+    if (!np) { mn_error(MN_ENOMEM, "out of memory"); return -1; }
+    g->params = np;
+    mn_param *p = &g->params[g->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s.%s", n->name, role);
+    p->shape.ndim = ndim;
+    int64_t cnt = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0 || cnt > (INT64_C(1) << 31) / dims[i]) {
+            mn_error(MN_ESHAPE, "param '%s' has a bad or too large shape", p->name);
+            return -1;
+        }
+        p->shape.d[i] = dims[i];
+        cnt *= dims[i];
+    }
+    p->n = cnt;
+    /* 16-float alignment keeps every parameter on a 64-byte boundary. */
+    p->off = g->nw;
+    g->nw += (cnt + 15) & ~(int64_t)15;
+    p->trainable = trainable;
+    p->decay = decay;
+    n->p[n->np++] = g->nparams;
+    return g->nparams++;
+}
+
+/* Kahn's algorithm, taking the earliest-added ready node each time so that
+ * a graph built in order keeps its order. */
+static mn_status topo_sort(mn_graph *g) {
+    int n = g->nnodes;
+    size_t un = (size_t)(n > 0 ? n : 1);
+    int *indeg = calloc(un, sizeof *indeg), *order = calloc(un, sizeof *order);
+    int *inidx = calloc(un * MN_MAX_IN, sizeof *inidx);
+    char *done = calloc(un, 1);
+    mn_status st = MN_OK;
+    if (!indeg || !order || !inidx || !done) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            int j = mn_graph_find_node(g, g->nodes[i].in_names[k]);
+            if (j < 0) { st = mn_error(MN_ESHAPE, "node '%s': no input named '%s'", g->nodes[i].name, g->nodes[i].in_names[k]); goto out; }
+            if (j == i) { st = mn_error(MN_ESHAPE, "node '%s' takes itself as input", g->nodes[i].name); goto out; }
+            inidx[i * MN_MAX_IN + k] = j;
+            indeg[i]++;
+        }
+    for (int cnt = 0; cnt < n; cnt++) {
+        int pick = -1;
+        for (int i = 0; i < n && pick < 0; i++) {
+            if (done[i]) continue;
+            int ready = 1;
+            for (int k = 0; k < g->nodes[i].nin; k++)
+                if (!done[inidx[i * MN_MAX_IN + k]]) ready = 0;
+            if (ready) pick = i;
+        }
+        if (pick < 0) { st = mn_error(MN_ESHAPE, "graph has a cycle"); goto out; }
+        done[pick] = 1;
+        order[cnt] = pick;
+    }
+    /* Reorder nodes and remap input indices. */
+    mn_node *sorted = calloc((size_t)(n > 0 ? n : 1), sizeof *sorted);
+    int *pos = calloc((size_t)(n > 0 ? n : 1), sizeof *pos);
+    if (!sorted || !pos) { free(sorted); free(pos); st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    for (int i = 0; i < n; i++) pos[order[i]] = i;
+    for (int i = 0; i < n; i++) {
+        sorted[i] = g->nodes[order[i]];
+        for (int k = 0; k < sorted[i].nin; k++) sorted[i].in[k] = pos[inidx[order[i] * MN_MAX_IN + k]];
+    }
+    memcpy(g->nodes, sorted, sizeof *sorted * n);
+    free(sorted);
+    free(pos);
+out:
+    free(indeg); free(order); free(inidx); free(done);
+    return st;
+}
+
+mn_status mn_graph_finalize(mn_graph *g) {
+    if (g->finalized) return MN_OK;
+    if (g->nnodes == 0) return mn_error(MN_ESHAPE, "graph has no nodes");
+    mn_status st = topo_sort(g);
+    if (st) return st;
+    int ninput = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        if (n->op == MN_OP_INPUT) ninput++;
+        n->np = 0;
+        if ((st = mn__opdef(n->op)->infer(g, n))) return st;
+        if (mn_shape_numel(&n->out) <= 0 || mn_shape_numel(&n->out) > (INT64_C(1) << 28))
+            return mn_error(MN_ESHAPE, "node '%s' has an empty or too large output", n->name);
+    }
+    if (ninput != 1) return mn_error(MN_ESHAPE, "graph needs exactly one input node, has %d", ninput);
+    /* The output is the last node that nothing consumes. */
+    g->output = -1;
+    for (int i = g->nnodes - 1; i >= 0 && g->output < 0; i--) {
+        int used = 0;
+        for (int j = i + 1; j < g->nnodes && !used; j++)
+            for (int k = 0; k < g->nodes[j].nin; k++)
+                if (g->nodes[j].in[k] == i) used = 1;
+        if (!used) g->output = i;
+    }
+    g->w = mn_alloc(g->nw, sizeof(float));
+    g->gw = mn_alloc(g->nw, sizeof(float));
+    g->m = mn_alloc(g->nw, sizeof(float));
+    g->v = mn_alloc(g->nw, sizeof(float));
+    if (!g->w || !g->gw || !g->m || !g->v) return mn_error(MN_ENOMEM, "out of memory for %lld parameters", (long long)g->nw);
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        /* Identity defaults so a fresh graph computes something sensible. */
+        if (n->op == MN_OP_INPUT) {
+            float *s = mn__w(g, n, 1);
+            for (int64_t k = 0; k < g->params[n->p[1]].n; k++) s[k] = 1;
+        } else if (n->op == MN_OP_BATCHNORM) {
+            float *ga = mn__w(g, n, 0), *var = mn__w(g, n, 3);
+            for (int64_t k = 0; k < g->params[n->p[0]].n; k++) ga[k] = var[k] = 1;
+        }
+    }
+    g->finalized = 1;
+    return MN_OK;
+}
+
+void mn_graph_init_params(mn_graph *g, mn_rng *r) {
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        if (n->op != MN_OP_DENSE && n->op != MN_OP_CONV) continue;
+        const mn_param *w = &g->params[n->p[0]];
+        int64_t fan_in = w->n / w->shape.d[0];
+        float bound = 1.0f / sqrtf((float)fan_in);
+        for (int k = 0; k < n->np; k++) {
+            float *d = mn__w(g, n, k);
+            for (int64_t j = 0; j < g->params[n->p[k]].n; j++)
+                d[j] = (2 * mn_rng_uniform(r) - 1) * bound;
+        }
+    }
+}
+
+mn_status mn_graph_reserve(mn_graph *g, int batch) {
+    if (!g->finalized) return mn_error(MN_EARG, "graph is not finalized");
+    if (batch <= g->batch_cap) return MN_OK;
+    free_runtime(g);
+    size_t act = 0, aux = 0, scratch = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        const mn_opdef *d = mn__opdef(n->op);
+        act += ((size_t)mn_shape_numel(&n->out) * batch + 15) & ~(size_t)15;
+        if (d->aux) aux += (d->aux(g, n, batch) + 15) & ~(size_t)15;
+        if (d->scratch) { size_t s = d->scratch(g, n, batch); if (s > scratch) scratch = s; }
+    }
+    g->act = mn_alloc(act, sizeof(float));
+    g->dact = mn_alloc(act, sizeof(float));
+    g->auxbuf = mn_alloc(aux, sizeof(float));
+    g->scratch = mn_alloc(scratch, sizeof(float));
+    if (!g->act || !g->dact || !g->auxbuf || !g->scratch) {
+        free_runtime(g);
+        return mn_error(MN_ENOMEM, "out of memory for batch %d", batch);
+    }
+    size_t ao = 0, xo = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        const mn_opdef *d = mn__opdef(n->op);
+        n->y = g->act + ao;
+        n->dy = g->dact + ao;
+        ao += ((size_t)mn_shape_numel(&n->out) * batch + 15) & ~(size_t)15;
+        n->aux = g->auxbuf + xo;
+        if (d->aux) xo += (d->aux(g, n, batch) + 15) & ~(size_t)15;
+    }
+    g->scratch_floats = scratch;
+    g->batch_cap = batch;
+    g->act_floats = act;
+    return MN_OK;
+}
+
+const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train) {
+    g->in_x = x;
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        mn__opdef(n->op)->forward(g, n, batch, train);
+    }
+    return g->nodes[g->output].y;
+}
+
+void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
+    memset(g->dact, 0, sizeof(float) * g->act_floats);
+    mn_node *o = &g->nodes[g->output];
+    memcpy(o->dy, dout, sizeof(float) * batch * mn_shape_numel(&o->out));
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        mn_node *n = &g->nodes[i];
+        if (n->op == MN_OP_INPUT) continue;
+        mn__opdef(n->op)->backward(g, n, batch);
+    }
+}
+
+void mn_graph_zero_grad(mn_graph *g) { memset(g->gw, 0, sizeof(float) * g->nw); }
+
+float *mn_param_mask(mn_graph *g, int p) {
+    mn_param *pp = &g->params[p];
+    if (!pp->mask) {
+        pp->mask = mn_alloc(pp->n, sizeof(float));
+        if (!pp->mask) return NULL;
+        for (int64_t i = 0; i < pp->n; i++) pp->mask[i] = 1;
+    }
+    return pp->mask;
+}
+
+void mn_graph_apply_masks(mn_graph *g) {
+    for (int i = 0; i < g->nparams; i++) {
+        const mn_param *p = &g->params[i];
+        if (!p->mask) continue;
+        float *w = g->w + p->off;
+        for (int64_t k = 0; k < p->n; k++) w[k] *= p->mask[k];
+    }
+}
+
+const mn_shape *mn_graph_input_shape(const mn_graph *g) {
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == MN_OP_INPUT) return &g->nodes[i].out;
+    return NULL;
+}
+
+const mn_shape *mn_graph_output_shape(const mn_graph *g) {
+    return g->output >= 0 ? &g->nodes[g->output].out : NULL;
+}
+
+int64_t mn_node_macs(const mn_graph *g, int node) {
+    const mn_node *n = &g->nodes[node];
+    const mn_opdef *d = mn__opdef(n->op);
+    return d->macs ? d->macs(g, n) : 0;
+}
+
+int64_t mn_graph_macs(const mn_graph *g) {
+    int64_t s = 0;
+    for (int i = 0; i < g->nnodes; i++) s += mn_node_macs(g, i);
+    return s;
+}
+
+mn_status mn_graph_set_meta(mn_graph *g, const char *key, const char *val) {
+    if (strlen(key) >= MN_NAME_MAX || strlen(val) >= sizeof g->meta[0].val)
+        return mn_error(MN_EARG, "metadata '%s' too long", key);
+    for (int i = 0; i < g->nmeta; i++)
+        if (strcmp(g->meta[i].key, key) == 0) { strcpy(g->meta[i].val, val); return MN_OK; }
+    if (g->nmeta == MN_META_MAX) return mn_error(MN_EARG, "too many metadata entries");
+    strcpy(g->meta[g->nmeta].key, key);
+    strcpy(g->meta[g->nmeta].val, val);
+    g->nmeta++;
+    return MN_OK;
+}
+
+const char *mn_graph_get_meta(const mn_graph *g, const char *key) {
+    for (int i = 0; i < g->nmeta; i++)
+        if (strcmp(g->meta[i].key, key) == 0) return g->meta[i].val;
+    return NULL;
+}
+
+mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst) {
+    mn_graph_init(dst);
+    for (int i = 0; i < src->nnodes; i++) {
+        const mn_node *n = &src->nodes[i];
+        const char *in[MN_MAX_IN];
+        for (int k = 0; k < n->nin; k++) in[k] = n->in_names[k];
+        if (mn_graph_add(dst, n->op, n->name, in, n->nin, &n->a) < 0) { mn_graph_free(dst); return MN_EARG; }
+    }
+    mn_status st = src->finalized ? mn_graph_finalize(dst) : MN_OK;
+    if (st) { mn_graph_free(dst); return st; }
+    if (src->finalized) {
+        memcpy(dst->w, src->w, sizeof(float) * src->nw);
+        for (int i = 0; i < src->nparams; i++)
+            if (src->params[i].mask) {
+                float *m = mn_param_mask(dst, i);
+                if (!m) { mn_graph_free(dst); return mn_error(MN_ENOMEM, "out of memory"); }
+                memcpy(m, src->params[i].mask, sizeof(float) * src->params[i].n);
+            }
+    }
+    dst->nmeta = src->nmeta;
+    memcpy(dst->meta, src->meta, sizeof src->meta);
+    dst->rng = src->rng;
+    return MN_OK;
+}

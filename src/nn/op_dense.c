@@ -1,0 +1,43 @@
+/* Dense (fully connected): y[b, u] = sum_i x[b, i] W[u, i] + bias[u].
+ * Any input shape is read as a flat feature vector. */
+#include <string.h>
+
+#include "minnow/kernels.h"
+#include "nn/ops.h"
+
+static mn_status infer(mn_graph *g, mn_node *n) {
+    int64_t in = mn__numel_in(g, n, 0);
+    if (n->a.units <= 0) return mn_error(MN_ESHAPE, "dense '%s': units must be > 0", n->name);
+    if (in > (1 << 30)) return mn_error(MN_ESHAPE, "dense '%s': input too large", n->name);
+    n->out.ndim = 1;
+    n->out.d[0] = n->a.units;
+    int wd[2] = {n->a.units, (int)in}, bd[1] = {n->a.units};
+    if (mn__declare_param(g, n, "weight", 2, wd, 1, 1) < 0) return MN_ESHAPE;
+    if (mn__declare_param(g, n, "bias", 1, bd, 1, 0) < 0) return MN_ESHAPE;
+    return MN_OK;
+}
+
+static void forward(mn_graph *g, mn_node *n, int batch, int train) {
+    (void)train;
+    int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
+    const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
+    for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
+    mn_sgemm(0, 1, batch, u, in, 1.0f, x, in, w, in, 1.0f, n->y, u);
+}
+
+static void backward(mn_graph *g, mn_node *n, int batch) {
+    int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
+    const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0);
+    float *gw = mn__gw(g, n, 0), *gb = mn__gw(g, n, 1);
+    mn_sgemm(1, 0, u, in, batch, 1.0f, n->dy, u, x, in, 1.0f, gw, in);
+    for (int i = 0; i < batch; i++)
+        for (int j = 0; j < u; j++) gb[j] += n->dy[(int64_t)i * u + j];
+    if (mn__needs_dx(g, n, 0))
+        mn_sgemm(0, 0, batch, in, u, 1.0f, n->dy, u, w, in, 1.0f, g->nodes[n->in[0]].dy, in);
+}
+
+static int64_t macs(const mn_graph *g, const mn_node *n) {
+    return mn__numel_in(g, n, 0) * n->a.units;
+}
+
+const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, NULL, forward, backward, macs};

@@ -1,0 +1,178 @@
+/* The training loop and evaluation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/train.h"
+
+void mn_train_default(mn_train_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->epochs = 15;
+    c->batch = 60;
+    mn_optim_default(&c->opt, MN_OPT_ADAM);
+    c->step_epochs = 5;
+    c->gamma = 0.1f;
+    c->seed = 1;
+}
+
+float mn_lr_at(const mn_train_cfg *c, int epoch, int step, int steps) {
+    float lr = c->opt.lr;
+    switch (c->sched) {
+    case MN_SCHED_CONST: return lr;
+    case MN_SCHED_STEP: return lr * powf(c->gamma, (float)(epoch / (c->step_epochs > 0 ? c->step_epochs : 1)));
+    case MN_SCHED_COSINE: {
+        double total = (double)c->epochs * steps, t = (double)epoch * steps + step;
+        return (float)(0.5 * lr * (1 + cos(3.141592653589793 * t / total)));
+    }
+    }
+    return lr;
+}
+
+mn_status mn_check_data(const mn_graph *g, const mn_dataset *d) {
+    const mn_shape *in = mn_graph_input_shape(g), *out = mn_graph_output_shape(g);
+    if (!in || !out) return mn_error(MN_EARG, "model is not finalized");
+    int64_t want = mn_shape_numel(in), have = (int64_t)d->c * d->h * d->w;
+    int ok = want == have && in->d[0] == d->c;
+    if (!ok) return mn_error(MN_ESHAPE, "data samples are %dx%dx%d but the model takes %d values (%s)",
+                             d->c, d->h, d->w, (int)want, in->ndim == 3 ? "c x h x w" : "features");
+    int k = (int)mn_shape_numel(out);
+    for (int i = 0; i < d->n; i++)
+        if (d->y[i] < 0 || d->y[i] >= k)
+            return mn_error(MN_EARG, "label %d of sample %d is out of range for a model with %d outputs", d->y[i], i, k);
+    if (d->n <= 0) return mn_error(MN_EARG, "data set is empty");
+    return MN_OK;
+}
+
+mn_status mn_set_input_norm(mn_graph *g, const mn_dataset *d) {
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        if (n->op != MN_OP_INPUT) continue;
+        if (n->a.c != d->c) return mn_error(MN_ESHAPE, "data has %d channels, model input %d", d->c, n->a.c);
+        float *mean = mn_param_data(g, n->p[0]), *sd = mn_param_data(g, n->p[1]);
+        mn_data_stats(d, mean, sd);
+        for (int c = 0; c < d->c; c++) if (!(sd[c] > 1e-6f)) sd[c] = 1;
+        return MN_OK;
+    }
+    return mn_error(MN_EARG, "model has no input node");
+}
+
+/* Names the first node whose output holds a NaN or Inf. */
+static const char *first_bad_layer(const mn_graph *g, int batch) {
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        int64_t cnt = batch * mn_shape_numel(&n->out);
+        for (int64_t j = 0; j < cnt; j++)
+            if (!isfinite(n->y[j])) return n->name;
+    }
+    for (int i = 0; i < g->nparams; i++) {
+        const float *w = g->w + g->params[i].off;
+        for (int64_t j = 0; j < g->params[i].n; j++)
+            if (!isfinite(w[j])) return g->params[i].name;
+    }
+    return "loss";
+}
+
+static float default_loss(void *ud, mn_graph *g, const float *x, const int32_t *y,
+                          int batch, const float *logits, float *dlogits) {
+    (void)ud; (void)x;
+    int k = (int)mn_shape_numel(mn_graph_output_shape(g));
+    return mn_xent_hard(logits, y, batch, k, 1.0f, dlogits);
+}
+
+static int count_correct(const float *logits, const int32_t *y, int batch, int k) {
+    int ok = 0;
+    for (int b = 0; b < batch; b++) {
+        const float *z = logits + (int64_t)b * k;
+        int best = 0;
+        for (int i = 1; i < k; i++) if (z[i] > z[best]) best = i;
+        ok += best == y[b];
+    }
+    return ok;
+}
+
+mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
+                   const mn_train_cfg *c) {
+    mn_status st;
+    if (c->epochs < 0 || c->batch <= 0) return mn_error(MN_EARG, "epochs must be >= 0 and batch > 0");
+    if ((st = mn_check_data(g, train))) return st;
+    if (val && (st = mn_check_data(g, val))) return st;
+    if ((st = mn_graph_reserve(g, c->batch))) return st;
+    int k = (int)mn_shape_numel(mn_graph_output_shape(g));
+    int64_t isz = (int64_t)train->c * train->h * train->w;
+    int *perm = malloc(sizeof(int) * train->n);
+    float *x = mn_alloc((size_t)c->batch * isz, sizeof(float));
+    float *dl = mn_alloc((size_t)c->batch * k, sizeof(float));
+    int32_t *y = malloc(sizeof(int32_t) * c->batch);
+    if (!perm || !x || !dl || !y) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    mn_rng rng;
+    mn_rng_seed(&rng, c->seed);
+    mn_rng_seed(&g->rng, c->seed ^ 0x5eed5eedULL);
+    mn_optim opt = c->opt;
+    mn_loss_fn loss = c->loss ? c->loss : default_loss;
+    int steps = (train->n + c->batch - 1) / c->batch;
+    int64_t gstep = 0;
+    for (int ep = 0; ep < c->epochs; ep++) {
+        double t0 = mn_now(), lsum = 0;
+        int correct = 0, seen = 0;
+        mn_data_shuffle(perm, train->n, &rng);
+        for (int s = 0; s < steps; s++) {
+            int b = train->n - s * c->batch < c->batch ? train->n - s * c->batch : c->batch;
+            mn_data_gather(train, perm + s * c->batch, b, x, y);
+            if (c->augment_shift > 0) mn_data_augment_shift(x, b, train->c, train->h, train->w, c->augment_shift, &rng);
+            const float *z = mn_graph_forward(g, x, b, 1);
+            float l = loss(c->loss_ud, g, x, y, b, z, dl);
+            if (!isfinite(l)) {
+                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: non-finite values first in '%s' (try a lower --lr)",
+                              ep + 1, s, first_bad_layer(g, b));
+                goto out;
+            }
+            correct += count_correct(z, y, b, k);
+            mn_graph_zero_grad(g);
+            mn_graph_backward(g, dl, b);
+            mn_optim_step(g, &opt, mn_lr_at(c, ep, s, steps));
+            if (c->on_step) c->on_step(c->ud, g, gstep);
+            gstep++;
+            lsum += (double)l * b;
+            seen += b;
+            if (c->on_progress) {
+                mn_progress p = {ep + 1, c->epochs, s, steps, (float)(lsum / seen), (float)correct / seen};
+                c->on_progress(c->ud, &p);
+            }
+        }
+        mn_epoch_stats es = {ep + 1, (float)(lsum / seen), (float)correct / seen, -1, -1, mn_now() - t0};
+        if (val) {
+            mn_eval_result r;
+            if ((st = mn_eval(g, val, 250, &r))) goto out;
+            es.val_error = r.error;
+            es.val_loss = r.loss;
+        }
+        if (c->on_epoch) c->on_epoch(c->ud, &es);
+    }
+    st = MN_OK;
+out:
+    free(perm); mn_free(x); mn_free(dl); free(y);
+    return st;
+}
+
+mn_status mn_eval(mn_graph *g, const mn_dataset *d, int batch, mn_eval_result *r) {
+    mn_status st;
+    memset(r, 0, sizeof *r);
+    if ((st = mn_check_data(g, d))) return st;
+    if (batch <= 0) batch = 250;
+    if ((st = mn_graph_reserve(g, batch))) return st;
+    int k = (int)mn_shape_numel(mn_graph_output_shape(g));
+    int64_t isz = (int64_t)d->c * d->h * d->w;
+    double lsum = 0;
+    int correct = 0;
+    for (int s = 0; s < d->n; s += batch) {
+        int b = d->n - s < batch ? d->n - s : batch;
+        const float *z = mn_graph_forward(g, d->x + s * isz, b, 0);
+        lsum += (double)mn_xent_hard(z, d->y + s, b, k, 1.0f, NULL) * b;
+        correct += count_correct(z, d->y + s, b, k);
+    }
+    r->n = d->n;
+    r->errors = d->n - correct;
+    r->error = (float)r->errors / d->n;
+    r->loss = (float)(lsum / d->n);
+    return MN_OK;
+}

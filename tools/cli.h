@@ -1,0 +1,73 @@
+/* The CLI's shared helpers: option parsing, errors, progress, data paths.
+ * Only the CLI prints and exits. */
+#ifndef MINNOW_CLI_H
+#define MINNOW_CLI_H
+
+#include <stdio.h>
+
+#include "minnow/core.h"
+#include "minnow/data.h"
+#include "minnow/graph.h"
+#include "minnow/train.h"
+
+#define CLI_MAX 64
+
+typedef struct cli_args {
+    int n;
+    const char *key[CLI_MAX], *val[CLI_MAX];
+    int npos;
+    const char *pos[CLI_MAX];
+} cli_args;
+
+/* spec: space-separated option names without dashes; a trailing ':' means
+ * the option takes a value ("data: split: json").  Unknown options and
+ * missing values are usage errors (exit 2).  --help prints `help` and
+ * exits 0. */
+void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char *help);
+const char *cli_str(const cli_args *a, const char *key, const char *def);
+int cli_flag(const cli_args *a, const char *key);
+long cli_int(const cli_args *a, const char *key, long def, long lo, long hi);
+double cli_num(const cli_args *a, const char *key, double def, double lo, double hi);
+/* All values of a repeatable option; returns their count. */
+int cli_all(const cli_args *a, const char *key, const char **out, int max);
+/* The positional argument i or a usage error naming `what`. */
+const char *cli_pos(const cli_args *a, int i, const char *what);
+
+/* One line "minnow: <msg>" on stderr and exit(1). */
+_Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* If st != MN_OK: die with the library's message. */
+void cli_check(mn_status st);
+
+/* --data DIR (default $MINNOW_DATA/mnist, else ../shared/data/mnist). */
+const char *cli_data_dir(const cli_args *a);
+void cli_load_data(const char *dir, const char *split, mn_dataset *d);
+void cli_load_model(const char *path, mn_graph *g);
+/* Applies --threads (default 1). */
+void cli_threads(const cli_args *a);
+
+/* Training configuration from the common options (epochs batch opt lr
+ * momentum wd sched seed augment). */
+#define CLI_TRAIN_OPTS "epochs: batch: opt: lr: momentum: wd: sched: seed: augment: threads: "
+#define CLI_TRAIN_HELP                                                          \
+    "  --epochs N        epochs (default %d)\n"                                  \
+    "  --batch B         mini-batch size (default 60)\n"                         \
+    "  --opt adam|sgd    optimizer (default adam)\n"                             \
+    "  --lr X            learning rate (default 1.2e-3 adam, 0.1 sgd)\n"         \
+    "  --momentum X      SGD momentum (default 0.9)\n"                           \
+    "  --wd X            weight decay (default 0)\n"                             \
+    "  --sched S         const|step|cosine learning-rate schedule\n"             \
+    "  --seed S          seed for init, shuffling, dropout (default 1)\n"        \
+    "  --augment N       random shifts of up to N pixels (default 0)\n"          \
+    "  --threads N       threads (default 1: bit-for-bit reproducible)\n"
+void cli_train_cfg(const cli_args *a, mn_train_cfg *c, int default_epochs);
+/* Progress on a terminal (a bar), plain per-epoch lines otherwise; both on
+ * stderr so that --json output stays clean.  Hooks for mn_train_cfg. */
+void cli_progress(void *ud, const mn_progress *p);
+void cli_epoch(void *ud, const mn_epoch_stats *s);
+/* Epoch log kept by cli_epoch for --json reports. */
+typedef struct cli_log { int n; mn_epoch_stats e[512]; int quiet; } cli_log;
+void cli_print_epochs_json(FILE *f, const cli_log *log);
+
+long cli_file_size(const char *path);
+
+#endif

@@ -1,0 +1,9 @@
+/* Every verb is `int cmd_NAME(int argc, char **argv)` (argv after the verb). */
+#ifndef MINNOW_CMDS_H
+#define MINNOW_CMDS_H
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+#endif

@@ -1,0 +1,28 @@
+/* minnow: the command-line front end.  Verbs live in cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static const struct { const char *name; int (*fn)(int, char **); const char *what; } verbs[] = {
+    {"train", cmd_train, "train a network (built-in architecture or spec) on a data set"},
+    {"eval", cmd_eval, "error and loss of a model on a data split"},
+    {"info", cmd_info, "per-layer parameters, nonzeros, bytes and MACs of a model"},
+    {"bench", cmd_bench, "inference latency of a model"},
+    {"demo", cmd_demo, "train and compress LeNet-300-100 on MNIST, end to end"},
+};
+#define NVERBS (int)(sizeof verbs / sizeof verbs[0])
+
+static void help(FILE *f) {
+    fputs("usage: minnow VERB [options]   (minnow VERB --help for each)\n\nverbs:\n", f);
+    for (int i = 0; i < NVERBS; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].what);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { help(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { help(stdout); return 0; }
+    for (int i = 0; i < NVERBS; i++)
+        if (strcmp(argv[1], verbs[i].name) == 0) return verbs[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "minnow: unknown verb '%s' (see minnow --help)\n", argv[1]);
+    return 2;
+}
