@@ -369,9 +369,13 @@ static void test_huge_counts(void **state) {
             expect_fail(c, len, MN_EFORMAT, secs[s]);
         }
     memcpy(c, buf, len);
+    put(sec(c, "GRPH"), 4000u, 4);
+    fix_crcs(c);
+    expect_fail(c, len, MN_EFORMAT, "node count 4000 cannot fit");
+    memcpy(c, buf, len);
     put(sec(c, "GRPH"), 100000u, 4);
     fix_crcs(c);
-    expect_fail(c, len, MN_EFORMAT, "node count 100000 cannot fit");
+    expect_fail(c, len, MN_EFORMAT, "node count 100000 is more than the limit of 4096");
     /* A string length running past its section. */
     memcpy(c, buf, len);
     put(sec(c, "GRPH") + 4, 0xffff, 2);

@@ -71,6 +71,8 @@ typedef struct mn_param {
     float *mask;                 /* optional, n floats of 0/1 owned by the graph:
                                     gradients and weights are multiplied by it
                                     after each step (pruning keeps zeros zero) */
+    struct mn_store *store;      /* compressed form (minnow/storage.h), or NULL
+                                    for plain f32; owned by the graph */
 } mn_param;
 
 typedef struct mn_node {
@@ -134,6 +136,9 @@ int mn_g_add(mn_graph *g, const char *name, const char *a, const char *b);
  * input std and bn var are set to 1).  Exactly one node may be unused by any
  * other: it is the output. */
 mn_status mn_graph_finalize(mn_graph *g);
+/* The same, refusing (MN_ENOMEM, before allocating) a graph whose parameters
+ * need more than max_values floats: a loader passes what the file holds. */
+mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values);
 /* PyTorch's default initialisation: weights and biases U(-1/sqrt(fan_in), +). */
 void mn_graph_init_params(mn_graph *g, mn_rng *r);
 

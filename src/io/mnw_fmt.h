@@ -16,6 +16,10 @@
 #define MNW_HDR_FIXED 12u
 #define MNW_SECTION_ENTRY 24u
 #define MNW_HDR_SIZE(n) (MNW_HDR_FIXED + MNW_SECTION_ENTRY * (size_t)(n) + 4u)
+/* Graph building is quadratic in the node count, so a hostile count must
+ * not reach it; real models have tens to hundreds of nodes. */
+#define MNW_MAX_NODES 4096u
+#define MNW_MAX_TENSORS (MNW_MAX_NODES * MN_MAX_PARAMS)
 /* Files larger than this are refused by mn_read_file, so the writer refuses
  * to make them. */
 #define MNW_FILE_MAX ((uint64_t)2 << 30)

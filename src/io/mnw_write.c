@@ -7,6 +7,7 @@
 
 #include "io/mnw_fmt.h"
 #include "minnow/io.h"
+#include "minnow/storage.h"
 
 typedef struct wbuf {
     unsigned char *p;
@@ -91,24 +92,37 @@ static void write_graph(wbuf *b, const mn_graph *g) {
     }
 }
 
-/* The tensor table; *data_len gets the DATA section's size. */
-static void write_tensors(wbuf *b, const mn_graph *g, uint64_t *data_len) {
+/* The tensor table; *data_len gets the DATA section's size.  A parameter
+ * with a compressed store is written as its kind's serialized bytes (blob[i],
+ * malloc'd here, freed by the caller); plain ones as f32. */
+static mn_status write_tensors(wbuf *b, const mn_graph *g, uint64_t *data_len,
+                               unsigned char **blob, size_t *blen) {
     uint64_t at = 0;
     wb_u32(b, (uint32_t)g->nparams);
     for (int i = 0; i < g->nparams; i++) {
         const mn_param *p = &g->params[i];
+        uint32_t kind = MNW_KIND_F32;
+        uint64_t bytes = (uint64_t)p->n * 4;
+        if (p->store) {
+            const mn_store_traits *t = mn_store_traits_of(p->store->kind);
+            if (!t) return mn_error(MN_EUNSUPPORTED, "tensor '%s': storage kind %d is not available", p->name, (int)p->store->kind);
+            mn_status st = t->serialize(p->store, &blob[i], &blen[i]);
+            if (st) return st;
+            kind = (uint32_t)p->store->kind;
+            bytes = blen[i];
+        }
         wb_str(b, p->name);
         wb_u32(b, (uint32_t)p->shape.ndim);
         for (int d = 0; d < p->shape.ndim; d++) wb_u32(b, (uint32_t)p->shape.d[d]);
-        wb_u32(b, MNW_KIND_F32);
-        wb_u32(b, 0); /* no kind-specific header for dense f32 */
+        wb_u32(b, kind);
+        wb_u32(b, 0); /* no separate kind header: a kind's blob carries its own */
         at = mnw_align((size_t)at);
-        uint64_t bytes = (uint64_t)p->n * 4;
         unsigned char *f = wb_grow(b, 16);
         if (f) { put_le(f, at, 8); put_le(f + 8, bytes, 8); }
         at += bytes;
     }
     *data_len = at;
+    return MN_OK;
 }
 
 mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_len) {
@@ -121,11 +135,14 @@ mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_
 
     wbuf sec[3] = {{0}};
     uint64_t data_len = 0;
+    unsigned char *file = NULL;
+    unsigned char **blob = calloc((size_t)g->nparams + 1, sizeof *blob);
+    size_t *blen = calloc((size_t)g->nparams + 1, sizeof *blen);
+    mn_status st = MN_OK;
+    if (!blob || !blen) { st = mn_error(MN_ENOMEM, "out of memory building the model file"); goto done; }
     write_meta(&sec[0], g);
     write_graph(&sec[1], g);
-    write_tensors(&sec[2], g, &data_len);
-    mn_status st = MN_OK;
-    unsigned char *file = NULL;
+    if ((st = write_tensors(&sec[2], g, &data_len, blob, blen))) goto done;
     for (int s = 0; s < 3; s++)
         if (sec[s].oom) { st = mn_error(MN_ENOMEM, "out of memory building the model file"); goto done; }
 
@@ -149,8 +166,13 @@ mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_
     uint64_t at = 0;
     for (int i = 0; i < g->nparams; i++) {
         at = mnw_align((size_t)at);
-        const float *w = mn_param_data(g, i);
         unsigned char *dst = file + off[3] + at;
+        if (blob[i]) {
+            memcpy(dst, blob[i], blen[i]);
+            at += blen[i];
+            continue;
+        }
+        const float *w = mn_param_data(g, i);
         for (int64_t j = 0; j < g->params[i].n; j++) put_le(dst + 4 * j, f32_bits(w[j]), 4);
         at += (uint64_t)g->params[i].n * 4;
     }
@@ -173,6 +195,9 @@ mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_
     file = NULL;
 done:
     for (int s = 0; s < 3; s++) free(sec[s].p);
+    for (int i = 0; blob && i < g->nparams; i++) free(blob[i]);
+    free(blob);
+    free(blen);
     free(file);
     return st;
 }

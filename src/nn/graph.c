@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/storage.h"
 #include "nn/ops.h"
 
 static const mn_opdef *const g_ops[MN_OP__COUNT] = {
@@ -54,7 +55,10 @@ static void free_runtime(mn_graph *g) {
 
 void mn_graph_free(mn_graph *g) {
     free_runtime(g);
-    for (int i = 0; i < g->nparams; i++) mn_free(g->params[i].mask);
+    for (int i = 0; i < g->nparams; i++) {
+        mn_free(g->params[i].mask);
+        mn_store_free(g->params[i].store);
+    }
     free(g->params);
     free(g->nodes);
     mn_free(g->w); mn_free(g->gw); mn_free(g->m); mn_free(g->v);
@@ -224,7 +228,9 @@ out:
     return st;
 }
 
-mn_status mn_graph_finalize(mn_graph *g) {
+mn_status mn_graph_finalize(mn_graph *g) { return mn_graph_finalize_max(g, INT64_MAX); }
+
+mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
     if (g->finalized) return MN_OK;
     if (g->nnodes == 0) return mn_error(MN_ESHAPE, "graph has no nodes");
     mn_status st = topo_sort(g);
@@ -248,6 +254,9 @@ mn_status mn_graph_finalize(mn_graph *g) {
                 if (g->nodes[j].in[k] == i) used = 1;
         if (!used) g->output = i;
     }
+    if (g->nw > max_values)
+        return mn_error(MN_ENOMEM, "graph declares %lld parameter values, more than the %lld allowed",
+                        (long long)g->nw, (long long)max_values);
     g->w = mn_alloc(g->nw, sizeof(float));
     g->gw = mn_alloc(g->nw, sizeof(float));
     g->m = mn_alloc(g->nw, sizeof(float));
@@ -417,6 +426,11 @@ mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst) {
                 float *m = mn_param_mask(dst, i);
                 if (!m) { mn_graph_free(dst); return mn_error(MN_ENOMEM, "out of memory"); }
                 memcpy(m, src->params[i].mask, sizeof(float) * src->params[i].n);
+            }
+        for (int i = 0; i < src->nparams; i++)
+            if (src->params[i].store && (st = mn_store_clone(src->params[i].store, &dst->params[i].store))) {
+                mn_graph_free(dst);
+                return st;
             }
     }
     dst->nmeta = src->nmeta;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "minnow/kernels.h"
+#include "minnow/storage.h"
 #include "nn/ops.h"
 
 typedef struct { int C, H, W, F, k, s, p, G, OH, OW, P, CKK; } cdims;
@@ -52,14 +53,17 @@ static void fill_cols(const mn_graph *g, const mn_node *n, const cdims *d, int b
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
-    (void)train;
     cdims d = dims_of(g, n);
     int64_t ld = (int64_t)batch * d.P;
     float *col = g->scratch, *tmp = col + (int64_t)d.CKK * ld;
     const float *w = mn__w(g, n, 0), *bias = mn__w(g, n, 1);
     fill_cols(g, n, &d, batch, col);
     int fg = d.F / d.G, kg = d.CKK / d.G;
-    for (int gi = 0; gi < d.G; gi++)
+    /* A compressed weight runs on its own kernel at inference. */
+    const mn_store *st = g->params[n->p[0]].store;
+    const mn_store_traits *t = (!train && st && d.G == 1) ? mn_store_traits_of(st->kind) : NULL;
+    if (t && t->wb) t->wb(st, col, (int)ld, ld, tmp, ld);
+    else for (int gi = 0; gi < d.G; gi++)
         mn_sgemm(0, 0, fg, (int)ld, kg, 1.0f, w + (int64_t)gi * fg * kg, kg,
                  col + (int64_t)gi * kg * ld, (int)ld, 0.0f, tmp + (int64_t)gi * fg * ld, (int)ld);
     /* tmp is [F, batch*P]; the output is [batch, F, P]. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "minnow/kernels.h"
+#include "minnow/storage.h"
 #include "nn/ops.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {
@@ -18,10 +19,13 @@ static mn_status infer(mn_graph *g, mn_node *n) {
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
-    (void)train;
     int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
     for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
+    /* A compressed weight runs on its own kernel at inference. */
+    const mn_store *st = g->params[n->p[0]].store;
+    const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
+    if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
     mn_sgemm(0, 1, batch, u, in, 1.0f, x, in, w, in, 1.0f, n->y, u);
 }
 

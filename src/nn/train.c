@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/storage.h"
 #include "minnow/train.h"
 
 void mn_train_default(mn_train_cfg *c) {
@@ -97,6 +98,9 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
     if ((st = mn_check_data(g, train))) return st;
     if (val && (st = mn_check_data(g, val))) return st;
     if ((st = mn_graph_reserve(g, c->batch))) return st;
+    /* Training changes the weights, so compressed forms would go stale: the
+     * pass that trains re-encodes afterwards. */
+    mn_graph_drop_stores(g);
     int k = (int)mn_shape_numel(mn_graph_output_shape(g));
     int64_t isz = (int64_t)train->c * train->h * train->w;
     int *perm = malloc(sizeof(int) * train->n);

@@ -1,0 +1,79 @@
+/* minnow storage: how a weight tensor is stored besides plain f32.
+ *
+ * Storage is a property of a weight tensor.  A parameter whose `store` is
+ * NULL is plain f32 in g->w.  Otherwise `store` holds the compressed form
+ * (sparse CSR, int8/low-bit affine, codebook + indices, packed signs, ...)
+ * that the model file keeps and the inference kernels run on, and g->w still
+ * holds its exact decoded f32 values, so that training, evaluation of any op
+ * without a kernel for the kind, and gradient checks keep working.
+ *
+ * Every kind views the weight as a matrix of `rows` output units (dense
+ * units, conv filters) by `cols` inputs (dense inputs, conv c/groups*k*k).
+ * Each kind is one mn_store_traits in its own file, listed in storage.c. */
+#ifndef MINNOW_STORAGE_H
+#define MINNOW_STORAGE_H
+
+#include "minnow/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mn_storage_kind {
+    MN_ST_F32 = 0,      /* plain (never has an mn_store) */
+    MN_ST_CSR = 1,      /* sparse rows, narrow relative column indices */
+    MN_ST_AFFINE = 2,   /* int8/int4/int2 affine, per tensor or per row */
+    MN_ST_CODEBOOK = 3, /* shared values: codebook + packed indices */
+    MN_ST_BINARY = 4,   /* sign bits + per-row scale */
+    MN_ST__COUNT
+} mn_storage_kind;
+
+typedef struct mn_store {
+    mn_storage_kind kind;
+    int rows, cols;
+    void *impl;         /* the kind's own representation, owned by the store */
+} mn_store;
+
+typedef struct mn_store_traits {
+    const char *name;
+    /* Bytes of the encoded form as written to the file (header + data). */
+    size_t (*bytes)(const mn_store *s);
+    /* Writes the exact f32 values, rows*cols floats. */
+    void (*decode)(const mn_store *s, float *w);
+    /* The file form: *buf malloc'd, owned by the caller. */
+    mn_status (*serialize)(const mn_store *s, unsigned char **buf, size_t *len);
+    /* Parses and validates the file form for a rows x cols weight: a
+     * hostile buffer gets MN_EFORMAT, never a crash. */
+    mn_status (*deserialize)(const unsigned char *buf, size_t len, int rows,
+                             int cols, mn_store *s);
+    void (*free)(mn_store *s);
+    /* Inference kernels; NULL means "decode and use the f32 path".
+     * xwt: y[b, r] += sum_c x[b, c] W[r, c]          (dense layers)
+     * wb:  C[r, j]  = sum_c W[r, c] B[c, j], j < n   (conv after im2col) */
+    void (*xwt)(const mn_store *s, const float *x, int batch, float *y);
+    void (*wb)(const mn_store *s, const float *B, int n, int64_t ldb, float *C,
+               int64_t ldc);
+} mn_store_traits;
+
+/* NULL for MN_ST_F32 or a kind this build does not have. */
+const mn_store_traits *mn_store_traits_of(mn_storage_kind k);
+const char *mn_storage_name(mn_storage_kind k);
+
+/* Attaches s (ownership moves to the graph) to parameter p and rewrites
+ * g->w for p with the decoded values; frees any previous store. */
+mn_status mn_param_set_store(mn_graph *g, int p, mn_store *s);
+/* Drops p's store (g->w keeps the values): back to plain f32. */
+void mn_param_drop_store(mn_graph *g, int p);
+void mn_graph_drop_stores(mn_graph *g);
+/* Bytes p takes in the file: its store's bytes, or 4 * numel. */
+size_t mn_param_file_bytes(const mn_graph *g, int p);
+/* rows x cols matrix view of a weight parameter (dense or conv). */
+void mn_param_matrix(const mn_graph *g, int p, int *rows, int *cols);
+/* A deep copy of s via serialize/deserialize. */
+mn_status mn_store_clone(const mn_store *s, mn_store **out);
+void mn_store_free(mn_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

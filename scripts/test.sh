@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test suite: a Release build and an AddressSanitizer +
+# UndefinedBehaviorSanitizer build, each running every test under CTest.
+# Data-dependent tests skip when $MINNOW_DATA/mnist (default
+# ../shared/data/mnist) is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+if [ "${MINNOW_SKIP_ASAN:-0}" != 1 ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMINNOW_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  # OpenBLAS and OpenMP keep thread pools alive at exit; those are not ours.
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  MINNOW_ASAN=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
