@@ -5,12 +5,13 @@
 # ../shared/data/mnist) is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/deps.sh
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 if [ "${MINNOW_SKIP_ASAN:-0}" != 1 ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMINNOW_SANITIZE=ON >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINNOW_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   # OpenBLAS and OpenMP keep thread pools alive at exit; those are not ours.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

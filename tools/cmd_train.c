@@ -34,7 +34,9 @@ int cmd_train(int argc, char **argv) {
     int have_val = strcmp(vsplit, "none") != 0;
     if (have_val) cli_load_data(dir, vsplit, &va);
     mn_graph g;
-    cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, tr.nclass < 10 ? 10 : tr.nclass));
+    /* Classes: as many as the labels seen in train (and val) need. */
+    int nclass = have_val && va.nclass > tr.nclass ? va.nclass : tr.nclass;
+    cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
     mn_rng rng;
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);

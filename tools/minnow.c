@@ -10,6 +10,10 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"info", cmd_info, "per-layer parameters, nonzeros, bytes and MACs of a model"},
     {"bench", cmd_bench, "inference latency of a model"},
     {"demo", cmd_demo, "train and compress LeNet-300-100 on MNIST, end to end"},
+    {"distill", cmd_distill, "train a student from teacher models (knowledge distillation)"},
+    {"factorize", cmd_factorize, "low-rank (SVD) factorisation of dense/conv layers, then fine-tune"},
+    {"prune", cmd_prune, "prune weights (magnitude, snip, obd, lottery) or units (neuron, filter)"},
+    {"sensitivity", cmd_sensitivity, "per-layer val error under magnitude pruning (table, JSON, SVG)"},
 };
 #define NVERBS (int)(sizeof verbs / sizeof verbs[0])
 
@@ -19,7 +23,10 @@ static void help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { help(stderr); return 2; }
+    if (argc < 2) {
+        fputs("minnow: usage: minnow VERB [options] (see minnow --help)\n", stderr);
+        return 2;
+    }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { help(stdout); return 0; }
     for (int i = 0; i < NVERBS; i++)
         if (strcmp(argv[1], verbs[i].name) == 0) return verbs[i].fn(argc - 2, argv + 2);

@@ -31,6 +31,11 @@ void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
 void mn_col2im(const float *col, int C, int H, int W, int k, int stride,
                int pad, int OH, int OW, int64_t ldcol, float *dx);
 
+void mn_im2col_ref(const float *x, int C, int H, int W, int k, int stride,
+                   int pad, int OH, int OW, float *col, int64_t ldcol);
+void mn_col2im_ref(const float *col, int C, int H, int W, int k, int stride,
+                   int pad, int OH, int OW, int64_t ldcol, float *dx);
+
 static inline int mn_conv_out(int in, int k, int stride, int pad) {
     return (in + 2 * pad - k) / stride + 1;
 }

@@ -106,7 +106,7 @@ mn_status mn_data_load_idx(const char *images_path, const char *labels_path,
     memset(out, 0, sizeof *out);
     gzFile fi = NULL, fl = NULL;
     unsigned char *pix = NULL, *lab = NULL;
-    uint32_t idim[3], ldim[1];
+    uint32_t idim[3] = {0, 0, 0}, ldim[1] = {0};
     size_t per = 0, total = 0;
     mn_status st = open_gz(images_path, &fi);
     if (!st) st = read_header(fi, images_path, IDX_IMAGES, idim, 3);

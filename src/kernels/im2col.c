@@ -1,5 +1,20 @@
-/* im2col / col2im: conv as one GEMM over a whole batch. */
+/* im2col / col2im: conv as one GEMM over a whole batch.  For stride 1 each
+ * output row is one contiguous run of the input row, so the valid part is a
+ * memcpy (im2col) or a vectorisable add (col2im) and only the padded edges
+ * are special. */
+#include <string.h>
+
 #include "minnow/kernels.h"
+
+/* Output columns [lo, hi) read input x = ox*stride - pad + j inside [0, W). */
+static void valid_range(int OW, int W, int stride, int pad, int j, int *lo, int *hi) {
+    int l = pad - j > 0 ? (pad - j + stride - 1) / stride : 0;
+    int h = (W + pad - j + stride - 1) / stride; /* first ox with ix >= W */
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
 
 void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
                int OH, int OW, float *col, int64_t ldcol) {
@@ -8,26 +23,23 @@ void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
             for (int j = 0; j < k; j++) {
                 float *row = col + ((int64_t)(c * k + i) * k + j) * ldcol;
                 const float *xc = x + (int64_t)c * H * W;
+                int lo, hi;
+                valid_range(OW, W, stride, pad, j, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + i;
                     float *r = row + oy * OW;
                     if (iy < 0 || iy >= H) {
-                        for (int ox = 0; ox < OW; ox++) r[ox] = 0;
+                        memset(r, 0, sizeof(float) * OW);
                         continue;
                     }
                     const float *xr = xc + iy * W;
+                    for (int ox = 0; ox < lo; ox++) r[ox] = 0;
                     if (stride == 1) {
-                        int ix0 = j - pad;
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ix0 + ox;
-                            r[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0;
-                        }
+                        if (hi > lo) memcpy(r + lo, xr + lo - pad + j, sizeof(float) * (hi - lo));
                     } else {
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * stride - pad + j;
-                            r[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0;
-                        }
+                        for (int ox = lo; ox < hi; ox++) r[ox] = xr[ox * stride - pad + j];
                     }
+                    for (int ox = hi; ox < OW; ox++) r[ox] = 0;
                 }
             }
 }
@@ -39,15 +51,47 @@ void mn_col2im(const float *col, int C, int H, int W, int k, int stride,
             for (int j = 0; j < k; j++) {
                 const float *row = col + ((int64_t)(c * k + i) * k + j) * ldcol;
                 float *xc = dx + (int64_t)c * H * W;
+                int lo, hi;
+                valid_range(OW, W, stride, pad, j, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + i;
                     if (iy < 0 || iy >= H) continue;
                     const float *r = row + oy * OW;
                     float *xr = xc + iy * W;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * stride - pad + j;
-                        if (ix >= 0 && ix < W) xr[ix] += r[ox];
+                    if (stride == 1) {
+                        float *restrict d = xr + (lo - pad + j);
+                        const float *restrict s = r + lo;
+                        for (int t = 0; t < hi - lo; t++) d[t] += s[t];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) xr[ox * stride - pad + j] += r[ox];
                     }
                 }
             }
+}
+
+/* The plain versions the fast ones are tested against. */
+void mn_im2col_ref(const float *x, int C, int H, int W, int k, int stride, int pad,
+                   int OH, int OW, float *col, int64_t ldcol) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        int iy = oy * stride - pad + i, ix = ox * stride - pad + j;
+                        col[((int64_t)(c * k + i) * k + j) * ldcol + oy * OW + ox] =
+                            (iy >= 0 && iy < H && ix >= 0 && ix < W) ? x[((int64_t)c * H + iy) * W + ix] : 0;
+                    }
+}
+
+void mn_col2im_ref(const float *col, int C, int H, int W, int k, int stride,
+                   int pad, int OH, int OW, int64_t ldcol, float *dx) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        int iy = oy * stride - pad + i, ix = ox * stride - pad + j;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                            dx[((int64_t)c * H + iy) * W + ix] += col[((int64_t)(c * k + i) * k + j) * ldcol + oy * OW + ox];
+                    }
 }

@@ -39,9 +39,17 @@ static mn_status infer(mn_graph *g, mn_node *n) {
     return MN_OK;
 }
 
+/* The column matrix is kept per node from forward to backward (im2col
+ * once per step, not twice); the shared scratch holds the [F, batch*P]
+ * GEMM output. */
+static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
+    cdims d = dims_of(g, n);
+    return (size_t)batch * d.P * d.CKK;
+}
+
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
     cdims d = dims_of(g, n);
-    return (size_t)batch * d.P * ((size_t)d.CKK + d.F);
+    return (size_t)batch * d.P * d.F;
 }
 
 static void fill_cols(const mn_graph *g, const mn_node *n, const cdims *d, int batch, float *col) {
@@ -55,7 +63,7 @@ static void fill_cols(const mn_graph *g, const mn_node *n, const cdims *d, int b
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     cdims d = dims_of(g, n);
     int64_t ld = (int64_t)batch * d.P;
-    float *col = g->scratch, *tmp = col + (int64_t)d.CKK * ld;
+    float *col = n->aux, *tmp = g->scratch;
     const float *w = mn__w(g, n, 0), *bias = mn__w(g, n, 1);
     fill_cols(g, n, &d, batch, col);
     int fg = d.F / d.G, kg = d.CKK / d.G;
@@ -79,7 +87,7 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
 static void backward(mn_graph *g, mn_node *n, int batch) {
     cdims d = dims_of(g, n);
     int64_t ld = (int64_t)batch * d.P;
-    float *col = g->scratch, *dt = col + (int64_t)d.CKK * ld;
+    float *col = n->aux, *dt = g->scratch;
     const float *w = mn__w(g, n, 0);
     float *gw = mn__gw(g, n, 0), *gb = mn__gw(g, n, 1);
     #pragma omp parallel for schedule(static)
@@ -92,7 +100,6 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
         }
         gb[f] += s;
     }
-    fill_cols(g, n, &d, batch, col);
     int fg = d.F / d.G, kg = d.CKK / d.G;
     for (int gi = 0; gi < d.G; gi++)
         mn_sgemm(0, 1, fg, kg, (int)ld, 1.0f, dt + (int64_t)gi * fg * ld, (int)ld,
@@ -113,4 +120,4 @@ static int64_t macs(const mn_graph *g, const mn_node *n) {
     return (int64_t)d.P * d.F * (d.CKK / d.G);
 }
 
-const mn_opdef mn_op_conv = {"conv", 1, 1, infer, NULL, scratch, forward, backward, macs};
+const mn_opdef mn_op_conv = {"conv", 1, 1, infer, aux, scratch, forward, backward, macs};

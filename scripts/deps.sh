@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages minnow needs, if any is missing (needs root
+# or sudo for that; otherwise says what to install).
+set -euo pipefail
+pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "minnow: please install:$missing" >&2; exit 1
+fi
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
