@@ -4,10 +4,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/storage.h"
 
 static const char *HELP =
     "usage: minnow info FILE [--json]\n"
-    "Per layer: output shape, parameters, nonzeros, bytes and MACs; totals and file size.\n";
+    "Per layer: output shape, parameters, nonzeros, density, how the weight is stored\n"
+    "(f32, csr, ...), its bytes in the file and MACs; totals and file size.\n"
+    "  params/nonzero/density count trainable parameters; bytes counts every\n"
+    "  parameter of the layer as the file stores it.\n";
 
 static int64_t nonzeros(const mn_graph *g, int p) {
     const float *w = mn_param_data(g, p);
@@ -24,6 +28,25 @@ static void shape_str(const mn_shape *s, char *buf, size_t n) {
     }
 }
 
+/* A JSON string literal (quotes, backslashes and control bytes escaped). */
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+/* The storage of a layer's first parameter (its weight), or NULL if none. */
+static const char *storage_of(const mn_graph *g, const mn_node *n) {
+    if (n->np == 0) return NULL;
+    const mn_store *s = g->params[n->p[0]].store;
+    return mn_storage_name(s ? s->kind : MN_ST_F32);
+}
+
 int cmd_info(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv, "json", HELP);
@@ -31,43 +54,52 @@ int cmd_info(int argc, char **argv) {
     mn_graph g;
     cli_load_model(path, &g);
     int json = cli_flag(&a, "json");
-    int64_t params = 0, nz = 0;
+    int64_t params = 0, nz = 0, pbytes = 0;
     long fbytes = cli_file_size(path);
-    if (json) printf("{\"file\":\"%s\",\"layers\":[", path);
-    else printf("%-12s %-10s %-12s %10s %10s %8s %12s\n", "layer", "op", "output", "params", "nonzero", "density", "MACs");
+    if (json) { printf("{\"file\":"); json_str(path); printf(",\"layers\":["); }
+    else printf("%-12s %-10s %-12s %10s %10s %8s %-8s %10s %12s\n", "layer", "op", "output", "params", "nonzero",
+                "density", "storage", "bytes", "MACs");
     int first = 1;
     for (int i = 0; i < g.nnodes; i++) {
         const mn_node *n = &g.nodes[i];
-        int64_t np = 0, nn = 0;
+        int64_t np = 0, nn = 0, nb = 0;
         for (int k = 0; k < n->np; k++) {
+            nb += (int64_t)mn_param_file_bytes(&g, n->p[k]);
             if (!g.params[n->p[k]].trainable) continue;
             np += g.params[n->p[k]].n;
             nn += nonzeros(&g, n->p[k]);
         }
         params += np;
         nz += nn;
+        pbytes += nb;
         char shp[64];
         shape_str(&n->out, shp, sizeof shp);
         int64_t macs = mn_node_macs(&g, i);
+        double dens = np ? (double)nn / np : 1.0;
+        const char *stor = storage_of(&g, n);
         if (json) {
-            printf("%s{\"name\":\"%s\",\"op\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"nonzero\":%lld,"
-                   "\"dense_fp32_bytes\":%lld,\"macs\":%lld}",
-                   first ? "" : ",", n->name, mn_op_name(n->op), shp, (long long)np, (long long)nn,
-                   (long long)np * 4, (long long)macs);
+            printf("%s{\"name\":", first ? "" : ",");
+            json_str(n->name);
+            printf(",\"op\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"nonzero\":%lld,\"density\":%.6g,"
+                   "\"storage\":%s%s%s,\"bytes\":%lld,\"dense_fp32_bytes\":%lld,\"macs\":%lld}",
+                   mn_op_name(n->op), shp, (long long)np, (long long)nn, dens, stor ? "\"" : "",
+                   stor ? stor : "null", stor ? "\"" : "", (long long)nb, (long long)np * 4, (long long)macs);
             first = 0;
         } else if (np || macs) {
-            printf("%-12s %-10s %-12s %10lld %10lld %7.1f%% %12lld\n", n->name, mn_op_name(n->op), shp,
-                   (long long)np, (long long)nn, np ? 100.0 * nn / np : 100.0, (long long)macs);
+            printf("%-12s %-10s %-12s %10lld %10lld %7.2f%% %-8s %10lld %12lld\n", n->name, mn_op_name(n->op), shp,
+                   (long long)np, (long long)nn, 100.0 * dens, stor ? stor : "-", (long long)nb, (long long)macs);
         }
     }
     if (json) {
-        printf("],\"params\":%lld,\"nonzero\":%lld,\"file_bytes\":%ld,\"dense_fp32_bytes\":%lld,\"macs\":%lld}\n",
-               (long long)params, (long long)nz, fbytes, (long long)params * 4, (long long)mn_graph_macs(&g));
+        printf("],\"params\":%lld,\"nonzero\":%lld,\"density\":%.6g,\"param_bytes\":%lld,\"file_bytes\":%ld,"
+               "\"dense_fp32_bytes\":%lld,\"macs\":%lld}\n",
+               (long long)params, (long long)nz, params ? (double)nz / params : 1.0, (long long)pbytes, fbytes,
+               (long long)params * 4, (long long)mn_graph_macs(&g));
     } else {
-        printf("total: %lld params, %lld nonzero (%.1f%%), %lld MACs per sample\n", (long long)params,
+        printf("total: %lld params, %lld nonzero (%.2f%%), %lld MACs per sample\n", (long long)params,
                (long long)nz, params ? 100.0 * nz / params : 0.0, (long long)mn_graph_macs(&g));
-        printf("file: %ld bytes (dense fp32 weights: %lld bytes, %.2fx)\n", fbytes, (long long)params * 4,
-               fbytes > 0 ? (double)params * 4 / fbytes : 0.0);
+        printf("file: %ld bytes, %lld of them parameters (dense fp32 weights: %lld bytes, %.2fx)\n", fbytes,
+               (long long)pbytes, (long long)params * 4, fbytes > 0 ? (double)params * 4 / fbytes : 0.0);
     }
     mn_graph_free(&g);
     return 0;

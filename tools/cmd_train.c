@@ -4,6 +4,8 @@
 
 #include "cli.h"
 #include "minnow/arch.h"
+#include "minnow/binary.h"
+#include "minnow/checkpoint.h"
 #include "minnow/io.h"
 
 static const char *HELP =
@@ -15,13 +17,48 @@ static const char *HELP =
     "  --split NAME      training split (default train)\n"
     "  --val NAME        validation split, 'none' to skip (default val)\n"
     "  -o FILE           output model (.mnw), written atomically at the end\n"
-    "  --json            print a JSON report on stdout\n";
+    "  --json            print a JSON report on stdout\n"
+    "  --checkpoint-every N  save FILE.ckpt (model, optimizer, rng states, log) every N epochs\n"
+    "  --resume          continue from FILE.ckpt if there is one (same options and data)\n"
+    "  --binary M        train binarized: binaryconnect|xnor|bitwise (see minnow binarize --help)\n"
+    "  --keep-first-last with --binary: the first and last layers stay f32\n";
+
+/* Checkpoints (minnow/checkpoint.h): written atomically every N epochs from
+ * the loop's on_state hook, read back by --resume. */
+static struct { const char *path; int every; mn_ckpt_run run; } g_ck;
+
+static mn_status save_ckpt(void *ud, mn_graph *g, const mn_train_state *s) {
+    const cli_log *log = ud;
+    if (s->epoch % g_ck.every) return MN_OK;
+    return mn_checkpoint_save(g_ck.path, g, &g_ck.run, s, log->e, log->n);
+}
+
+/* Swaps g for the checkpoint's model and points cfg at its state; 0 (and a
+ * note) when there is no checkpoint yet, so --resume also starts a run. */
+static int resume_from(const char *path, mn_graph *g, mn_checkpoint *ck, mn_train_cfg *cfg,
+                       const mn_dataset *tr, cli_log *log) {
+    if (cli_file_size(path) < 0) {
+        fprintf(stderr, "minnow: no checkpoint %s yet, starting from scratch\n", path);
+        return 0;
+    }
+    mn_graph cg;
+    cli_check(mn_checkpoint_load(path, &cg, ck));
+    cli_check(mn_checkpoint_match(ck, cfg, tr));
+    cli_check(mn_checkpoint_match_graph(&cg, g));
+    mn_graph_free(g);
+    *g = cg;
+    log->n = 0;
+    for (int i = 0; i < ck->nlog && log->n < 512; i++) log->e[log->n++] = ck->log[i];
+    cfg->resume = &ck->state;
+    fprintf(stderr, "resuming from %s after epoch %d of %d\n", path, ck->state.epoch, cfg->epochs);
+    return 1;
+}
 
 int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
-    cli_parse(&a, argc, argv, "arch: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume " CLI_TRAIN_OPTS, help);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
     if (!arch) cli_die("--arch is required (see --help)");
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -43,8 +80,23 @@ int cmd_train(int argc, char **argv) {
     cli_check(mn_set_input_norm(&g, &tr));
     static cli_log log;
     cfg.ud = &log;
+    char ckpath[1100];
+    snprintf(ckpath, sizeof ckpath, "%s.ckpt", out);
+    mn_checkpoint ck = {0};
+    int resumed = cli_flag(&a, "resume") && resume_from(ckpath, &g, &ck, &cfg, &tr, &log);
+    g_ck.every = (int)cli_int(&a, "checkpoint-every", 0, 0, 1000000);
+    if (g_ck.every) {
+        g_ck.path = ckpath;
+        mn_ckpt_run_of(&cfg, &tr, &g_ck.run);
+        cfg.on_state = save_ckpt;
+    }
     double t0 = mn_now();
-    cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
+    mn_binarize_opts bo;
+    const char *bin = cli_str(&a, "binary", NULL);
+    if (bin) cli_check(mn_binarize_opts_init(&bo, bin));
+    if (bin) bo.keep_first_last = cli_flag(&a, "keep-first-last");
+    if (bin) cli_check(mn_binarize_train(&g, &bo, &tr, have_val ? &va : NULL, &cfg));
+    else cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
     double secs = mn_now() - t0;
     char buf[64];
     snprintf(buf, sizeof buf, "%d", cfg.epochs);
@@ -54,6 +106,10 @@ int cmd_train(int argc, char **argv) {
         cli_check(mn_graph_set_meta(&g, "val_error", buf));
     }
     cli_check(mn_model_save(&g, out));
+    /* The model is safely written: its checkpoint would only resume a
+     * finished run. */
+    if (g_ck.every || resumed) remove(ckpath);
+    mn_checkpoint_free(&ck);
     if (cli_flag(&a, "json")) {
         printf("{\"arch\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
                mn_graph_get_meta(&g, "arch"), out, (long long)g.nw, secs);

@@ -6,4 +6,12 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
+int cmd_factorize(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_sensitivity(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_binarize(int argc, char **argv);
 #endif

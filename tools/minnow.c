@@ -14,6 +14,10 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"factorize", cmd_factorize, "low-rank (SVD) factorisation of dense/conv layers, then fine-tune"},
     {"prune", cmd_prune, "prune weights (magnitude, snip, obd, lottery) or units (neuron, filter)"},
     {"sensitivity", cmd_sensitivity, "per-layer val error under magnitude pruning (table, JSON, SVG)"},
+    {"encode", cmd_encode, "Huffman-code the indices of weight-shared (codebook) layers"},
+    {"compress", cmd_compress, "run a compression recipe (YAML), e.g. Deep Compression: prune, share, encode"},
+    {"quantize", cmd_quantize, "fixed-point, affine int8/int4/int2 (integer kernels) or quantization-aware training"},
+    {"binarize", cmd_binarize, "binarized networks (BinaryConnect, XNOR-Net, bitwise) with XNOR/popcount inference"},
 };
 #define NVERBS (int)(sizeof verbs / sizeof verbs[0])
 

@@ -36,6 +36,9 @@ typedef enum mn_op {
     MN_OP_BATCHNORM, /* params: gamma[c], beta[c], mean[c], var[c] (last two running stats) */
     MN_OP_ADD,       /* elementwise sum of its inputs (residual) */
     MN_OP_SOFTMAX,   /* softmax over features (inference output) */
+    MN_OP_SIGN,      /* +1 if x >= 0 else -1; straight-through (hard-tanh) gradient */
+    MN_OP_BDENSE,    /* dense with binarized weights (minnow/binary.h) */
+    MN_OP_BCONV,     /* conv with binarized weights (groups 1) */
     MN_OP__COUNT
 } mn_op;
 
@@ -59,6 +62,11 @@ typedef struct mn_attrs {
     int c, h, w;           /* input: per-sample shape */
     float rate;            /* dropout: drop probability */
     float eps, momentum;   /* batchnorm */
+    int bmode;             /* bdense/bconv: mn_bin_mode (0 = frozen, weights as stored) */
+    float bsparse;         /* bdense/bconv: ghost weights with |w| below this become 0 */
+    int xscale;            /* bdense/bconv: XNOR-Net input scale (beta / K) */
+    int bfold;             /* bdense/bconv: batchnorm + sign folded into thresholds */
+    int act_bits, act_frac; /* any node: output rounded to signed fixed point (quant.h); 0 = off */
 } mn_attrs;
 
 typedef struct mn_param {
@@ -88,6 +96,8 @@ typedef struct mn_node {
     /* run-time, valid after mn_graph_reserve */
     float *y, *dy;          /* batch * numel(out) */
     float *aux;             /* per-op saved state (dropout mask, pool argmax, bn stats) */
+    const float *dy_extra;  /* optional, batch * numel(out) floats owned by the caller that
+                               mn_graph_backward adds to dy (hint losses on inner nodes) */
 } mn_node;
 
 typedef struct mn_meta { char key[MN_NAME_MAX]; char val[128]; } mn_meta;

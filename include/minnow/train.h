@@ -71,7 +71,23 @@ typedef struct mn_train_cfg {
     void (*on_progress)(void *ud, const mn_progress *p);
     void (*on_epoch)(void *ud, const mn_epoch_stats *s);
     void *ud;
+    /* Checkpoints (minnow/checkpoint.h): resume, if non-NULL, continues a
+     * run from the state saved after its last completed epoch (g holding
+     * that epoch's weights and moments); on_state, if set, is called after
+     * each epoch (after on_epoch) and a non-OK status stops the run. */
+    const struct mn_train_state *resume;
+    mn_status (*on_state)(void *ud, mn_graph *g, const struct mn_train_state *s);
 } mn_train_cfg;
+
+/* What the loop carries from one epoch to the next besides g->w, g->m and
+ * g->v: with it a resumed run is bit-for-bit the uninterrupted one. */
+typedef struct mn_train_state {
+    int epoch;          /* epochs completed */
+    int64_t step;       /* optimizer steps taken (the on_step counter) */
+    mn_rng rng;         /* shuffling and augmentation */
+    mn_rng graph_rng;   /* g->rng: dropout */
+    mn_optim opt;       /* the optimizer, its step count opt.t included */
+} mn_train_state;
 
 /* epochs 15, batch 60, Adam 1.2e-3, constant lr, seed 1. */
 void mn_train_default(mn_train_cfg *c);

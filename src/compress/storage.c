@@ -5,8 +5,16 @@
 #include <string.h>
 
 /* Each kind's traits live in its own file; a kind not built yet is NULL. */
+extern const mn_store_traits mn_st_csr;
+extern const mn_store_traits mn_st_codebook;
+extern const mn_store_traits mn_st_affine;
+extern const mn_store_traits mn_st_binary;
 static const mn_store_traits *g_kinds[MN_ST__COUNT] = {
     [MN_ST_F32] = NULL,
+    [MN_ST_BINARY] = &mn_st_binary,
+    [MN_ST_CSR] = &mn_st_csr,
+    [MN_ST_CODEBOOK] = &mn_st_codebook,
+    [MN_ST_AFFINE] = &mn_st_affine,
 };
 
 const mn_store_traits *mn_store_traits_of(mn_storage_kind k) {

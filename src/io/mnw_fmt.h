@@ -61,6 +61,12 @@ static const mnw_attr_desc mnw_attrs[] = {
     {"rate", MNW_ATTR_F32, offsetof(mn_attrs, rate)},
     {"eps", MNW_ATTR_F32, offsetof(mn_attrs, eps)},
     {"momentum", MNW_ATTR_F32, offsetof(mn_attrs, momentum)},
+    {"bmode", MNW_ATTR_I32, offsetof(mn_attrs, bmode)},
+    {"bsparse", MNW_ATTR_F32, offsetof(mn_attrs, bsparse)},
+    {"xscale", MNW_ATTR_I32, offsetof(mn_attrs, xscale)},
+    {"bfold", MNW_ATTR_I32, offsetof(mn_attrs, bfold)},
+    {"act_bits", MNW_ATTR_I32, offsetof(mn_attrs, act_bits)},
+    {"act_frac", MNW_ATTR_I32, offsetof(mn_attrs, act_frac)},
 };
 #define MNW_NATTRS ((int)(sizeof mnw_attrs / sizeof mnw_attrs[0]))
 

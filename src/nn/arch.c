@@ -62,14 +62,16 @@ static int parse_int(const char *v, int nclass, int *out) {
 static mn_status set_attr(mn_attrs *a, const char *key, const char *val, int nclass, int line) {
     struct { const char *k; int *p; } ints[] = {
         {"units", &a->units}, {"filters", &a->filters}, {"k", &a->k}, {"stride", &a->stride},
-        {"pad", &a->pad}, {"groups", &a->groups}, {"c", &a->c}, {"h", &a->h}, {"w", &a->w}};
+        {"pad", &a->pad}, {"groups", &a->groups}, {"c", &a->c}, {"h", &a->h}, {"w", &a->w},
+        {"bmode", &a->bmode}, {"xscale", &a->xscale}, {"bfold", &a->bfold},
+        {"act_bits", &a->act_bits}, {"act_frac", &a->act_frac}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(key, ints[i].k) == 0) {
             if (!parse_int(val, nclass, ints[i].p))
                 return mn_error(MN_EARG, "spec statement %d: %s=%s is not a non-negative integer", line, key, val);
             return MN_OK;
         }
-    struct { const char *k; float *p; } fl[] = {{"rate", &a->rate}, {"eps", &a->eps}, {"momentum", &a->momentum}};
+    struct { const char *k; float *p; } fl[] = {{"rate", &a->rate}, {"eps", &a->eps}, {"momentum", &a->momentum}, {"bsparse", &a->bsparse}};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
         if (strcmp(key, fl[i].k) == 0) {
             char *end;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/quant.h"
 #include "minnow/storage.h"
 #include "nn/ops.h"
 
@@ -17,6 +18,7 @@ static const mn_opdef *const g_ops[MN_OP__COUNT] = {
     [MN_OP_TANH] = &mn_op_tanh,       [MN_OP_DROPOUT] = &mn_op_dropout,
     [MN_OP_FLATTEN] = &mn_op_flatten, [MN_OP_BATCHNORM] = &mn_op_batchnorm,
     [MN_OP_ADD] = &mn_op_add,         [MN_OP_SOFTMAX] = &mn_op_softmax,
+    [MN_OP_SIGN] = &mn_op_sign, [MN_OP_BDENSE] = &mn_op_bdense, [MN_OP_BCONV] = &mn_op_bconv,
 };
 
 const mn_opdef *mn__opdef(mn_op op) {
@@ -333,6 +335,7 @@ const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train)
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
         mn__opdef(n->op)->forward(g, n, batch, train);
+        if (n->a.act_bits) mn_fixed_round(n->y, batch * mn_shape_numel(&n->out), n->a.act_bits, n->a.act_frac);
     }
     return g->nodes[g->output].y;
 }
@@ -344,6 +347,8 @@ void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
     for (int i = g->nnodes - 1; i >= 0; i--) {
         mn_node *n = &g->nodes[i];
         if (n->op == MN_OP_INPUT) continue;
+        if (n->dy_extra) /* every consumer has run, so dy is complete here */
+            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += n->dy_extra[j];
         mn__opdef(n->op)->backward(g, n, batch);
     }
 }

@@ -24,6 +24,7 @@ typedef struct mn_opdef {
 extern const mn_opdef mn_op_input, mn_op_dense, mn_op_conv, mn_op_maxpool,
     mn_op_avgpool, mn_op_relu, mn_op_tanh, mn_op_dropout, mn_op_flatten,
     mn_op_batchnorm, mn_op_add, mn_op_softmax;
+extern const mn_opdef mn_op_sign, mn_op_bdense, mn_op_bconv;
 
 const mn_opdef *mn__opdef(mn_op op);
 

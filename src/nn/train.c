@@ -73,6 +73,25 @@ static const char *first_bad_layer(const mn_graph *g, int batch) {
     return "loss";
 }
 
+/* The first parameter holding a NaN or Inf, or NULL.  Checked after every
+ * update because a relu downstream maps NaN to 0, so a poisoned weight need
+ * not show in the loss; the integer max over |bits| vectorises, so the scan
+ * costs far less than the step. */
+static const char *bad_param(const mn_graph *g) {
+    uint32_t mx = 0;
+    for (int64_t i = 0; i < g->nw; i++) {
+        uint32_t u;
+        memcpy(&u, &g->w[i], 4);
+        u &= 0x7fffffffu;
+        mx = u > mx ? u : mx;
+    }
+    if (mx < 0x7f800000u) return NULL;
+    for (int i = 0; i < g->nparams; i++)
+        for (int64_t j = 0; j < g->params[i].n; j++)
+            if (!isfinite(g->w[g->params[i].off + j])) return g->params[i].name;
+    return NULL;
+}
+
 static float default_loss(void *ud, mn_graph *g, const float *x, const int32_t *y,
                           int batch, const float *logits, float *dlogits) {
     (void)ud; (void)x;
@@ -115,7 +134,19 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
     mn_loss_fn loss = c->loss ? c->loss : default_loss;
     int steps = (train->n + c->batch - 1) / c->batch;
     int64_t gstep = 0;
-    for (int ep = 0; ep < c->epochs; ep++) {
+    int ep0 = 0;
+    if (c->resume) { /* the state saved after epoch ep0 (minnow/checkpoint.h) */
+        if (c->resume->epoch < 0 || c->resume->epoch > c->epochs) {
+            st = mn_error(MN_EARG, "cannot resume after epoch %d of a %d-epoch run", c->resume->epoch, c->epochs);
+            goto out;
+        }
+        ep0 = c->resume->epoch;
+        gstep = c->resume->step;
+        rng = c->resume->rng;
+        g->rng = c->resume->graph_rng;
+        opt.t = c->resume->opt.t;
+    }
+    for (int ep = ep0; ep < c->epochs; ep++) {
         double t0 = mn_now(), lsum = 0;
         int correct = 0, seen = 0;
         mn_data_shuffle(perm, train->n, &rng);
@@ -135,6 +166,12 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
             mn_graph_backward(g, dl, b);
             mn_optim_step(g, &opt, mn_lr_at(c, ep, s, steps));
             if (c->on_step) c->on_step(c->ud, g, gstep);
+            const char *bad = bad_param(g);
+            if (bad) {
+                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: parameter '%s' became non-finite (try a lower --lr)",
+                              ep + 1, s, bad);
+                goto out;
+            }
             gstep++;
             lsum += (double)l * b;
             seen += b;
@@ -151,6 +188,10 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
             es.val_loss = r.loss;
         }
         if (c->on_epoch) c->on_epoch(c->ud, &es);
+        if (c->on_state) {
+            mn_train_state ts = {ep + 1, gstep, rng, g->rng, opt};
+            if ((st = c->on_state(c->ud, g, &ts))) goto out;
+        }
     }
     st = MN_OK;
 out:

@@ -1,0 +1,91 @@
+/* minnow sparse: the CSR storage kind (MN_ST_CSR), its kernels, and the pass
+ * that stores a pruned graph's weights sparse.
+ *
+ * The file form is Deep Compression's (Han et al. 2016): per row, the gaps
+ * between nonzero column indices in 4- or 8-bit fields (whichever makes the
+ * tensor smaller), with a filler zero entry inserted wherever a gap does not
+ * fit; f32 values; u32 row pointers (layout in docs/SPARSE.md).  At load the
+ * gaps become absolute int32 column indices and the fillers are dropped:
+ * that run-time form, mn_csr, is what the kernels read.
+ *
+ * A weight is a rows x cols matrix (dense: units x inputs; conv: filters x
+ * c/groups*k*k), as everywhere in storage.h. */
+#ifndef MINNOW_SPARSE_H
+#define MINNOW_SPARSE_H
+
+#include "minnow/storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Layers at or below this nonzero fraction are stored and run sparse by
+ * mn_graph_sparsify.  Measured with bench/sparse_crossover.c
+ * (docs/SPARSE.md): at or below 30% the AVX2 and AVX-512 kernels beat
+ * OpenBLAS dense SGEMM on every LeNet-sized layer at batch 1 and 64 (the
+ * AVX-512 ones up to 50-70%), and the file is 2.5x smaller or better. */
+#define MN_SPARSE_DEFAULT_DENSITY 0.30f
+
+/* The run-time form, the `impl` of an MN_ST_CSR store.  One allocation
+ * owned by the store.  Row r's nonzeros are k in [rowptr[r], rowptr[r+1]),
+ * at columns col[k] (strictly increasing within a row) with values val[k]
+ * (never 0). */
+typedef struct mn_csr {
+    int rows, cols;
+    int64_t nnz;
+    const uint32_t *rowptr; /* rows + 1 */
+    const int32_t *col;     /* nnz */
+    const float *val;       /* nnz, 64-byte aligned */
+    int bits;               /* gap field width in the file: 4 or 8 */
+    int64_t entries;        /* file entries: nnz + fillers */
+} mn_csr;
+
+extern const mn_store_traits mn_st_csr;
+
+/* A new CSR store holding the nonzeros of w[rows*cols] (row-major), gap
+ * width chosen to minimise bytes.  Non-finite values are rejected.  *out is
+ * owned by the caller (mn_store_free, or hand it to mn_param_set_store). */
+mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out);
+/* The bytes mn_csr_from_dense's store would take in the file, without
+ * building it. */
+size_t mn_csr_file_bytes(const float *w, int rows, int cols);
+
+/* Stores every dense/conv ".weight" sparse whose nonzero fraction is
+ * <= max_density and whose CSR form is smaller than f32; other such weights
+ * lose any CSR store they had (g->w is taken as the truth).  Weights with
+ * another kind of store are left alone. */
+mn_status mn_graph_sparsify(mn_graph *g, float max_density);
+
+/* ---- kernels ------------------------------------------------------------
+ * xwt: y[b, r] += sum_c x[b, c] W[r, c]          x: batch x cols, y: batch x rows
+ * wb:  C[r, j]  = sum_c W[r, c] B[c, j], j < n   B: cols x n (row stride ldb),
+ *                                                C: rows x n (row stride ldc)
+ * They never allocate (the batched xwt transposes x in blocks on the stack);
+ * with mn_set_threads(n > 1) large calls are split across threads. */
+typedef enum mn_sparse_isa {
+    MN_SPARSE_REF = 0,  /* plain loops, the reference */
+    MN_SPARSE_PORTABLE, /* blocked and unrolled C, no intrinsics */
+    MN_SPARSE_AVX2,     /* AVX2 + FMA */
+    MN_SPARSE_AVX512,   /* AVX-512F */
+} mn_sparse_isa;
+
+/* The best path this CPU runs (MN_SPARSE_PORTABLE under MINNOW_NO_SIMD=1).
+ * Batch-1 xwt runs the portable row kernel on every path but the reference. */
+mn_sparse_isa mn_sparse_best_isa(void);
+
+void mn_csr_xwt(const mn_csr *m, const float *x, int batch, float *y);
+void mn_csr_wb(const mn_csr *m, const float *B, int n, int64_t ldb, float *C,
+               int64_t ldc);
+void mn_csr_xwt_ref(const mn_csr *m, const float *x, int batch, float *y);
+void mn_csr_wb_ref(const mn_csr *m, const float *B, int n, int64_t ldb,
+                   float *C, int64_t ldc);
+/* A given path, for tests and benchmarks: isa must be <= mn_sparse_best_isa(). */
+void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,
+                    int batch, float *y);
+void mn_csr_wb_isa(mn_sparse_isa isa, const mn_csr *m, const float *B, int n,
+                   int64_t ldb, float *C, int64_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

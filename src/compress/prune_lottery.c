@@ -1,0 +1,128 @@
+/* The lottery ticket procedure (Frankle & Carbin 2019): train, prune a share
+ * of each layer's remaining weights (the output layer at half the rate),
+ * rewind the survivors to their initial values (or to those after K steps,
+ * Frankle et al. 2020), retrain; repeat.  The control re-initialises the
+ * same sparse structure at random. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/prune.h"
+
+typedef struct lt_state {
+    mn_train_cfg user;
+    int64_t k;          /* capture after k steps (0: never) */
+    float *wk;          /* captured weights */
+    const mn_graph *g;
+    int captured;
+} lt_state;
+
+static void lt_progress(void *ud, const mn_progress *p) {
+    lt_state *s = ud;
+    if (s->user.on_progress) s->user.on_progress(s->user.ud, p);
+}
+static void lt_epoch(void *ud, const mn_epoch_stats *e) {
+    lt_state *s = ud;
+    if (s->user.on_epoch) s->user.on_epoch(s->user.ud, e);
+}
+static void lt_step(void *ud, mn_graph *g, int64_t step) {
+    lt_state *s = ud;
+    if (s->user.on_step) s->user.on_step(s->user.ud, g, step);
+    if (s->k > 0 && step + 1 == s->k) {
+        memcpy(s->wk, g->w, sizeof(float) * (size_t)g->nw);
+        s->captured = 1;
+    }
+}
+
+static mn_status train_once(mn_graph *g, const mn_dataset *tr, const mn_dataset *va,
+                            lt_state *s, float *err) {
+    mn_train_cfg tc = s->user;
+    tc.on_step = lt_step;
+    tc.on_progress = lt_progress;
+    tc.on_epoch = lt_epoch;
+    tc.ud = s;
+    mn_optim_reset(g, &tc.opt);
+    mn_status st = mn_train(g, tr, va, &tc);
+    if (st) return st;
+    mn_eval_result r;
+    if ((st = mn_eval(g, va, 250, &r))) return st;
+    *err = r.error;
+    return MN_OK;
+}
+
+static float density(const mn_graph *g) {
+    int64_t n = 0, nz = 0;
+    for (int p = 0; p < g->nparams; p++)
+        if (mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) { n += g->params[p].n; nz += mn_param_nonzeros(g, p); }
+    return n ? (float)nz / n : 1;
+}
+
+/* w = src, masked. */
+static void rewind_to(mn_graph *g, const float *src) {
+    memcpy(g->w, src, sizeof(float) * (size_t)g->nw);
+    mn_graph_apply_masks(g);
+}
+
+mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
+                           const mn_dataset *val, const mn_lottery_cfg *c,
+                           mn_lottery_result *res) {
+    if (!val) return mn_error(MN_EARG, "the lottery procedure needs a validation set");
+    if (c->rounds < 1) return mn_error(MN_EARG, "rounds must be >= 1");
+    if (!(c->sparsity >= 0 && c->sparsity < 1)) return mn_error(MN_EARG, "sparsity %g is outside [0, 1)", c->sparsity);
+    if (c->rewind_iter < 0) return mn_error(MN_EARG, "rewind iteration must be >= 0");
+    if (c->train.batch < 1 || c->train.epochs < 1) return mn_error(MN_EARG, "the lottery procedure needs training epochs");
+    int64_t total = (int64_t)c->train.epochs * ((train->n + c->train.batch - 1) / c->train.batch);
+    if (c->rewind_iter > total)
+        return mn_error(MN_EARG, "rewind iteration %lld is past the end of training (%lld steps)",
+                        (long long)c->rewind_iter, (long long)total);
+    mn_status st = MN_OK;
+    size_t bytes = sizeof(float) * (size_t)g->nw;
+    float *w0 = malloc(bytes), *wk = malloc(bytes), *t = malloc(sizeof(float) * (size_t)(g->nparams + 1));
+    if (!w0 || !wk || !t) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    memcpy(w0, g->w, bytes);
+    lt_state s = {c->train, c->rewind_iter, wk, g, 0};
+    memset(res, 0, sizeof *res);
+    res->control_error = -1;
+    if ((st = train_once(g, train, val, &s, &res->dense_error))) goto out;
+    s.k = 0; /* capture during the first training only */
+    const float *rewind = c->rewind_iter > 0 ? wk : w0;
+    if (c->on_round) {
+        mn_lottery_round r = {0, c->rounds, density(g), res->dense_error};
+        c->on_round(c->ud, &r);
+    }
+    float err = res->dense_error;
+    for (int round = 1; round <= c->rounds; round++) {
+        /* Cumulative pruned fraction after `round` rounds of rate ph (hidden
+         * layers) and ph / 2 (output layer). */
+        double ph = 1 - pow(1 - c->sparsity, 1.0 / c->rounds);
+        for (int p = 0; p < g->nparams; p++) {
+            if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) { t[p] = -1; continue; }
+            double rate = mn_prune_is_output_layer(g, p) ? ph / 2 : ph;
+            t[p] = (float)(1 - pow(1 - rate, round));
+        }
+        if ((st = mn_prune_by_score(g, t, MN_SCOPE_LAYER, 0, NULL))) goto out;
+        rewind_to(g, rewind);
+        if ((st = train_once(g, train, val, &s, &err))) goto out;
+        if (c->on_round) {
+            mn_lottery_round r = {round, c->rounds, density(g), err};
+            c->on_round(c->ud, &r);
+        }
+    }
+    res->ticket_error = err;
+    res->density = density(g);
+    if (c->control) {
+        /* Same mask, fresh random values; the ticket is put back after. */
+        memcpy(w0, g->w, bytes);
+        mn_rng r;
+        mn_rng_seed(&r, c->control_seed);
+        mn_graph_init_params(g, &r);
+        mn_graph_apply_masks(g);
+        if ((st = train_once(g, train, val, &s, &res->control_error))) goto out;
+        memcpy(g->w, w0, bytes);
+    }
+out:
+    free(w0);
+    free(wk);
+    free(t);
+    return st;
+}

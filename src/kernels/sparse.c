@@ -1,0 +1,278 @@
+/* Sparse (CSR) kernels: the plain references, the portable kernels that
+ * MINNOW_NO_SIMD=1 (or a CPU without AVX2) runs, the AVX2 + FMA versions,
+ * and the run-time choice between them and the AVX-512 ones
+ * (sparse_avx512.c).  The SIMD versions share one shape: a [cols][lanes]
+ * panel on the stack (batched xwt: a block of samples transposed; wb: a
+ * block of B's columns copied), against which each nonzero is one
+ * broadcast FMA.
+ * Batch-1 xwt runs the portable row kernel everywhere: it beats gathers on
+ * the CPUs we measured (docs/SPARSE.md). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "minnow/sparse.h"
+
+#define T256 __attribute__((target("avx2,fma")))
+#define XT_FLOATS 16384 /* 64 KB of stack for a transposed block */
+#define WB_FLOATS 32768 /* 128 KB of stack for wb's panels */
+
+void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
+void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y);
+void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
+
+/* ---- references ---------------------------------------------------------- */
+
+void mn_csr_xwt_ref(const mn_csr *m, const float *x, int batch, float *y) {
+    for (int b = 0; b < batch; b++) {
+        const float *xb = x + (int64_t)b * m->cols;
+        float *yb = y + (int64_t)b * m->rows;
+        for (int r = 0; r < m->rows; r++) {
+            float s = 0;
+            for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) s += m->val[k] * xb[m->col[k]];
+            yb[r] += s;
+        }
+    }
+}
+
+void mn_csr_wb_ref(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    for (int r = 0; r < m->rows; r++) {
+        float *c = C + (int64_t)r * ldc;
+        for (int j = 0; j < n; j++) c[j] = 0;
+        for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) {
+            const float *b = B + (int64_t)m->col[k] * ldb;
+            float v = m->val[k];
+            for (int j = 0; j < n; j++) c[j] += v * b[j];
+        }
+    }
+}
+
+/* ---- portable ------------------------------------------------------------- */
+
+/* One sample, one row at a time: eight independent sums keep the loads
+ * (value, column, x[column]) flowing instead of waiting on one chain. */
+static float row_dot(const mn_csr *m, int r, const float *x) {
+    const float *val = m->val;
+    const int32_t *col = m->col;
+    uint32_t k = m->rowptr[r], e = m->rowptr[r + 1];
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (; k + 8 <= e; k += 8) {
+        s0 += val[k] * x[col[k]];
+        s1 += val[k + 1] * x[col[k + 1]];
+        s2 += val[k + 2] * x[col[k + 2]];
+        s3 += val[k + 3] * x[col[k + 3]];
+        s4 += val[k + 4] * x[col[k + 4]];
+        s5 += val[k + 5] * x[col[k + 5]];
+        s6 += val[k + 6] * x[col[k + 6]];
+        s7 += val[k + 7] * x[col[k + 7]];
+    }
+    for (; k < e; k++) s0 += val[k] * x[col[k]];
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y) {
+    int rows = m->rows, cols = m->cols;
+    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && (int64_t)batch * m->nnz > (1 << 18))
+    for (int r = 0; r < rows; r++)
+        for (int b = 0; b < batch; b++) y[(int64_t)b * rows + r] += row_dot(m, r, x + (int64_t)b * cols);
+}
+
+/* Batched, portable: 8 samples transposed into xt[col][8], so the inner
+ * loop is a fixed-length axpy the compiler vectorises with baseline SSE2. */
+static void xwt_block_portable(const mn_csr *m, const float *x, int nb, float *y) {
+    float xt[XT_FLOATS];
+    int rows = m->rows, cols = m->cols;
+    for (int c = 0; c < cols; c++)
+        for (int b = 0; b < 8; b++) xt[c * 8 + b] = b < nb ? x[(int64_t)b * cols + c] : 0.0f;
+    for (int r = 0; r < rows; r++) {
+        float acc[8] = {0};
+        for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) {
+            const float *p = xt + (int64_t)m->col[k] * 8;
+            float v = m->val[k];
+            for (int b = 0; b < 8; b++) acc[b] += v * p[b];
+        }
+        for (int b = 0; b < nb; b++) y[(int64_t)b * rows + r] += acc[b];
+    }
+}
+
+static void csr_xwt_portable(const mn_csr *m, const float *x, int batch, float *y) {
+    if (batch == 1 || (int64_t)m->cols * 8 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
+    int nblk = (batch + 7) / 8;
+    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
+    for (int i = 0; i < nblk; i++) {
+        int b0 = i * 8, nb = batch - b0 < 8 ? batch - b0 : 8;
+        xwt_block_portable(m, x + (int64_t)b0 * m->cols, nb, y + (int64_t)b0 * m->rows);
+    }
+}
+
+/* C over 64-column blocks accumulated in a local array: a fixed-length
+ * inner loop with no aliasing, which compilers vectorise. */
+static void csr_wb_portable(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    int nblk = (n + 63) / 64;
+    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
+    for (int i = 0; i < nblk; i++) {
+        int j0 = i * 64, w = n - j0 < 64 ? n - j0 : 64;
+        for (int r = 0; r < m->rows; r++) {
+            float acc[64] = {0};
+            for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) {
+                const float *b = B + (int64_t)m->col[k] * ldb + j0;
+                float v = m->val[k];
+                if (w == 64) for (int j = 0; j < 64; j++) acc[j] += v * b[j];
+                else for (int j = 0; j < w; j++) acc[j] += v * b[j];
+            }
+            memcpy(C + (int64_t)r * ldc + j0, acc, sizeof(float) * (size_t)w);
+        }
+    }
+}
+
+/* ---- AVX2 + FMA ------------------------------------------------------------ */
+
+T256 static __m256i tail_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+T256 static void tr8(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    /* r[i] holds columns i%4 (low lane) and 4 + i%4 (high lane) of rows
+     * 4*(i/4)..+3. */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
+
+/* Row r against 8 columns of a [cols][8] panel (row stride ld floats). */
+T256 static inline __attribute__((always_inline)) __m256 row_panel8(const mn_csr *m, int r, const float *xt, int64_t ld) {
+    const float *val = m->val;
+    const int32_t *col = m->col;
+    uint32_t k = m->rowptr[r], e = m->rowptr[r + 1];
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; k + 4 <= e; k += 4) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(val[k]), _mm256_loadu_ps(xt + col[k] * ld), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(val[k + 1]), _mm256_loadu_ps(xt + col[k + 1] * ld), a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(val[k + 2]), _mm256_loadu_ps(xt + col[k + 2] * ld), a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(val[k + 3]), _mm256_loadu_ps(xt + col[k + 3] * ld), a3);
+    }
+    for (; k < e; k++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(val[k]), _mm256_loadu_ps(xt + col[k] * ld), a0);
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+}
+
+T256 static void xwt_block8(const mn_csr *m, const float *x, int nb, float *y) {
+    float xt[XT_FLOATS] __attribute__((aligned(32)));
+    int rows = m->rows, cols = m->cols;
+    __m256 r[8];
+    for (int c0 = 0; c0 < cols; c0 += 8) {
+        int nc = cols - c0 < 8 ? cols - c0 : 8;
+        __m256i mk = tail_mask(nc);
+        for (int b = 0; b < 8; b++)
+            r[b] = b < nb ? _mm256_maskload_ps(x + (int64_t)b * cols + c0, mk) : _mm256_setzero_ps();
+        tr8(r);
+        for (int j = 0; j < nc; j++) _mm256_store_ps(xt + (int64_t)(c0 + j) * 8, r[j]);
+    }
+    for (int r0 = 0; r0 < rows; r0 += 8) {
+        int nr = rows - r0 < 8 ? rows - r0 : 8;
+        for (int i = 0; i < 8; i++) r[i] = i < nr ? row_panel8(m, r0 + i, xt, 8) : _mm256_setzero_ps();
+        tr8(r);
+        __m256i mk = tail_mask(nr);
+        for (int b = 0; b < nb; b++) {
+            float *yr = y + (int64_t)b * rows + r0;
+            _mm256_maskstore_ps(yr, mk, _mm256_add_ps(_mm256_maskload_ps(yr, mk), r[b]));
+        }
+    }
+}
+
+T256 static void csr_xwt_avx2(const mn_csr *m, const float *x, int batch, float *y) {
+    int rows = m->rows, cols = m->cols;
+    if (batch == 1 || (int64_t)cols * 8 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
+    int nblk = (batch + 7) / 8;
+    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
+    for (int i = 0; i < nblk; i++) {
+        int b0 = i * 8, nb = batch - b0 < 8 ? batch - b0 : 8;
+        xwt_block8(m, x + (int64_t)b0 * cols, nb, y + (int64_t)b0 * rows);
+    }
+}
+
+/* C[:, j0 .. j0+nj-1], nj <= 8 * nsub, from nsub 8-column panels of B
+ * copied to the stack (see wb_panels in sparse_avx512.c for why). */
+T256 static void wb_panels8(const mn_csr *m, const float *B, int64_t ldb, float *C, int64_t ldc, int j0, int nj,
+                            int nsub) {
+    float xt[WB_FLOATS] __attribute__((aligned(32)));
+    int cols = m->cols, np = (nj + 7) / 8;
+    if (nsub > 0) {
+        for (int c = 0; c < cols; c++)
+            for (int s = 0; s < np; s++)
+                _mm256_store_ps(xt + ((int64_t)s * cols + c) * 8, _mm256_maskload_ps(B + c * ldb + j0 + 8 * s, tail_mask(nj - 8 * s)));
+        for (int s = 0; s < np; s++) {
+            __m256i mk = tail_mask(nj - 8 * s);
+            for (int r = 0; r < m->rows; r++)
+                _mm256_maskstore_ps(C + (int64_t)r * ldc + j0 + 8 * s, mk, row_panel8(m, r, xt + (int64_t)s * cols * 8, 8));
+        }
+    } else if (nj == 8) {
+        for (int r = 0; r < m->rows; r++) _mm256_storeu_ps(C + (int64_t)r * ldc + j0, row_panel8(m, r, B + j0, ldb));
+    } else {
+        for (int r = 0; r < m->rows; r++)
+            for (int j = j0; j < j0 + nj; j++) {
+                float sum = 0;
+                for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) sum += m->val[k] * B[m->col[k] * ldb + j];
+                C[(int64_t)r * ldc + j] = sum;
+            }
+    }
+}
+
+T256 static void csr_wb_avx2(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    int nsub = (int)(WB_FLOATS / ((int64_t)m->cols * 8));
+    if (nsub > 8) nsub = 8;
+    int bw = 8 * (nsub > 0 ? nsub : 1), nblk = (n + bw - 1) / bw;
+    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
+    for (int i = 0; i < nblk; i++) {
+        int j0 = i * bw;
+        wb_panels8(m, B, ldb, C, ldc, j0, n - j0 < bw ? n - j0 : bw, nsub);
+    }
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+mn_sparse_isa mn_sparse_best_isa(void) {
+    const mn_cpu *c = mn_cpu_features();
+    if (c->avx512f) return MN_SPARSE_AVX512;
+    if (c->avx2 && c->fma) return MN_SPARSE_AVX2;
+    return MN_SPARSE_PORTABLE;
+}
+
+void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x, int batch, float *y) {
+    if (batch <= 0 || m->nnz == 0) return;
+    switch (isa) {
+    case MN_SPARSE_AVX512: mn__csr_xwt_avx512(m, x, batch, y); break;
+    case MN_SPARSE_AVX2: csr_xwt_avx2(m, x, batch, y); break;
+    case MN_SPARSE_PORTABLE: csr_xwt_portable(m, x, batch, y); break;
+    default: mn_csr_xwt_ref(m, x, batch, y); break;
+    }
+}
+
+void mn_csr_wb_isa(mn_sparse_isa isa, const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    if (n <= 0) return;
+    switch (isa) {
+    case MN_SPARSE_AVX512: mn__csr_wb_avx512(m, B, n, ldb, C, ldc); break;
+    case MN_SPARSE_AVX2: csr_wb_avx2(m, B, n, ldb, C, ldc); break;
+    case MN_SPARSE_PORTABLE: csr_wb_portable(m, B, n, ldb, C, ldc); break;
+    default: mn_csr_wb_ref(m, B, n, ldb, C, ldc); break;
+    }
+}
+
+void mn_csr_xwt(const mn_csr *m, const float *x, int batch, float *y) {
+    mn_csr_xwt_isa(mn_sparse_best_isa(), m, x, batch, y);
+}
+
+void mn_csr_wb(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    mn_csr_wb_isa(mn_sparse_best_isa(), m, B, n, ldb, C, ldc);
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# CLI behaviour of `minnow compress` (recipes) and `minnow encode` on a small
+# CSV problem (no MNIST needed): a Deep Compression recipe runs end to end
+# and the result loads, evaluates as reported and is stored as codebooks;
+# encode Huffman-codes and un-codes without changing a value; bad recipes and
+# arguments give one clear line, a non-zero exit and no output file.
+set -u
+BIN=${1:?usage: cli_compress.sh path/to/minnow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0; passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+PY=/usr/bin/python3
+
+# expect_fail CODE NEEDLE -- command...: exit CODE, one stderr line with NEEDLE.
+expect_fail() {
+  local code=$1 needle=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  local lines; lines=$(wc -l <"$T/err")
+  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
+  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
+  if ! grep -qF -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
+  ok
+}
+expect_ok() {
+  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return 1; }
+  ok
+}
+# check FILE PYTHON-EXPR: the JSON in FILE (as r) satisfies the expression.
+check() {
+  $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert eval(sys.argv[2]), r' "$1" "$2" 2>"$T/perr" \
+    && ok || bad "check '$2' on $(head -c 400 "$1"): $(tail -1 "$T/perr")"
+}
+absent() { [ ! -e "$1" ] && ok || bad "$1 exists after a failure"; }
+
+mkcsv() { # file n: 3 classes by the signs of two of 12 features
+  awk -v n="$2" -v s="$3" 'BEGIN{srand(s); print "a,b,c,d,e,f,g,h,i,j,k,l,label";
+    for(i=0;i<n;i++){a=rand()*2-1;b=rand()*2-1; l=(a>0)+(b>0);
+      printf "%.4f,%.4f", a, b; for(j=0;j<10;j++) printf ",%.4f", rand(); printf ",%d\n", l}}' >"$1"
+}
+mkdir -p "$T/d"
+mkcsv "$T/d/train.csv" 600 5
+mkcsv "$T/d/val.csv" 200 6
+SPEC="input x; dense fc1 units=64; relu r1; dense fc2 units=32; relu r2; dense fc3 units=classes"
+expect_ok "$BIN" train --arch "$SPEC" --data "$T/d" --batch 20 --lr 0.01 --epochs 20 -o "$T/m.mnw" \
+  || { echo "cannot train"; exit 1; }
+
+cat >"$T/dc.yaml" <<'EOF'
+# a Deep Compression recipe for the small net
+name: tiny-dc
+passes:
+  - prune:
+      sparsity: {fc1: 0.8, fc2: 0.7, fc3: 0.5}
+      steps: 2
+      finetune: 2
+      lr: 0.003
+  - quantize:
+      bits: {fc1: 3, fc2: 3, fc3: 4}
+      finetune: 2
+  - encode: {huffman: true}
+EOF
+
+# ---- the recipe end to end ------------------------------------------------
+expect_ok "$BIN" compress --help
+expect_ok "$BIN" encode --help
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/dc.yaml" --data "$T/d" -o "$T/c.mnw" --json
+cp "$T/out" "$T/c.json"
+check "$T/c.json" 'r["recipe"] == "tiny-dc" and len(r["passes"]) == 3'
+check "$T/c.json" '[l["storage"] for l in r["layers"]] == ["codebook"] * 3'
+check "$T/c.json" '[l["bits"] for l in r["layers"]] == [3, 3, 4]'
+check "$T/c.json" 'abs(r["layers"][0]["kept"] - 0.2) < 0.002 and abs(r["layers"][1]["kept"] - 0.3) < 0.002'
+check "$T/c.json" 'r["ratio"] > 6 and r["file_bytes"] < r["dense_file_bytes"] / 6'
+check "$T/c.json" 'r["val_error"] < r["val_error_before"] + 0.1'
+check "$T/c.json" 'all(0 < l["index_bits"] <= l["bits"] + 0.5 for l in r["layers"])'
+# the file is really that size, loads, and evaluates as reported
+sz=$(stat -c %s "$T/c.mnw")
+check "$T/c.json" "r['file_bytes'] == $sz"
+expect_ok "$BIN" eval "$T/c.mnw" --data "$T/d" --json && cp "$T/out" "$T/e.json"
+err=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["val_error"])' "$T/c.json")
+check "$T/e.json" "abs(r['error'] - $err) < 1e-6"
+expect_ok "$BIN" info "$T/c.mnw" --json && cp "$T/out" "$T/i.json"
+check "$T/i.json" '[l["storage"] for l in r["layers"] if l["op"] == "dense"] == ["codebook"] * 3'
+# text table
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/dc.yaml" --data "$T/d" -o "$T/c2.mnw"
+grep -q "compression" "$T/out" && grep -q "^fc1 " "$T/out" && ok || bad "no table: $(cat "$T/out")"
+cmp -s "$T/c.mnw" "$T/c2.mnw" && ok || bad "the same recipe gave two different files"
+
+# ---- encode -----------------------------------------------------------------
+cat >"$T/q.yaml" <<'EOF'
+passes:
+  - prune: {sparsity: 0.75}
+  - quantize: {bits: 4}
+EOF
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/q.yaml" --data "$T/d" -o "$T/q.mnw"
+expect_ok "$BIN" encode "$T/q.mnw" --huffman -o "$T/h.mnw" --json && cp "$T/out" "$T/h.json"
+check "$T/h.json" 'r["file_bytes_after"] < r["file_bytes_before"] and len(r["layers"]) == 3'
+check "$T/h.json" 'any(l["huffman_index"] or l["huffman_gaps"] for l in r["layers"])'
+expect_ok "$BIN" encode "$T/h.mnw" --plain -o "$T/p.mnw"
+cmp -s "$T/q.mnw" "$T/p.mnw" && ok || bad "encode --plain did not give back the plain file"
+for f in q h; do "$BIN" eval "$T/$f.mnw" --data "$T/d" --json >"$T/$f.eval" 2>/dev/null || bad "eval $f"; done
+cmp -s "$T/q.eval" "$T/h.eval" && ok || bad "Huffman coding changed the model's outputs"
+
+# ---- errors -----------------------------------------------------------------
+printf 'passes:\n  - prune: {sparsity: 0.5\n  - encode\n' >"$T/bad1.yaml"
+printf 'passes:\n  - prune: {sparsity: 0.5}\n  - squash: {x: 1}\n' >"$T/bad2.yaml"
+printf 'passes:\n  - quantize:\n      bits: 12\n' >"$T/bad3.yaml"
+printf 'passes:\n  - prune: {sparsity: {fc7: 0.5}}\n' >"$T/bad4.yaml"
+printf 'passes:\n  - encode\n' >"$T/bad5.yaml"
+expect_fail 1 "malformed YAML" -- "$BIN" compress "$T/m.mnw" --recipe "$T/bad1.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "bad2.yaml:3: unknown pass 'squash'" -- "$BIN" compress "$T/m.mnw" --recipe "$T/bad2.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "bad3.yaml:3: 'bits' must be an integer in [1, 8], got '12'" -- "$BIN" compress "$T/m.mnw" --recipe "$T/bad3.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "line 2: prune:" -- "$BIN" compress "$T/m.mnw" --recipe "$T/bad4.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "no codebook layers" -- "$BIN" compress "$T/m.mnw" --recipe "$T/bad5.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "nope.yaml" -- "$BIN" compress "$T/m.mnw" --recipe "$T/nope.yaml" --data "$T/d" -o "$T/x.mnw"
+expect_fail 1 "--recipe FILE is required" -- "$BIN" compress "$T/m.mnw" -o "$T/x.mnw"
+expect_fail 1 "-o OUT.mnw is required" -- "$BIN" compress "$T/m.mnw" --recipe "$T/dc.yaml"
+expect_fail 1 "" -- "$BIN" compress "$T/m.mnw" --recipe "$T/dc.yaml" --data "$T/nodata" -o "$T/x.mnw"
+expect_fail 2 "unknown option" -- "$BIN" compress "$T/m.mnw" --recipe "$T/dc.yaml" --frobnicate -o "$T/x.mnw"
+expect_fail 1 "has no codebook layers" -- "$BIN" encode "$T/m.mnw" --huffman -o "$T/x.mnw"
+expect_fail 1 "exactly one of --huffman or --plain" -- "$BIN" encode "$T/c.mnw" -o "$T/x.mnw"
+expect_fail 1 "exactly one of --huffman or --plain" -- "$BIN" encode "$T/c.mnw" --huffman --plain -o "$T/x.mnw"
+expect_fail 1 "-o OUT.mnw is required" -- "$BIN" encode "$T/c.mnw" --huffman
+head -c 300 "$T/c.mnw" >"$T/trunc.mnw"
+expect_fail 1 "trunc.mnw" -- "$BIN" encode "$T/trunc.mnw" --huffman -o "$T/x.mnw"
+absent "$T/x.mnw"
+
+echo "cli_compress: $passes passed, $fails failed"
+[ "$fails" = 0 ]

@@ -1,0 +1,576 @@
+/* Pruning: exact sparsity per layer and globally, fixed masks during
+ * fine-tuning, structured removal that keeps outputs when the removed units
+ * were dead, SNIP/OBD/lottery/gradual sparsities, and one short accuracy
+ * check on MNIST. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/arch.h"
+#include "minnow/io.h"
+#include "minnow/prune.h"
+#include "minnow/sparse.h"
+
+static const char *MLP = "input x; flatten f; dense fc1 units=30; relu r1; dense fc2 units=12; relu r2;"
+                         "dense fc3 units=10";
+static const char *CNN = "input x; conv c1 filters=6 k=3; relu r1; maxpool p1 k=2; conv c2 filters=8 k=3;"
+                         "relu r2; flatten f; dense fc1 units=20; relu r3; dense fc2 units=10";
+
+static void build(mn_graph *g, const char *spec, int h, uint64_t seed) {
+    assert_int_equal(mn_arch_build(g, spec, 1, h, h, 10), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    mn_graph_init_params(g, &r);
+}
+
+/* n random samples whose label is a fixed function of the pixels, so that
+ * training has something to learn. */
+static void synth(mn_dataset *d, int n, int h, uint64_t seed) {
+    memset(d, 0, sizeof *d);
+    d->n = n; d->c = 1; d->h = h; d->w = h; d->nclass = 10;
+    d->x = mn_alloc((size_t)n * h * h, sizeof(float));
+    d->y = mn_alloc((size_t)n, sizeof(int32_t));
+    assert_non_null(d->x);
+    assert_non_null(d->y);
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int j = 0; j < h * h; j++) {
+            float v = mn_rng_uniform(&r);
+            d->x[(int64_t)i * h * h + j] = v;
+            if (j < 10) s += v;
+        }
+        d->y[i] = (int32_t)(s * 2) % 10;
+    }
+}
+
+static int64_t zeros(const mn_graph *g, const char *name) {
+    int p = mn_graph_find_param(g, name);
+    assert_true(p >= 0);
+    return g->params[p].n - mn_param_nonzeros(g, p);
+}
+
+/* Every pruned |w| (by the original values) is <= every kept |w|. */
+static void assert_threshold(const float *orig, const mn_graph *g, const int *ps, int np) {
+    float maxp = 0, mink = INFINITY;
+    for (int j = 0; j < np; j++) {
+        const mn_param *pp = &g->params[ps[j]];
+        for (int64_t i = 0; i < pp->n; i++) {
+            float a = fabsf(orig[pp->off + i]);
+            if (g->w[pp->off + i] == 0) { if (a > maxp) maxp = a; }
+            else if (a < mink) mink = a;
+        }
+    }
+    assert_true(maxp <= mink);
+}
+
+static void test_parse_targets(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 1);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "0.5,fc1=0.9", MN_SEL_WEIGHTS, t), MN_OK);
+    assert_true(fabsf(t[mn_graph_find_param(&g, "fc1.weight")] - 0.9f) < 1e-6f);
+    assert_true(fabsf(t[mn_graph_find_param(&g, "fc2.weight")] - 0.5f) < 1e-6f);
+    assert_true(t[mn_graph_find_param(&g, "fc1.bias")] < 0);
+    assert_int_equal(mn_prune_parse_targets(&g, "fc2.weight=0.25", MN_SEL_WEIGHTS, t), MN_OK);
+    assert_true(t[mn_graph_find_param(&g, "fc1.weight")] < 0);
+    assert_true(fabsf(t[mn_graph_find_param(&g, "fc2.weight")] - 0.25f) < 1e-6f);
+    const char *bad[] = {"1.0", "-0.1", "1.5", "fc9=0.5", "abc", "fc1=0.5,", "r1=0.5", "fc1=", "=0.3", "fc1=x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mn_prune_parse_targets(&g, bad[i], MN_SEL_WEIGHTS, t), MN_EARG);
+    /* The output layer's units cannot be removed. */
+    assert_int_equal(mn_prune_parse_targets(&g, "fc3=0.5", MN_SEL_NEURONS, t), MN_EARG);
+    assert_int_equal(mn_prune_parse_targets(&g, "0.5", MN_SEL_NEURONS, t), MN_OK);
+    assert_true(t[mn_graph_find_param(&g, "fc3.weight")] < 0);
+    assert_true(t[mn_graph_find_param(&g, "fc2.weight")] == 0.5f);
+    assert_true(mn_prune_is_output_layer(&g, mn_graph_find_param(&g, "fc3.weight")));
+    assert_false(mn_prune_is_output_layer(&g, mn_graph_find_param(&g, "fc2.weight")));
+    mn_graph_free(&g);
+}
+
+static void test_magnitude_layer_exact(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 2);
+    float *orig = malloc(sizeof(float) * g.nw);
+    memcpy(orig, g.w, sizeof(float) * g.nw);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "fc1=0.9,fc2=0.37,fc3=0.05", MN_SEL_WEIGHTS, t), MN_OK);
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_LAYER, 0, NULL), MN_OK);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.9 * 64 * 30));
+    assert_int_equal(zeros(&g, "fc2.weight"), llround(0.37 * 30 * 12));
+    assert_int_equal(zeros(&g, "fc3.weight"), llround(0.05 * 12 * 10));
+    assert_int_equal(zeros(&g, "fc1.bias"), 0);
+    for (int p = 0; p < g.nparams; p++)
+        if (t[p] >= 0) assert_threshold(orig, &g, &p, 1);
+    /* A lower target later does not bring weights back. */
+    t[mn_graph_find_param(&g, "fc1.weight")] = 0.5f;
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_LAYER, 0, NULL), MN_OK);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.9 * 64 * 30));
+    free(orig);
+    mn_graph_free(&g);
+}
+
+static void test_magnitude_global_exact(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 3);
+    float *orig = malloc(sizeof(float) * g.nw);
+    memcpy(orig, g.w, sizeof(float) * g.nw);
+    float t[16];
+    int ps[3], np = 0;
+    for (int p = 0; p < g.nparams; p++) {
+        t[p] = mn_prune_selectable(&g, p, MN_SEL_WEIGHTS) ? 0 : -1;
+        if (t[p] >= 0) ps[np++] = p;
+    }
+    assert_int_equal(np, 3);
+    int64_t total = 64 * 30 + 30 * 12 + 12 * 10;
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_GLOBAL, 0.8f, NULL), MN_OK);
+    assert_int_equal(zeros(&g, "fc1.weight") + zeros(&g, "fc2.weight") + zeros(&g, "fc3.weight"),
+                     llround(0.8 * total));
+    assert_threshold(orig, &g, ps, np);
+    /* Layers differ in scale (1/sqrt(fan_in)), so one threshold prunes
+     * them unequally: fc1 (the widest fan-in, smallest weights) the most. */
+    assert_true(zeros(&g, "fc1.weight") * 1.0 / (64 * 30) > zeros(&g, "fc3.weight") * 1.0 / 120);
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_GLOBAL, 1.0f, NULL), MN_EARG);
+    free(orig);
+    mn_graph_free(&g);
+}
+
+static void test_masks_fixed_during_finetune(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 4);
+    mn_dataset d;
+    synth(&d, 240, 8, 5);
+    assert_int_equal(mn_set_input_norm(&g, &d), MN_OK);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "0.75", MN_SEL_WEIGHTS, t), MN_OK);
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_LAYER, 0, NULL), MN_OK);
+    int p1 = mn_graph_find_param(&g, "fc1.weight");
+    float *before = malloc(sizeof(float) * g.params[p1].n);
+    memcpy(before, mn_param_data(&g, p1), sizeof(float) * g.params[p1].n);
+    for (int opt = 0; opt < 2; opt++) {
+        mn_train_cfg c;
+        mn_train_default(&c);
+        c.epochs = 2;
+        c.batch = 20;
+        if (opt) mn_optim_default(&c.opt, MN_OPT_SGD);
+        c.opt.weight_decay = 1e-3f; /* decay must not revive pruned weights either */
+        assert_int_equal(mn_train(&g, &d, NULL, &c), MN_OK);
+    }
+    const float *w = mn_param_data(&g, p1);
+    int64_t changed = 0;
+    for (int64_t i = 0; i < g.params[p1].n; i++) {
+        if (before[i] == 0) assert_true(w[i] == 0.0f);
+        else changed += w[i] != before[i];
+    }
+    assert_true(changed > 0);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.75 * 64 * 30));
+    free(before);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static int nstage;
+static float stage_sp[8];
+static void count_stage(void *ud, const mn_prune_stage *s) {
+    (void)ud;
+    if (nstage < 8) stage_sp[nstage] = s->sparsity;
+    nstage++;
+}
+
+static void test_iterative_steps(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 6);
+    mn_dataset d;
+    synth(&d, 120, 8, 7);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "fc1=0.92,fc2=0.8", MN_SEL_WEIGHTS, t), MN_OK);
+    mn_prune_cfg c;
+    mn_prune_cfg_default(&c);
+    c.target = t;
+    c.steps = 3;
+    c.ft.epochs = 1;
+    c.ft.batch = 30;
+    c.on_stage = count_stage;
+    nstage = 0;
+    assert_int_equal(mn_prune_iterative(&g, &d, &d, &c), MN_OK);
+    assert_int_equal(nstage, 3);
+    assert_true(stage_sp[0] < stage_sp[1] && stage_sp[1] < stage_sp[2]);
+    /* Geometric: each step keeps the same share of what was left. */
+    assert_true(fabsf(stage_sp[0] - (1 - cbrtf(1 - (0.92f * 1920 + 0.8f * 360) / 2280))) < 0.03f);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.92 * 1920));
+    assert_int_equal(zeros(&g, "fc2.weight"), llround(0.8 * 360));
+    assert_int_equal(zeros(&g, "fc3.weight"), 0);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static void test_gradual(void **state) {
+    (void)state;
+    assert_true(mn_prune_gradual_at(0, 0.9f, 10, 5, 4, 0) == 0);
+    assert_true(mn_prune_gradual_at(0, 0.9f, 10, 5, 4, 10) == 0);
+    assert_true(fabsf(mn_prune_gradual_at(0, 0.9f, 10, 5, 4, 20) - 0.9f * (1 - 0.125f)) < 1e-6f);
+    assert_true(mn_prune_gradual_at(0.2f, 0.9f, 10, 5, 4, 30) == 0.9f);
+    assert_true(mn_prune_gradual_at(0.2f, 0.9f, 10, 5, 4, 99) == 0.9f);
+    mn_graph g;
+    build(&g, MLP, 8, 8);
+    mn_dataset d;
+    synth(&d, 200, 8, 9);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "0.85", MN_SEL_WEIGHTS, t), MN_OK);
+    mn_prune_cfg c;
+    mn_prune_cfg_default(&c);
+    c.target = t;
+    c.ft.epochs = 4;
+    c.ft.batch = 20; /* 40 steps */
+    c.dt = 5;
+    c.on_stage = count_stage;
+    nstage = 0;
+    assert_int_equal(mn_prune_gradual(&g, &d, NULL, &c), MN_OK);
+    assert_int_equal(nstage, 7); /* updates at 0, 5, ..., 30 = 0.75 * 40 */
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.85 * 1920));
+    assert_int_equal(zeros(&g, "fc3.weight"), llround(0.85 * 120));
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static void test_snip_obd_sparsity(void **state) {
+    (void)state;
+    mn_dataset d;
+    synth(&d, 300, 8, 10);
+    for (int method = 0; method < 2; method++) {
+        mn_graph g;
+        build(&g, method ? CNN : MLP, method ? 12 : 8, 11);
+        if (method) { mn_dataset_free(&d); synth(&d, 300, 12, 10); }
+        assert_int_equal(mn_set_input_norm(&g, &d), MN_OK);
+        float *s = malloc(sizeof(float) * g.nw);
+        float t[32];
+        int64_t total = 0;
+        for (int p = 0; p < g.nparams; p++) {
+            t[p] = mn_prune_selectable(&g, p, MN_SEL_WEIGHTS) ? 0 : -1;
+            if (t[p] >= 0) total += g.params[p].n;
+        }
+        /* SNIP, global top-k */
+        assert_int_equal(mn_prune_snip_scores(&g, &d, 2, 100, 1, s), MN_OK);
+        for (int p = 0; p < g.nparams; p++)
+            if (t[p] < 0) for (int64_t i = 0; i < g.params[p].n; i++) assert_true(s[g.params[p].off + i] == 0);
+        mn_graph c;
+        assert_int_equal(mn_graph_clone(&g, &c), MN_OK);
+        assert_int_equal(mn_prune_by_score(&c, t, MN_SCOPE_GLOBAL, 0.9f, s), MN_OK);
+        int64_t z = 0;
+        for (int p = 0; p < c.nparams; p++) if (t[p] >= 0) z += c.params[p].n - mn_param_nonzeros(&c, p);
+        assert_int_equal(z, llround(0.9 * total));
+        mn_graph_free(&c);
+        /* OBD, per layer */
+        assert_int_equal(mn_prune_obd_scores(&g, &d, 20, 1, s), MN_OK);
+        for (int p = 0; p < g.nparams; p++) {
+            if (t[p] < 0) continue;
+            t[p] = 0.6f;
+            double sum = 0;
+            for (int64_t i = 0; i < g.params[p].n; i++) {
+                assert_true(s[g.params[p].off + i] >= 0);
+                sum += s[g.params[p].off + i];
+            }
+            assert_true(sum > 0);
+        }
+        assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_LAYER, 0, s), MN_OK);
+        for (int p = 0; p < g.nparams; p++)
+            if (t[p] >= 0) assert_int_equal(g.params[p].n - mn_param_nonzeros(&g, p), llround(0.6 * g.params[p].n));
+        free(s);
+        mn_graph_free(&g);
+    }
+    mn_dataset_free(&d);
+}
+
+/* OBD's h_kk for a linear softmax model is sum_b sum_c p_c (p - e_c)_u^2 x_i^2
+ * (the same over classes for every weight): check it on one sample. */
+static void test_obd_matches_closed_form(void **state) {
+    (void)state;
+    mn_graph g;
+    assert_int_equal(mn_arch_build(&g, "input x; flatten f; dense fc units=3", 1, 1, 4, 3), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 12);
+    mn_graph_init_params(&g, &r);
+    mn_dataset d;
+    memset(&d, 0, sizeof d);
+    d.n = 1; d.c = 1; d.h = 1; d.w = 4; d.nclass = 3;
+    d.x = mn_alloc(4, sizeof(float));
+    d.y = mn_alloc(1, sizeof(int32_t));
+    float x[4] = {0.5f, -1, 2, 0.25f};
+    memcpy(d.x, x, sizeof x);
+    float s[64];
+    assert_int_equal(mn_prune_obd_scores(&g, &d, 1, 1, s), MN_OK);
+    const float *z = mn_graph_forward(&g, x, 1, 0);
+    float p[3];
+    mn_softmax_t(z, 1, 3, 1, p);
+    int pw = mn_graph_find_param(&g, "fc.weight");
+    const float *w = mn_param_data(&g, pw);
+    for (int u = 0; u < 3; u++)
+        for (int i = 0; i < 4; i++) {
+            /* sum_c p_c (p_u - [u == c])^2 = p_u (1 - p_u) */
+            double h = 0;
+            for (int c = 0; c < 3; c++) h += p[c] * pow(p[u] - (u == c), 2);
+            h *= (double)x[i] * x[i];
+            double want = 0.5 * h * w[u * 4 + i] * w[u * 4 + i];
+            assert_true(fabs(s[g.params[pw].off + u * 4 + i] - want) <= 1e-5 * (fabs(want) + 1e-6));
+        }
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+/* Dead units (zero weights, and a bias at or below zero before a relu) are
+ * removed without changing the outputs. */
+static void test_structured_dead_units(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, CNN, 12, 13);
+    struct { const char *layer; int unit; float bias; } dead[] = {
+        {"c1", 1, 0}, {"c1", 4, -0.5f}, {"c2", 2, -1}, {"fc1", 3, 0}, {"fc1", 7, -0.1f}, {"fc1", 11, 0}};
+    for (size_t k = 0; k < sizeof dead / sizeof dead[0]; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.weight", dead[k].layer);
+        int pw = mn_graph_find_param(&g, name);
+        int rows, cols;
+        rows = g.params[pw].shape.d[0];
+        cols = (int)(g.params[pw].n / rows);
+        memset(mn_param_data(&g, pw) + (int64_t)dead[k].unit * cols, 0, sizeof(float) * cols);
+        snprintf(name, sizeof name, "%s.bias", dead[k].layer);
+        mn_param_data(&g, mn_graph_find_param(&g, name))[dead[k].unit] = dead[k].bias;
+    }
+    /* Masks are carried over too. */
+    int pc2 = mn_graph_find_param(&g, "c2.weight");
+    float *m = mn_param_mask(&g, pc2);
+    m[5] = 0;
+    mn_graph_apply_masks(&g);
+    float t[32];
+    assert_int_equal(mn_prune_parse_targets(&g, "c1=0.3333,c2=0.125", MN_SEL_FILTERS, t), MN_OK);
+    float t2[32];
+    assert_int_equal(mn_prune_parse_targets(&g, "fc1=0.15", MN_SEL_NEURONS, t2), MN_OK);
+    for (int p = 0; p < g.nparams; p++) if (t2[p] >= 0) t[p] = t2[p];
+    mn_dataset d;
+    synth(&d, 50, 12, 14);
+    for (int crit = 0; crit < 3; crit++) {
+        mn_graph s;
+        assert_int_equal(mn_prune_units(&g, t, (mn_unit_crit)crit, &d, &s), MN_OK);
+        const mn_param *w1 = &s.params[mn_graph_find_param(&s, "c1.weight")];
+        const mn_param *w2 = &s.params[mn_graph_find_param(&s, "c2.weight")];
+        const mn_param *f1 = &s.params[mn_graph_find_param(&s, "fc1.weight")];
+        const mn_param *f2 = &s.params[mn_graph_find_param(&s, "fc2.weight")];
+        assert_int_equal(w1->shape.d[0], 4);
+        assert_int_equal(w2->shape.d[0], 7);
+        assert_int_equal(w2->shape.d[1], 4);
+        assert_int_equal(f1->shape.d[0], 17);
+        assert_int_equal(f1->shape.d[1], 7 * 3 * 3);
+        assert_int_equal(f2->shape.d[1], 17);
+        assert_true(mn_graph_macs(&s) < mn_graph_macs(&g));
+        assert_non_null(s.params[mn_graph_find_param(&s, "c2.weight")].mask);
+        assert_int_equal(mn_graph_reserve(&g, d.n), MN_OK);
+        assert_int_equal(mn_graph_reserve(&s, d.n), MN_OK);
+        const float *y0 = mn_graph_forward(&g, d.x, d.n, 0);
+        float *keep0 = malloc(sizeof(float) * d.n * 10);
+        memcpy(keep0, y0, sizeof(float) * d.n * 10);
+        const float *y1 = mn_graph_forward(&s, d.x, d.n, 0);
+        assert_true(tu_maxdiff(keep0, y1, (size_t)d.n * 10) < 1e-5f);
+        /* It survives a save/load as an ordinary smaller model. */
+        unsigned char *buf;
+        size_t len;
+        assert_int_equal(mn_model_save_mem(&s, &buf, &len), MN_OK);
+        mn_graph l;
+        assert_int_equal(mn_model_load_mem(buf, len, &l), MN_OK);
+        assert_int_equal(l.params[mn_graph_find_param(&l, "fc1.weight")].shape.d[0], 17);
+        free(buf);
+        free(keep0);
+        mn_graph_free(&l);
+        mn_graph_free(&s);
+    }
+    /* Removing a live unit changes the output (the check above can fail). */
+    unsigned char k1[20];
+    memset(k1, 1, sizeof k1);
+    float act[20];
+    int pf1 = mn_graph_find_param(&g, "fc1.weight"), busiest = 0;
+    assert_int_equal(mn_unit_scores(&g, pf1, MN_CRIT_ACTIVITY, &d, act), MN_OK);
+    for (int i = 1; i < 20; i++) if (act[i] > act[busiest]) busiest = i;
+    assert_true(act[busiest] > 0);
+    k1[busiest] = 0;
+    const unsigned char *keep[32] = {0};
+    keep[mn_graph_find_param(&g, "fc1.weight")] = k1;
+    mn_graph s;
+    assert_int_equal(mn_graph_remove_units(&g, keep, &s), MN_OK);
+    const float *y0 = mn_graph_forward(&g, d.x, d.n, 0);
+    float *a = malloc(sizeof(float) * d.n * 10);
+    memcpy(a, y0, sizeof(float) * d.n * 10);
+    assert_int_equal(mn_graph_reserve(&s, d.n), MN_OK);
+    assert_true(tu_maxdiff(a, mn_graph_forward(&s, d.x, d.n, 0), (size_t)d.n * 10) > 1e-6f);
+    free(a);
+    mn_graph_free(&s);
+    /* The output layer and whole layers cannot go. */
+    unsigned char k2[10] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const unsigned char *keep2[32] = {0};
+    keep2[mn_graph_find_param(&g, "fc2.weight")] = k2;
+    assert_int_equal(mn_graph_remove_units(&g, keep2, &s), MN_EARG);
+    unsigned char k3[20] = {0};
+    const unsigned char *keep3[32] = {0};
+    keep3[mn_graph_find_param(&g, "fc1.weight")] = k3;
+    assert_int_equal(mn_graph_remove_units(&g, keep3, &s), MN_EARG);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static void test_activity_scores(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 15);
+    int pw = mn_graph_find_param(&g, "fc1.weight");
+    memset(mn_param_data(&g, pw) + 5 * 64, 0, sizeof(float) * 64);
+    mn_param_data(&g, mn_graph_find_param(&g, "fc1.bias"))[5] = -1;
+    mn_param_data(&g, mn_graph_find_param(&g, "fc1.bias"))[6] = 100; /* always on */
+    mn_dataset d;
+    synth(&d, 40, 8, 16);
+    float s[30];
+    assert_int_equal(mn_unit_scores(&g, pw, MN_CRIT_ACTIVITY, &d, s), MN_OK);
+    assert_true(s[5] == 0);
+    assert_true(s[6] == 1);
+    for (int i = 0; i < 30; i++) assert_true(s[i] >= 0 && s[i] <= 1);
+    assert_int_equal(mn_unit_scores(&g, pw, MN_CRIT_L2, NULL, s), MN_OK);
+    assert_true(s[5] == 0 && s[0] > 0);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static void test_lottery(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 17);
+    mn_dataset d;
+    synth(&d, 120, 8, 18);
+    assert_int_equal(mn_set_input_norm(&g, &d), MN_OK);
+    mn_lottery_cfg c = {0};
+    c.sparsity = 0.75f;
+    c.rounds = 2;
+    c.control = 1;
+    c.control_seed = 99;
+    c.rewind_iter = 3;
+    mn_train_default(&c.train);
+    c.train.epochs = 1;
+    c.train.batch = 20;
+    mn_lottery_result r;
+    assert_int_equal(mn_prune_lottery(&g, &d, &d, &c, &r), MN_OK);
+    /* Hidden layers: 0.75 after two rounds of 50%; output: two of 25%. */
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.75 * 1920));
+    assert_int_equal(zeros(&g, "fc2.weight"), llround(0.75 * 360));
+    assert_int_equal(zeros(&g, "fc3.weight"), llround((1 - 0.75 * 0.75) * 120));
+    assert_true(r.dense_error >= 0 && r.dense_error <= 1);
+    assert_true(r.control_error >= 0 && r.control_error <= 1);
+    assert_true(fabsf(r.density - (float)(1920 + 360 + 120 - zeros(&g, "fc1.weight") - zeros(&g, "fc2.weight") -
+                                          zeros(&g, "fc3.weight")) / 2400) < 1e-6f);
+    c.rewind_iter = 1000; /* past the end of training */
+    assert_int_equal(mn_prune_lottery(&g, &d, &d, &c, &r), MN_EARG);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+static void test_sensitivity(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 19);
+    mn_dataset d;
+    synth(&d, 100, 8, 20);
+    float *orig = malloc(sizeof(float) * g.nw);
+    memcpy(orig, g.w, sizeof(float) * g.nw);
+    float lv[3] = {0, 0.5f, 1}, err[9];
+    int layers[3], nl;
+    assert_int_equal(mn_prune_sensitivity(&g, &d, lv, 3, layers, 3, &nl, err), MN_OK);
+    assert_int_equal(nl, 3);
+    assert_memory_equal(orig, g.w, sizeof(float) * g.nw);
+    mn_eval_result r;
+    assert_int_equal(mn_eval(&g, &d, 50, &r), MN_OK);
+    for (int l = 0; l < 3; l++) assert_true(err[l * 3] == r.error);
+    free(orig);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
+/* The saved model stores the pruned layers sparse and loads back equal. */
+static void test_sparse_save(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 21);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "0.9", MN_SEL_WEIGHTS, t), MN_OK);
+    assert_int_equal(mn_prune_by_score(&g, t, MN_SCOPE_LAYER, 0, NULL), MN_OK);
+    assert_int_equal(mn_graph_sparsify(&g, MN_SPARSE_DEFAULT_DENSITY), MN_OK);
+    assert_non_null(g.params[mn_graph_find_param(&g, "fc1.weight")].store);
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(mn_model_save_mem(&g, &buf, &len), MN_OK);
+    mn_graph l;
+    assert_int_equal(mn_model_load_mem(buf, len, &l), MN_OK);
+    assert_non_null(l.params[mn_graph_find_param(&l, "fc1.weight")].store);
+    assert_memory_equal(g.w, l.w, sizeof(float) * g.nw);
+    free(buf);
+    mn_graph_free(&l);
+    mn_graph_free(&g);
+}
+
+/* Real data, kept short: magnitude pruning to 90% in two fine-tuned steps
+ * keeps LeNet-300-100 close to its dense error. */
+static void test_mnist_accuracy(void **state) {
+    (void)state;
+    const char *dir = tu_mnist_dir();
+    if (!dir) skip();
+    mn_dataset tr, va;
+    assert_int_equal(mn_data_load(dir, "train", &tr), MN_OK);
+    assert_int_equal(mn_data_load(dir, "val", &va), MN_OK);
+    mn_graph g;
+    build(&g, "lenet300", 28, 1);
+    assert_int_equal(mn_set_input_norm(&g, &tr), MN_OK);
+    mn_train_cfg c;
+    mn_train_default(&c);
+    c.epochs = 4;
+    assert_int_equal(mn_train(&g, &tr, NULL, &c), MN_OK);
+    mn_eval_result dense, pruned;
+    assert_int_equal(mn_eval(&g, &va, 250, &dense), MN_OK);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "0.9", MN_SEL_WEIGHTS, t), MN_OK);
+    mn_prune_cfg pc;
+    mn_prune_cfg_default(&pc);
+    pc.target = t;
+    pc.steps = 2;
+    pc.ft.epochs = 1;
+    assert_int_equal(mn_prune_iterative(&g, &tr, NULL, &pc), MN_OK);
+    assert_int_equal(mn_eval(&g, &va, 250, &pruned), MN_OK);
+    print_message("lenet300 val error: dense %.2f%%, 90%% pruned %.2f%%\n", 100 * dense.error, 100 * pruned.error);
+    assert_true(pruned.error <= dense.error + 0.01f);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.9 * 784 * 300));
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
+int main(void) {
+    mn_set_threads(1); /* OpenMP/OpenBLAS otherwise spin on every core */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_targets),
+        cmocka_unit_test(test_magnitude_layer_exact),
+        cmocka_unit_test(test_magnitude_global_exact),
+        cmocka_unit_test(test_masks_fixed_during_finetune),
+        cmocka_unit_test(test_iterative_steps),
+        cmocka_unit_test(test_gradual),
+        cmocka_unit_test(test_snip_obd_sparsity),
+        cmocka_unit_test(test_obd_matches_closed_form),
+        cmocka_unit_test(test_structured_dead_units),
+        cmocka_unit_test(test_activity_scores),
+        cmocka_unit_test(test_lottery),
+        cmocka_unit_test(test_sensitivity),
+        cmocka_unit_test(test_sparse_save),
+        cmocka_unit_test(test_mnist_accuracy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,605 @@
+/* Quantization: int8 kernels (every ISA bit for bit against the reference),
+ * the MN_ST_AFFINE store (round trips, hostile buffers, its kernels against
+ * exact integer arithmetic), weight quantizers, fixed point, calibration,
+ * the whole-model passes, QAT, and int8 accuracy on MNIST when present. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/arch.h"
+#include "minnow/io.h"
+#include "minnow/quant.h"
+#include "minnow/train.h"
+
+static uint64_t g_seed = 1;
+static uint32_t rnd(void) {
+    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(g_seed >> 33);
+}
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 1000001) / 1e6f; }
+
+/* ---- kernels ------------------------------------------------------------ */
+
+/* acc from `isa` equals the reference for r < rows, and padded rows are 0. */
+static void check_gemm(mn_i8_isa isa, const int8_t *w, const int8_t *x, int R, int K, int nb) {
+    int ld = mn_i8_ldacc(R);
+    void *wr = mn_alloc(mn_i8_wbytes(MN_I8_REF, R, K), 1), *xr = mn_alloc(mn_i8_xbytes(MN_I8_REF, nb, K), 1);
+    void *wp = mn_alloc(mn_i8_wbytes(isa, R, K), 1), *xp = mn_alloc(mn_i8_xbytes(isa, nb, K), 1);
+    int32_t *a0 = mn_alloc((size_t)nb * ld, 4), *a1 = mn_alloc((size_t)nb * ld, 4);
+    assert_non_null(wp); assert_non_null(xp); assert_non_null(a0); assert_non_null(a1);
+    mn_i8_pack_w(MN_I8_REF, w, R, K, wr);
+    mn_i8_prep_x(MN_I8_REF, x, nb, K, xr);
+    mn_i8_pack_w(isa, w, R, K, wp);
+    mn_i8_prep_x(isa, x, nb, K, xp);
+    memset(a1, 0x55, (size_t)nb * ld * 4);
+    mn_i8_gemm(MN_I8_REF, wr, R, K, xr, nb, a0, ld);
+    mn_i8_gemm(isa, wp, R, K, xp, nb, a1, ld);
+    for (int b = 0; b < nb; b++)
+        for (int r = 0; r < ld; r++)
+            if (a0[b * ld + r] != a1[b * ld + r])
+                fail_msg("%s R=%d K=%d nb=%d: acc[%d][%d] = %d, ref %d", mn_i8_isa_name(isa), R, K, nb, b, r,
+                         a1[b * ld + r], a0[b * ld + r]);
+    mn_free(wr); mn_free(xr); mn_free(wp); mn_free(xp); mn_free(a0); mn_free(a1);
+}
+
+static void test_gemm_isas(void **st) {
+    (void)st;
+    static const int Rs[] = {1, 3, 15, 16, 17, 33, 64, 65, 100};
+    static const int Ks[] = {1, 2, 3, 4, 5, 7, 31, 64, 65, 129, 784};
+    static const int Ns[] = {1, 2, 3, 4, 5, 7, 9, 32};
+    int tested = 0;
+    for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+        if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+        tested++;
+        for (size_t ri = 0; ri < sizeof Rs / sizeof *Rs; ri++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                int R = Rs[ri], K = Ks[ki], nb = Ns[(ri + ki) % (sizeof Ns / sizeof *Ns)];
+                int8_t *w = malloc((size_t)R * K), *x = malloc((size_t)nb * K);
+                for (int i = 0; i < R * K; i++) w[i] = (int8_t)(rnd() & 255);
+                for (int i = 0; i < nb * K; i++) x[i] = (int8_t)(rnd() & 255);
+                check_gemm((mn_i8_isa)isa, w, x, R, K, nb);
+                free(w); free(x);
+            }
+    }
+    print_message("int8 gemm: %d ISA(s) checked, best %s\n", tested, mn_i8_isa_name(mn_i8_best_isa()));
+}
+
+/* The extremes: every product at its largest magnitude over the longest
+ * rows the kernels take (VNNI's (q + 128) * w sum is closest to 2^31). */
+static void test_gemm_extremes(void **st) {
+    (void)st;
+    int R = 17, K = MN_I8_MAX_K, nb = 3;
+    int8_t *w = malloc((size_t)R * K), *x = malloc((size_t)nb * K);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < K; c++) w[(size_t)r * K + c] = (int8_t)(r % 3 == 0 ? -128 : r % 3 == 1 ? 127 : (c & 1 ? 127 : -128));
+    for (int b = 0; b < nb; b++)
+        for (int c = 0; c < K; c++) x[(size_t)b * K + c] = (int8_t)(b == 0 ? 127 : b == 1 ? -128 : (c & 2 ? -128 : 127));
+    for (int isa = 0; isa < MN_I8__COUNT; isa++)
+        if (mn_i8_isa_ok((mn_i8_isa)isa)) check_gemm((mn_i8_isa)isa, w, x, R, K, nb);
+    free(w); free(x);
+}
+
+static void test_quant_x(void **st) {
+    (void)st;
+    mn_qact a = {0.5f, -3, -128, 127};
+    assert_int_equal(mn_i8_quant1(0.25f, &a), -3);      /* 0.5 rounds to even 0 */
+    assert_int_equal(mn_i8_quant1(0.75f, &a), -1);      /* 1.5 -> 2 */
+    assert_int_equal(mn_i8_quant1(-0.75f, &a), -5);     /* -1.5 -> -2 */
+    assert_int_equal(mn_i8_quant1(1e9f, &a), 127);
+    assert_int_equal(mn_i8_quant1(-INFINITY, &a), -128);
+    assert_int_equal(mn_i8_quant1(INFINITY, &a), 127);
+    assert_int_equal(mn_i8_quant1(NAN, &a), -3);
+    /* Strided (conv) and row (dense) walks give the same codes in every layout. */
+    int n = 5, K = 37;
+    float *x = malloc(sizeof(float) * n * K), *xt = malloc(sizeof(float) * K * 9);
+    for (int i = 0; i < n * K; i++) x[i] = frand(-70, 70);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < K; c++) xt[c * 9 + i] = x[i * K + c];
+    int8_t *q = malloc((size_t)n * K);
+    int32_t s0[5], s1[5];
+    mn_i8_quant_x(MN_I8_REF, x, K, 1, n, K, &a, q, s0);
+    for (int i = 0; i < n; i++) {
+        int32_t s = 0;
+        for (int c = 0; c < K; c++) {
+            assert_int_equal(q[i * K + c], mn_i8_quant1(x[i * K + c], &a));
+            s += q[i * K + c];
+        }
+        assert_int_equal(s, s0[i]);
+    }
+    for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+        if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+        size_t nbytes = mn_i8_xbytes((mn_i8_isa)isa, n, K);
+        unsigned char *p0 = malloc(nbytes), *p1 = malloc(nbytes), *p2 = malloc(nbytes);
+        mn_i8_quant_x((mn_i8_isa)isa, x, K, 1, n, K, &a, p0, s0);
+        mn_i8_quant_x((mn_i8_isa)isa, xt, 1, 9, n, K, &a, p1, s1);
+        mn_i8_prep_x((mn_i8_isa)isa, q, n, K, p2);
+        assert_memory_equal(p0, p1, nbytes);
+        assert_memory_equal(p0, p2, nbytes);
+        assert_memory_equal(s0, s1, sizeof s0);
+        free(p0); free(p1); free(p2);
+    }
+    free(x); free(xt); free(q);
+}
+
+/* ---- the store ----------------------------------------------------------- */
+
+static mn_store *rand_store(int R, int K, int bits, int per_row, int has_act, int pow2) {
+    int ns = per_row ? R : 1, lo = -(1 << (bits - 1)), span = 1 << bits;
+    int8_t *q = malloc((size_t)R * K);
+    float *s = malloc(sizeof(float) * ns);
+    int32_t *z = malloc(sizeof(int32_t) * ns);
+    for (int i = 0; i < R * K; i++) q[i] = (int8_t)(lo + (int)(rnd() % span));
+    for (int i = 0; i < ns; i++) {
+        s[i] = pow2 ? ldexpf(1, -(int)(rnd() % 8)) : frand(0.001f, 0.1f);
+        z[i] = pow2 ? 0 : lo + (int)(rnd() % span);
+    }
+    mn_qact a = {0.05f, -20, -128, 127};
+    mn_store *st = NULL;
+    assert_int_equal(mn_affine_store_new(R, K, bits, q, s, z, ns, has_act ? &a : NULL, pow2, &st), MN_OK);
+    free(q); free(s); free(z);
+    return st;
+}
+
+static void test_store_roundtrip(void **state) {
+    (void)state;
+    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
+    assert_non_null(t);
+    assert_string_equal(mn_storage_name(MN_ST_AFFINE), "affine");
+    for (int bits = 2; bits <= 8; bits++)
+        for (int v = 0; v < 4; v++) {
+            int R = 7 + bits, K = 13 + 2 * v;
+            mn_store *s = rand_store(R, K, bits, v & 1, v & 2, bits == 5);
+            unsigned char *buf;
+            size_t len;
+            assert_int_equal(t->serialize(s, &buf, &len), MN_OK);
+            assert_int_equal(len, t->bytes(s));
+            /* the codes take exactly bits per value (2 per byte at 4 bits, 4 at 2) */
+            int ns = v & 1 ? R : 1;
+            assert_int_equal(len, 12 + 8 * ns + ((v & 2) ? 16 : 0) + ((size_t)R * K * bits + 7) / 8);
+            mn_store *c = calloc(1, sizeof *c);
+            c->kind = MN_ST_AFFINE;
+            assert_int_equal(t->deserialize(buf, len, R, K, c), MN_OK);
+            float *w0 = malloc(sizeof(float) * R * K), *w1 = malloc(sizeof(float) * R * K);
+            t->decode(s, w0);
+            t->decode(c, w1);
+            assert_memory_equal(w0, w1, sizeof(float) * R * K);
+            mn_affine_info i0, i1;
+            assert_int_equal(mn_affine_store_info(s, &i0), MN_OK);
+            assert_int_equal(mn_affine_store_info(c, &i1), MN_OK);
+            assert_memory_equal(i0.q, i1.q, (size_t)R * K);
+            assert_int_equal(i0.has_act, i1.has_act);
+            unsigned char *buf2;
+            size_t len2;
+            assert_int_equal(t->serialize(c, &buf2, &len2), MN_OK);
+            assert_int_equal(len, len2);
+            assert_memory_equal(buf, buf2, len);
+            free(buf); free(buf2); free(w0); free(w1);
+            mn_store_free(s);
+            mn_store_free(c);
+        }
+}
+
+/* Hostile file forms: every field broken gets MN_EFORMAT, never a crash;
+ * random corruption never crashes (run under ASan). */
+static void test_store_hostile(void **state) {
+    (void)state;
+    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
+    int R = 9, K = 11;
+    mn_store *s = rand_store(R, K, 3, 1, 1, 0);
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(t->serialize(s, &buf, &len), MN_OK);
+    unsigned char *b = malloc(len + 8);
+    mn_store c;
+#define BAD(edit, rows, cols, n)                                               \
+    do {                                                                       \
+        memcpy(b, buf, len);                                                   \
+        edit;                                                                  \
+        memset(&c, 0, sizeof c);                                               \
+        assert_int_not_equal(t->deserialize(b, (n), rows, cols, &c), MN_OK);   \
+    } while (0)
+    BAD((void)0, R, K, len - 1);                    /* truncated */
+    BAD((void)0, R, K, 5);                          /* no header */
+    BAD(b[len] = 0, R, K, len + 1);                 /* trailing byte */
+    BAD((void)0, R + 1, K, len);                    /* shape mismatch */
+    BAD((void)0, R, K - 1, len);
+    BAD(b[0] = 2, R, K, len);                       /* version */
+    BAD(b[1] = 9, R, K, len);                       /* bits */
+    BAD(b[1] = 1, R, K, len);
+    BAD(b[2] |= 8, R, K, len);                      /* unknown flag */
+    BAD(b[3] = 1, R, K, len);
+    BAD(memset(b + 12, 0, 4), R, K, len);           /* scale 0 */
+    BAD(memset(b + 12, 0xff, 4), R, K, len);        /* scale NaN */
+    BAD(b[15] = 0x80 | b[15], R, K, len);           /* negative scale */
+    BAD(memset(b + 12 + 4 * R, 0x7f, 4), R, K, len); /* zero point out of range for 3 bits */
+    size_t ao = 12 + 8 * (size_t)R;
+    BAD(memset(b + ao, 0, 4), R, K, len);           /* activation scale 0 */
+    BAD(memset(b + ao + 8, 0x7f, 1), R, K, len);    /* qmin 127 >= qmax */
+    BAD(b[ao + 4] = 0x7f, R, K, len);               /* act zero -129 */
+    BAD(b[len - 1] |= 0x80, R, K, len);             /* padding bits: 99 codes * 3 bits = 297 bits */
+    BAD(b[2] = 0, R, K, len);                       /* flags say fewer fields than present */
+    BAD(b[2] |= 4, R, K, len);                      /* pow2 claimed, scales are not */
+    free(b);
+    /* random corruption */
+    for (int it = 0; it < 3000; it++) {
+        unsigned char *m = malloc(len);
+        memcpy(m, buf, len);
+        int nflip = 1 + (int)(rnd() % 4);
+        for (int k = 0; k < nflip; k++) m[rnd() % len] ^= (unsigned char)(1u << (rnd() % 8));
+        size_t n = rnd() % 8 == 0 ? rnd() % (len + 1) : len;
+        memset(&c, 0, sizeof c);
+        c.kind = MN_ST_AFFINE;
+        if (t->deserialize(m, n, R, K, &c) == MN_OK) {
+            float *w = malloc(sizeof(float) * R * K);
+            t->decode(&c, w);
+            for (int i = 0; i < R * K; i++) assert_true(isfinite(w[i]));
+            free(w);
+            t->free(&c);
+        }
+        free(m);
+    }
+    free(buf);
+    mn_store_free(s);
+}
+
+/* xwt and wb against exact integer arithmetic on the same codes. */
+static void test_store_kernels(void **state) {
+    (void)state;
+    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
+    static const int shapes[][3] = {{1, 1, 1}, {5, 3, 2}, {17, 31, 33}, {33, 65, 70}, {10, 100, 1}, {100, 784, 5}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int bits = 2; bits <= 8; bits += 2) {
+            int R = shapes[si][0], K = shapes[si][1], n = shapes[si][2];
+            mn_store *s = rand_store(R, K, bits, si & 1, 1, 0);
+            mn_affine_info in;
+            assert_int_equal(mn_affine_store_info(s, &in), MN_OK);
+            float *x = malloc(sizeof(float) * n * K), *y = malloc(sizeof(float) * n * R), *yb = malloc(sizeof(float) * n * R);
+            int ldb = n + 3;
+            float *B = malloc(sizeof(float) * K * ldb), *C = malloc(sizeof(float) * R * (n + 1));
+            for (int i = 0; i < n * K; i++) x[i] = frand(-8, 5);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < K; c++) B[c * ldb + i] = x[i * K + c];
+            for (int i = 0; i < n * R; i++) y[i] = yb[i] = frand(-1, 1);
+            t->xwt(s, x, n, y);
+            t->wb(s, B, n, ldb, C, n + 1);
+            for (int i = 0; i < n; i++)
+                for (int r = 0; r < R; r++) {
+                    int k = in.nscale > 1 ? r : 0;
+                    int64_t acc = 0;
+                    for (int c = 0; c < K; c++)
+                        acc += (int64_t)(mn_i8_quant1(x[i * K + c], &in.act) - in.act.zero) *
+                               (in.q[r * K + c] - in.zero[k]);
+                    float want = (float)acc * (in.act.scale * in.scale[k]);
+                    assert_true(y[i * R + r] == yb[i * R + r] + want);
+                    assert_true(C[r * (n + 1) + i] == want);
+                }
+            free(x); free(y); free(yb); free(B); free(C);
+            mn_store_free(s);
+        }
+}
+
+/* ---- quantizers ------------------------------------------------------------ */
+
+static void test_wquant(void **state) {
+    (void)state;
+    int n = 1001;
+    float *v = malloc(sizeof(float) * n), *d = malloc(sizeof(float) * n), *d2 = malloc(sizeof(float) * n);
+    int8_t *q = malloc(n);
+    for (int i = 0; i < n; i++) v[i] = frand(-0.3f, 0.7f);
+    v[5] = 3.0f; /* an outlier: MSE clipping should cut it */
+    v[9] = 0;
+    for (int bits = 2; bits <= 8; bits++)
+        for (int sym = 0; sym < 2; sym++) {
+            mn_wquant c = {bits, 0, sym, MN_WCLIP_MINMAX};
+            float s, s2;
+            int32_t z, z2;
+            mn_wquant_vec(v, n, &c, &s, &z, q, d);
+            int qmax = (1 << (bits - 1)) - 1, qmin = sym ? -qmax : -qmax - 1;
+            if (sym) assert_int_equal(z, 0);
+            double e1 = 0, e2 = 0;
+            for (int i = 0; i < n; i++) {
+                assert_true(q[i] >= qmin && q[i] <= qmax);
+                assert_true(d[i] == s * (float)(q[i] - z));
+                assert_true(fabsf(v[i] - d[i]) <= s * 0.501f); /* min/max: nothing clipped */
+                e1 += (double)(v[i] - d[i]) * (v[i] - d[i]);
+            }
+            assert_true(z >= qmin && z <= qmax);
+            assert_true(d[9] == 0.0f); /* zero is exactly representable */
+            c.clip = MN_WCLIP_MSE;
+            mn_wquant_vec(v, n, &c, &s2, &z2, NULL, d2);
+            for (int i = 0; i < n; i++) e2 += (double)(v[i] - d2[i]) * (v[i] - d2[i]);
+            assert_true(e2 <= e1);
+            if (bits <= 4) assert_true(s2 < s); /* the outlier was clipped */
+        }
+    free(v); free(d); free(d2); free(q);
+}
+
+static void test_quantile_fixed(void **state) {
+    (void)state;
+    for (int it = 0; it < 20; it++) {
+        int n = 1 + (int)(rnd() % 500);
+        float *v = malloc(sizeof(float) * n), *s = malloc(sizeof(float) * n);
+        for (int i = 0; i < n; i++) v[i] = (float)(rnd() % 50) - 20; /* many duplicates */
+        memcpy(s, v, sizeof(float) * n);
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && s[j - 1] > s[j]; j--) { float t = s[j]; s[j] = s[j - 1]; s[j - 1] = t; }
+        double p = (double)(rnd() % 1001) / 1000;
+        int64_t k = (int64_t)ceil(p * n) - 1;
+        if (k < 0) k = 0;
+        assert_true(mn_quantile(v, n, p) == s[k]);
+        free(v); free(s);
+    }
+    /* int bits: 99.99% coverage ignores one outlier in 20000 values */
+    int n = 20000;
+    float *v = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) v[i] = frand(-0.9f, 0.9f);
+    v[7] = 100;
+    assert_int_equal(mn_fixed_int_bits(v, n, 0.9999), 0);
+    assert_int_equal(mn_fixed_int_bits(v, n, 1.0), 7);
+    for (int i = 0; i < n; i++) v[i] *= 0.1f; /* |v| < 0.09: no integer bit, 3 leading zeros */
+    v[7] = 0;
+    assert_int_equal(mn_fixed_int_bits(v, n, 1.0), -3);
+    /* rounding: multiples of 2^-F, saturating at 1 + I + F bits */
+    float r[6] = {0.3f, -0.3f, 1.96f, -5.0f, 0.03125f, 0.09375f};
+    mn_fixed_round(r, 6, 6, 4); /* range [-2, 2 - 1/16] */
+    assert_true(r[0] == 0.3125f && r[1] == -0.3125f && r[2] == 1.9375f && r[3] == -2.0f);
+    assert_true(r[4] == 0.0f && r[5] == 0.125f); /* halves round to even codes */
+    free(v);
+}
+
+/* ---- whole models ---------------------------------------------------------- */
+
+/* A toy 3-class problem on 1x6x6 images: the class is the brightest third. */
+static void toy_data(mn_dataset *d, int n, uint64_t seed) {
+    g_seed = seed;
+    d->n = n; d->c = 1; d->h = 6; d->w = 6; d->nclass = 3;
+    d->x = mn_alloc((size_t)n * 36, sizeof(float));
+    d->y = mn_alloc((size_t)n, sizeof(int32_t));
+    for (int i = 0; i < n; i++) {
+        int y = (int)(rnd() % 3);
+        d->y[i] = y;
+        for (int p = 0; p < 36; p++) d->x[i * 36 + p] = frand(0, 0.5f) + ((p / 12) == y ? 0.5f : 0);
+    }
+}
+
+static void toy_model(mn_graph *g, const mn_dataset *d) {
+    assert_int_equal(mn_arch_build(g, "input x; conv c1 filters=5 k=3 pad=1; relu r1; maxpool p1 k=2; flatten f;"
+                                      "dense fc1 units=17; relu r2; dense fc2 units=classes",
+                                   1, 6, 6, 3), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 3);
+    mn_graph_init_params(g, &r);
+    assert_int_equal(mn_set_input_norm(g, d), MN_OK);
+    mn_train_cfg c;
+    mn_train_default(&c);
+    c.epochs = 3;
+    c.batch = 32;
+    assert_int_equal(mn_train(g, d, NULL, &c), MN_OK);
+}
+
+static float max_rel(const float *a, const float *b, int n) {
+    float m = 0, s = 0;
+    for (int i = 0; i < n; i++) { m = fmaxf(m, fabsf(a[i] - b[i])); s = fmaxf(s, fabsf(b[i])); }
+    return m / (s > 0 ? s : 1);
+}
+
+static void test_affine_model(void **state) {
+    (void)state;
+    mn_dataset d;
+    toy_data(&d, 600, 11);
+    mn_graph g, q, l;
+    toy_model(&g, &d);
+    assert_int_equal(mn_graph_clone(&g, &q), MN_OK);
+    mn_affine_cfg c;
+    mn_affine_default(&c);
+    mn_qreport rep;
+    assert_int_equal(mn_quantize_affine(&q, &c, &d, &rep), MN_OK);
+    assert_int_equal(rep.n, 3);
+    for (int i = 0; i < rep.n; i++) {
+        assert_non_null(q.params[rep.l[i].param].store);
+        assert_int_equal(q.params[rep.l[i].param].store->kind, MN_ST_AFFINE);
+        assert_true(rep.l[i].has_act);
+    }
+    int nb = 50;
+    float *y0 = malloc(sizeof(float) * nb * 3), *y1 = malloc(sizeof(float) * nb * 3);
+    assert_int_equal(mn_graph_reserve(&g, nb), MN_OK);
+    assert_int_equal(mn_graph_reserve(&q, nb), MN_OK);
+    memcpy(y0, mn_graph_forward(&g, d.x, nb, 0), sizeof(float) * nb * 3);
+    memcpy(y1, mn_graph_forward(&q, d.x, nb, 0), sizeof(float) * nb * 3);
+    float e = max_rel(y1, y0, nb * 3);
+    print_message("int8 vs f32 logits: max rel diff %.4f\n", (double)e);
+    assert_true(e < 0.05f);
+    /* the file keeps the store, the format and the codes: same outputs, bit for bit */
+    char path[512];
+    snprintf(path, sizeof path, "%s/q8.mnw", tu_tmpdir());
+    assert_int_equal(mn_model_save(&q, path), MN_OK);
+    assert_int_equal(mn_model_load(path, &l), MN_OK);
+    assert_int_equal(mn_graph_reserve(&l, nb), MN_OK);
+    memcpy(y0, mn_graph_forward(&l, d.x, nb, 0), sizeof(float) * nb * 3);
+    assert_memory_equal(y0, y1, sizeof(float) * nb * 3);
+    for (int i = 0; i < g.nparams; i++) assert_memory_equal(mn_param_data(&q, i), mn_param_data(&l, i), 4 * q.params[i].n);
+    /* 4-bit weights are stored half the size of 8-bit ones */
+    mn_graph q4;
+    assert_int_equal(mn_graph_clone(&g, &q4), MN_OK);
+    c.w.bits = 4;
+    assert_int_equal(mn_quantize_affine(&q4, &c, &d, NULL), MN_OK);
+    int p1 = q.nodes[rep.l[2].node].p[0];
+    int rows, cols;
+    mn_param_matrix(&q, p1, &rows, &cols);
+    assert_true(mn_param_file_bytes(&q4, p1) < mn_param_file_bytes(&q, p1) / 2 + 8 * (size_t)rows + 40);
+    /* weight-only stores run f32 products on the decoded weights */
+    mn_graph w;
+    assert_int_equal(mn_graph_clone(&g, &w), MN_OK);
+    c.act_bits = 0;
+    c.w.bits = 8;
+    assert_int_equal(mn_quantize_affine(&w, &c, NULL, NULL), MN_OK);
+    mn_graph wd;
+    assert_int_equal(mn_graph_clone(&w, &wd), MN_OK);
+    mn_graph_drop_stores(&wd);
+    assert_int_equal(mn_graph_reserve(&w, nb), MN_OK);
+    assert_int_equal(mn_graph_reserve(&wd, nb), MN_OK);
+    memcpy(y0, mn_graph_forward(&w, d.x, nb, 0), sizeof(float) * nb * 3);
+    memcpy(y1, mn_graph_forward(&wd, d.x, nb, 0), sizeof(float) * nb * 3);
+    assert_true(max_rel(y0, y1, nb * 3) < 1e-5f);
+    free(y0); free(y1);
+    mn_graph_free(&g); mn_graph_free(&q); mn_graph_free(&l); mn_graph_free(&q4); mn_graph_free(&w); mn_graph_free(&wd);
+    mn_dataset_free(&d);
+}
+
+static void test_fixed_model(void **state) {
+    (void)state;
+    mn_dataset d;
+    toy_data(&d, 400, 5);
+    mn_graph g;
+    toy_model(&g, &d);
+    mn_fixed_cfg c;
+    mn_fixed_default(&c);
+    c.frac_bits = 5;
+    mn_qreport rep;
+    assert_int_equal(mn_quantize_fixed(&g, &c, &d, &rep), MN_OK);
+    assert_int_equal(rep.n, 3);
+    for (int i = 0; i < rep.n; i++) {
+        const mn_qlayer *L = &rep.l[i];
+        const mn_node *pr = &g.nodes[g.nodes[L->node].in[0]];
+        assert_int_equal(pr->a.act_frac, 5);
+        assert_int_equal(pr->a.act_bits, L->abits);
+        const float *w = mn_param_data(&g, L->param);
+        for (int64_t k = 0; k < g.params[L->param].n; k++) assert_true(w[k] * 32 == rintf(w[k] * 32));
+        if (L->wbits <= 8) {
+            mn_affine_info in;
+            assert_true(L->stored);
+            assert_int_equal(mn_affine_store_info(g.params[L->param].store, &in), MN_OK);
+            assert_true(in.pow2 && in.scale[0] == 1.0f / 32);
+        }
+    }
+    /* activations entering the layers are on the grid after a forward pass */
+    mn_graph_forward(&g, d.x, 20, 0);
+    for (int i = 0; i < rep.n; i++) {
+        const mn_node *pr = &g.nodes[g.nodes[rep.l[i].node].in[0]];
+        for (int64_t k = 0; k < 20 * mn_shape_numel(&pr->out); k++) assert_true(pr->y[k] * 32 == rintf(pr->y[k] * 32));
+    }
+    /* the attributes survive the file */
+    char p[512];
+    snprintf(p, sizeof p, "%s/fx.mnw", tu_tmpdir());
+    assert_int_equal(mn_model_save(&g, p), MN_OK);
+    mn_graph l;
+    assert_int_equal(mn_model_load(p, &l), MN_OK);
+    assert_int_equal(mn_graph_reserve(&l, 32), MN_OK);
+    for (int i = 0; i < g.nnodes; i++) {
+        int j = mn_graph_find_node(&l, g.nodes[i].name);
+        assert_int_equal(l.nodes[j].a.act_bits, g.nodes[i].a.act_bits);
+        assert_int_equal(l.nodes[j].a.act_frac, g.nodes[i].a.act_frac);
+    }
+    float *y0 = malloc(sizeof(float) * 60), *y1 = malloc(sizeof(float) * 60);
+    memcpy(y0, mn_graph_forward(&g, d.x, 20, 0), sizeof(float) * 60);
+    memcpy(y1, mn_graph_forward(&l, d.x, 20, 0), sizeof(float) * 60);
+    assert_memory_equal(y0, y1, sizeof(float) * 60);
+    free(y0); free(y1);
+    /* one fraction bit is far too coarse for weights this small: they all go to 0 */
+    mn_graph z;
+    assert_int_equal(mn_arch_build(&z, "input x; flatten f; dense fc units=3", 1, 6, 6, 3), MN_OK);
+    float *w = mn_param_data(&z, mn_graph_find_param(&z, "fc.weight"));
+    for (int k = 0; k < 108; k++) w[k] = frand(-0.2f, 0.2f);
+    c.frac_bits = 1;
+    c.int_bits = 0;
+    c.target = MN_QT_WEIGHTS;
+    assert_int_equal(mn_quantize_fixed(&z, &c, NULL, NULL), MN_OK);
+    for (int k = 0; k < 108; k++) assert_true(w[k] == 0);
+    mn_graph_free(&z); mn_graph_free(&g); mn_graph_free(&l);
+    mn_dataset_free(&d);
+}
+
+static void test_qat(void **state) {
+    (void)state;
+    mn_dataset d;
+    toy_data(&d, 600, 21);
+    mn_graph g;
+    toy_model(&g, &d);
+    mn_affine_cfg c;
+    mn_affine_default(&c);
+    c.w.bits = 2;
+    c.w.per_channel = 1;
+    mn_train_cfg t;
+    mn_train_default(&t);
+    t.epochs = 2;
+    t.batch = 32;
+    t.opt.lr = 1e-3f;
+    mn_qreport rep;
+    assert_int_equal(mn_quantize_qat(&g, &c, &t, &d, NULL, &rep), MN_OK);
+    assert_int_equal(rep.n, 3);
+    for (int i = 0; i < rep.n; i++) {
+        int p = rep.l[i].param, rows, cols;
+        assert_non_null(g.params[p].store);
+        mn_param_matrix(&g, p, &rows, &cols);
+        /* every row holds at most 4 distinct values (2 bits) */
+        const float *w = mn_param_data(&g, p);
+        for (int r = 0; r < rows; r++) {
+            float u[8];
+            int nu = 0;
+            for (int k = 0; k < cols; k++) {
+                int f = 0;
+                for (int j = 0; j < nu; j++) f |= u[j] == w[r * cols + k];
+                if (!f) { assert_true(nu < 4); u[nu++] = w[r * cols + k]; }
+            }
+        }
+    }
+    mn_eval_result r;
+    assert_int_equal(mn_eval(&g, &d, 100, &r), MN_OK);
+    print_message("toy 2-bit qat train error %.3f\n", (double)r.error);
+    assert_true(r.error < 0.1f);
+    mn_graph_free(&g);
+    mn_dataset_free(&d);
+}
+
+/* MNIST: lenet300 for 2 epochs, int8 per channel within 0.5 points of f32. */
+static void test_mnist_int8(void **state) {
+    (void)state;
+    const char *dir = tu_mnist_dir();
+    if (!dir) skip();
+    mn_dataset tr, va;
+    assert_int_equal(mn_data_load(dir, "train", &tr), MN_OK);
+    assert_int_equal(mn_data_load(dir, "val", &va), MN_OK);
+    mn_graph g;
+    assert_int_equal(mn_arch_build(&g, "lenet300", tr.c, tr.h, tr.w, 10), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 1);
+    mn_graph_init_params(&g, &r);
+    assert_int_equal(mn_set_input_norm(&g, &tr), MN_OK);
+    mn_train_cfg c;
+    mn_train_default(&c);
+    c.epochs = 2;
+    assert_int_equal(mn_train(&g, &tr, NULL, &c), MN_OK);
+    mn_eval_result e0, e1;
+    assert_int_equal(mn_eval(&g, &va, 250, &e0), MN_OK);
+    mn_affine_cfg q;
+    mn_affine_default(&q);
+    assert_int_equal(mn_quantize_affine(&g, &q, &tr, NULL), MN_OK);
+    assert_int_equal(mn_eval(&g, &va, 250, &e1), MN_OK);
+    print_message("lenet300 2 epochs: val error f32 %.2f%%, int8 %.2f%%\n", 100 * e0.error, 100 * e1.error);
+    assert_true(e1.error <= e0.error + 0.005f);
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_isas),
+        cmocka_unit_test(test_gemm_extremes),
+        cmocka_unit_test(test_quant_x),
+        cmocka_unit_test(test_store_roundtrip),
+        cmocka_unit_test(test_store_hostile),
+        cmocka_unit_test(test_store_kernels),
+        cmocka_unit_test(test_wquant),
+        cmocka_unit_test(test_quantile_fixed),
+        cmocka_unit_test(test_affine_model),
+        cmocka_unit_test(test_fixed_model),
+        cmocka_unit_test(test_qat),
+        cmocka_unit_test(test_mnist_int8),
+    };
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

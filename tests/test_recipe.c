@@ -1,0 +1,234 @@
+/* Compression recipes: parsing (the shipped recipes, every kind of error
+ * with its line) and running prune -> quantize -> encode on a small MLP. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "minnow/arch.h"
+#include "minnow/cluster.h"
+#include "minnow/recipe.h"
+#include "minnow/storage.h"
+#include "testutil.h"
+
+static mn_status parse(const char *text, mn_recipe *r) {
+    return mn_recipe_parse(text, strlen(text), "t.yaml", r);
+}
+
+static void test_shipped(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(mn_recipe_load("recipes/deep-compression-lenet300.yaml", &r), MN_OK);
+    assert_string_equal(r.name, "deep-compression-lenet300");
+    assert_int_equal(r.npasses, 3);
+    assert_int_equal(r.pass[0].kind, MN_PASS_PRUNE);
+    assert_string_equal(r.pass[0].spec, "fc1=0.92,fc2=0.91,fc3=0.74");
+    assert_int_equal(r.pass[1].kind, MN_PASS_QUANTIZE);
+    assert_string_equal(r.pass[1].method, "kmeans");
+    assert_non_null(strstr(r.pass[1].spec, "fc1="));
+    assert_int_equal(r.pass[2].kind, MN_PASS_ENCODE);
+    assert_int_equal(r.pass[2].huffman, 1);
+    assert_int_equal(mn_recipe_load("recipes/deep-compression-lenet5.yaml", &r), MN_OK);
+    assert_int_equal(r.npasses, 3);
+    assert_non_null(strstr(r.pass[0].spec, "conv1="));
+    assert_int_equal(mn_recipe_load("recipes/no-such-recipe.yaml", &r), MN_EIO);
+}
+
+static void test_values(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(parse("passes:\n"
+                           "  - prune: {sparsity: 0.5, scope: global, steps: 2, finetune: 1, lr: 0.01, batch: 32}\n"
+                           "  - quantize: {bits: 3, iters: 7, bias_lr: 0}\n"
+                           "  - encode\n"
+                           "  - encode: {huffman: off}\n", &r), MN_OK);
+    assert_int_equal(r.npasses, 4);
+    assert_string_equal(r.pass[0].spec, "0.5");
+    assert_int_equal(r.pass[0].global, 1);
+    assert_int_equal(r.pass[0].steps, 2);
+    assert_int_equal(r.pass[0].finetune, 1);
+    assert_int_equal(r.pass[0].batch, 32);
+    assert_true(r.pass[0].lr > 0.0099f && r.pass[0].lr < 0.0101f);
+    assert_int_equal(r.pass[0].line, 2);
+    assert_int_equal(r.pass[1].bits, 3);
+    assert_int_equal(r.pass[1].iters, 7);
+    assert_true(r.pass[1].bias_lr == 0);
+    assert_true(r.pass[1].lr < 0); /* default */
+    assert_int_equal(r.pass[2].huffman, 1);
+    assert_int_equal(r.pass[3].huffman, 0);
+    assert_int_equal(r.pass[3].line, 5);
+}
+
+/* Each bad recipe fails with MN_EARG and a message holding `want`. */
+static void bad(const char *text, const char *want) {
+    static mn_recipe r;
+    mn_status st = parse(text, &r);
+    if (st != MN_EARG || !strstr(mn_errmsg(), want))
+        fail_msg("recipe:\n%s\ngave status %d, message '%s', wanted '%s'", text, st, mn_errmsg(), want);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    bad("passes:\n  - shrink: {amount: 2}\n", "t.yaml:2: unknown pass 'shrink'");
+    bad("passes:\n  - prune: {sparsity: 0.5, speed: 3}\n", "t.yaml:2: unknown option 'speed' for pass 'prune'");
+    bad("passes:\n  - prune:\n      sparsity: 1.5\n", "t.yaml:3: 'sparsity' must be a number in [0, 1)");
+    bad("passes:\n  - prune: {sparsity: {fc1: -0.1}}\n", "'fc1' must be a number in [0, 1)");
+    bad("passes:\n  - prune: {sparsity: lots}\n", "got 'lots'");
+    bad("passes:\n  - prune: {sparsity: 0.5, steps: 0}\n", "'steps' must be an integer in [1, 1000]");
+    bad("passes:\n  - prune: {sparsity: 0.5, method: random}\n", "unknown prune method 'random'");
+    bad("passes:\n  - prune: {sparsity: {fc1: 0.5}, scope: global}\n", "'scope: global' takes one sparsity");
+    bad("passes:\n  - prune: {steps: 2}\n", "pass 'prune' needs 'sparsity'");
+    bad("passes:\n  - quantize: {bits: 9}\n", "'bits' must be an integer in [1, 8]");
+    bad("passes:\n  - quantize: {bits: {fc1: 2.5}}\n", "'fc1' must be an integer in [0, 8]");
+    bad("passes:\n  - quantize: {bits: 4, method: affine}\n", "unknown quantize method 'affine'");
+    bad("passes:\n  - quantize: {finetune: 2}\n", "pass 'quantize' needs 'bits'");
+    bad("passes:\n  - quantize: {bits: 4, lr: -1}\n", "'lr' must be a number");
+    bad("passes:\n  - encode: {huffman: maybe}\n", "'huffman' must be true or false");
+    bad("passes:\n  - encode: {bits: 3}\n", "unknown option 'bits' for pass 'encode'");
+    bad("passes:\n  - prune: {sparsity: 0.5, sparsity: 0.6}\n", "option 'sparsity' given twice");
+    bad("passes:\n  - prune: {sparsity: 0.5}\n    quantize: {bits: 2}\n", "each pass is one");
+    bad("passes: {prune: 1}\n", "'passes' must be a list");
+    bad("passes: []\n", "no passes");
+    bad("name: x\n", "no passes");
+    bad("", "empty");
+    bad("- prune\n", "must be a mapping");
+    bad("passes:\n  - prune: {sparsity: 0.5}\nextra: 1\n", "t.yaml:3: unknown key 'extra'");
+    /* malformed YAML: line and column from libyaml */
+    bad("passes:\n  - prune: {sparsity: 0.5\n  - encode\n", "malformed YAML");
+    bad("passes:\n  - prune:\n    sparsity: [0.5\n", "malformed YAML");
+    bad("passes:\n\t- encode\n", "t.yaml:2:");
+}
+
+static void build(mn_graph *g) {
+    assert_int_equal(mn_arch_build(g, "input x; dense fc1 units=40; relu r1; dense fc2 units=classes", 30, 1, 1, 3), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    mn_graph_init_params(g, &r);
+}
+
+static void synth(mn_dataset *d, int n) {
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    memset(d, 0, sizeof *d);
+    d->n = n; d->c = 30; d->h = d->w = 1; d->nclass = 3;
+    d->x = malloc(sizeof(float) * (size_t)n * 30);
+    d->y = malloc(sizeof(int32_t) * (size_t)n);
+    for (int s = 0; s < n; s++) {
+        float a = 0, b = 0;
+        for (int i = 0; i < 30; i++) {
+            float v = mn_rng_normal(&r);
+            d->x[s * 30 + i] = v;
+            if (i < 10) a += v; else if (i < 20) b += v;
+        }
+        d->y[s] = a > 1 ? 0 : b > 0 ? 1 : 2;
+    }
+}
+
+static void test_run(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(parse("name: t\npasses:\n"
+                           "  - prune: {sparsity: {fc1: 0.75, fc2: 0.5}}\n"
+                           "  - quantize: {bits: {fc1: 3, fc2: 2}}\n"
+                           "  - encode: {huffman: true}\n", &r), MN_OK);
+    mn_graph g;
+    build(&g);
+    assert_int_equal(mn_recipe_run(&g, &r, NULL, NULL, NULL), MN_OK);
+    mn_dc_row rows[4];
+    assert_int_equal(mn_dc_table(&g, rows, 4), 2);
+    assert_string_equal(rows[0].name, "fc1");
+    assert_int_equal(rows[0].weights, 1200);
+    assert_int_equal(rows[0].nonzero, 300);
+    assert_int_equal(rows[1].nonzero, 60);
+    assert_string_equal(rows[0].storage, "codebook");
+    assert_int_equal(rows[0].bits, 3);
+    assert_int_equal(rows[1].bits, 2);
+    assert_true(rows[0].index_bits > 0 && rows[0].index_bits <= 3.5);
+    assert_true(rows[0].weight_bytes < 1200 * 4 / 4);
+    mn_codebook_info ci;
+    assert_int_equal(mn_codebook_info_of(g.params[mn_graph_find_param(&g, "fc1.weight")].store, &ci), MN_OK);
+    assert_true(ci.sparse);
+    assert_true(ci.k <= 8);
+    mn_graph_free(&g);
+
+    /* a prune alone ends stored sparse (CSR) where that is smaller */
+    assert_int_equal(parse("passes:\n  - prune: {sparsity: 0.9}\n", &r), MN_OK);
+    build(&g);
+    assert_int_equal(mn_recipe_run(&g, &r, NULL, NULL, NULL), MN_OK);
+    assert_non_null(g.params[mn_graph_find_param(&g, "fc1.weight")].store);
+    assert_int_equal(g.params[mn_graph_find_param(&g, "fc1.weight")].store->kind, MN_ST_CSR);
+    mn_graph_free(&g);
+
+    /* errors found while running name the line */
+    const char *run_bad[][2] = {
+        {"passes:\n  - prune: {sparsity: {fc9: 0.5}}\n", "line 2: prune:"},
+        {"passes:\n  - quantize: {bits: {conv1: 4}}\n", "line 2: quantize:"},
+        {"passes:\n  - encode: {huffman: true}\n", "line 2: encode: the model has no codebook layers"},
+        {"passes:\n  - prune: {sparsity: 0.5, finetune: 1}\n", "needs training data"},
+        {"passes:\n  - quantize: {bits: 2, finetune: 1}\n", "needs training data"},
+    };
+    for (size_t i = 0; i < sizeof run_bad / sizeof *run_bad; i++) {
+        assert_int_equal(parse(run_bad[i][0], &r), MN_OK);
+        build(&g);
+        mn_status st = mn_recipe_run(&g, &r, NULL, NULL, NULL);
+        if (st != MN_EARG || !strstr(mn_errmsg(), run_bad[i][1]))
+            fail_msg("run %zu: status %d, '%s'", i, st, mn_errmsg());
+        mn_graph_free(&g);
+    }
+}
+
+typedef struct { int passes, done, epochs; float last; } counts;
+static void on_pass(void *ud, int i, const mn_recipe_pass *p) { (void)i; (void)p; ((counts *)ud)->passes++; }
+static void on_done(void *ud, int i, const mn_recipe_pass *p, const mn_graph *g, float e) {
+    (void)i; (void)p; (void)g;
+    ((counts *)ud)->done++;
+    ((counts *)ud)->last = e;
+}
+static void on_epoch(void *ud, const mn_epoch_stats *s) { (void)s; ((counts *)ud)->epochs++; }
+
+static void test_run_finetune(void **state) {
+    (void)state;
+    mn_dataset tr, va;
+    synth(&tr, 400);
+    synth(&va, 100);
+    static mn_recipe r;
+    assert_int_equal(parse("passes:\n"
+                           "  - prune: {sparsity: 0.6, steps: 2, finetune: 1}\n"
+                           "  - quantize: {bits: 3, finetune: 2}\n"
+                           "  - encode\n", &r), MN_OK);
+    mn_graph g;
+    build(&g);
+    assert_int_equal(mn_set_input_norm(&g, &tr), MN_OK);
+    mn_train_cfg tc;
+    mn_train_default(&tc);
+    tc.epochs = 15;
+    tc.batch = 20;
+    assert_int_equal(mn_train(&g, &tr, NULL, &tc), MN_OK);
+    mn_eval_result er;
+    assert_int_equal(mn_eval(&g, &va, 100, &er), MN_OK);
+    counts c = {0, 0, 0, -2};
+    mn_recipe_hooks h = {on_pass, on_done, NULL, on_epoch, &c};
+    assert_int_equal(mn_recipe_run(&g, &r, &tr, &va, &h), MN_OK);
+    assert_int_equal(c.passes, 3);
+    assert_int_equal(c.done, 3);
+    assert_int_equal(c.epochs, 2 + 2);
+    /* the compressed model still works about as well as the dense one */
+    assert_true(er.error < 0.25f);
+    assert_true(c.last >= 0 && c.last < er.error + 0.1f);
+    mn_dc_row rows[4];
+    mn_dc_table(&g, rows, 4);
+    assert_int_equal(rows[0].nonzero, 480);
+    assert_string_equal(rows[1].storage, "codebook");
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_run),
+        cmocka_unit_test(test_run_finetune),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,161 @@
+/* minnow distill */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "minnow/arch.h"
+#include "minnow/distill.h"
+#include "minnow/io.h"
+
+static const char *HELP =
+    "usage: minnow distill --teacher T.mnw [--teacher T2.mnw ...] --arch STUDENT -o S.mnw [options]\n"
+    "Trains a fresh STUDENT on DIR/train from the teachers' softened outputs\n"
+    "(knowledge distillation, Hinton et al. 2015), reporting DIR/val each epoch:\n"
+    "  L = alpha * T^2 * CE(softmax(z_t/T), softmax(z_s/T)) + (1 - alpha) * CE(y, softmax(z_s))\n"
+    "Several teachers are an ensemble: their softened probabilities are averaged.\n"
+    "  --teacher FILE    teacher model (repeat for an ensemble, up to 16)\n"
+    "  --arch A          student: a built-in (lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6) or a spec\n"
+    "  --temperature T   softmax temperature, > 0 (default 4)\n"
+    "  --alpha A         weight of the soft term in [0, 1] (default 0.9; 0 = hard labels only)\n"
+    "  --hint TN:SN      FitNets hint: L2 between teacher node TN's output and student node SN's\n"
+    "                    (equal sizes: directly; otherwise through a learned linear regressor)\n"
+    "  --hint-weight W   weight of the hint's mean squared error (default 1)\n"
+    "  --data DIR        data directory (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
+    "  --split NAME      training split (default train)\n"
+    "  --val NAME        validation split, 'none' to skip (default val)\n"
+    "  -o FILE           output model (.mnw), written atomically at the end\n"
+    "  --json            print a JSON report on stdout\n";
+
+/* cli_log first: cli_progress reads the same pointer as a cli_log. */
+typedef struct { cli_log log; mn_distill *d; mn_distill_parts last; } run_ud;
+
+/* Keeps the loss parts of the epoch just finished for the report. */
+static void on_epoch(void *ud, const mn_epoch_stats *s) {
+    run_ud *r = ud;
+    mn_distill_take_parts(r->d, &r->last);
+    cli_epoch(&r->log, s);
+}
+
+int cmd_distill(int argc, char **argv) {
+    char help[4096];
+    snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
+    cli_args a;
+    cli_parse(&a, argc, argv,
+              "teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    const char *tpath[MN_DISTILL_MAX_TEACHERS + 1];
+    int nt = cli_all(&a, "teacher", tpath, MN_DISTILL_MAX_TEACHERS + 1);
+    const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
+    if (nt == 0) cli_die("--teacher FILE is required (see --help)");
+    if (nt > MN_DISTILL_MAX_TEACHERS) cli_die("at most %d teachers", MN_DISTILL_MAX_TEACHERS);
+    if (!arch) cli_die("--arch is required (see --help)");
+    if (!out) cli_die("-o FILE is required (see --help)");
+    mn_distill_cfg dc;
+    mn_distill_default(&dc);
+    dc.temperature = (float)cli_num(&a, "temperature", dc.temperature, 1e-3, 1e4);
+    dc.alpha = (float)cli_num(&a, "alpha", dc.alpha, 0, 1);
+    dc.hint_weight = (float)cli_num(&a, "hint-weight", dc.hint_weight, 0, 1e6);
+    char hint[2 * MN_NAME_MAX + 2] = "";
+    const char *h = cli_str(&a, "hint", NULL);
+    if (h) {
+        const char *colon = strchr(h, ':');
+        if (!colon || colon == h || !colon[1] || strlen(h) >= sizeof hint)
+            cli_die("--hint must be TEACHER_NODE:STUDENT_NODE, got '%s'", h);
+        snprintf(hint, sizeof hint, "%s", h);
+        hint[colon - h] = 0;
+        dc.hint_teacher = hint;
+        dc.hint_student = hint + (colon - h) + 1;
+    } else if (cli_flag(&a, "hint-weight")) {
+        cli_die("--hint-weight needs --hint TEACHER_NODE:STUDENT_NODE");
+    }
+    cli_threads(&a);
+    mn_train_cfg cfg;
+    cli_train_cfg(&a, &cfg, 15);
+    dc.seed = cfg.seed;
+    cli_check(mn_distill_check(&dc));
+
+    const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");
+    mn_dataset tr, va;
+    cli_load_data(dir, cli_str(&a, "split", "train"), &tr);
+    int have_val = strcmp(vsplit, "none") != 0;
+    if (have_val) cli_load_data(dir, vsplit, &va);
+
+    static mn_graph teachers[MN_DISTILL_MAX_TEACHERS];
+    mn_graph *tp[MN_DISTILL_MAX_TEACHERS];
+    float terr[MN_DISTILL_MAX_TEACHERS];
+    for (int i = 0; i < nt; i++) {
+        cli_load_model(tpath[i], &teachers[i]);
+        tp[i] = &teachers[i];
+        cli_check(mn_check_data(tp[i], &tr));
+        terr[i] = -1;
+        if (have_val) {
+            mn_eval_result r;
+            cli_check(mn_eval(tp[i], &va, 250, &r));
+            terr[i] = r.error;
+        }
+    }
+    float ens_err = -1;
+    if (have_val && nt > 1) {
+        mn_eval_result r;
+        cli_check(mn_teachers_eval(tp, nt, &va, &r));
+        ens_err = r.error;
+    }
+    /* The student predicts what the teachers predict: same class count. */
+    mn_graph g;
+    int nclass = (int)mn_shape_numel(mn_graph_output_shape(tp[0]));
+    cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
+    mn_rng rng;
+    mn_rng_seed(&rng, cfg.seed);
+    mn_graph_init_params(&g, &rng);
+    cli_check(mn_set_input_norm(&g, &tr));
+    mn_distill *d;
+    cli_check(mn_distill_new(&g, tp, nt, &dc, &d));
+    int json = cli_flag(&a, "json");
+    if (have_val) {
+        for (int i = 0; i < nt; i++) fprintf(stderr, "teacher %s: val error %.2f%%\n", tpath[i], 100 * terr[i]);
+        if (nt > 1) fprintf(stderr, "teacher ensemble: val error %.2f%%\n", 100 * ens_err);
+    }
+    mn_distill_attach(d, &cfg);
+    static run_ud run;
+    run.d = d;
+    cfg.ud = &run;
+    cfg.on_epoch = on_epoch;
+    double t0 = mn_now();
+    cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
+    double secs = mn_now() - t0;
+    const cli_log *elog = &run.log;
+    const mn_distill_parts parts = run.last;
+    mn_distill_free(d);
+
+    char buf[128];
+    snprintf(buf, sizeof buf, "%d", cfg.epochs);
+    cli_check(mn_graph_set_meta(&g, "epochs", buf));
+    snprintf(buf, sizeof buf, "T=%g alpha=%g teachers=%d%s%s", (double)dc.temperature, (double)dc.alpha, nt,
+             h ? " hint=" : "", h ? h : "");
+    buf[sizeof buf - 1] = 0;
+    cli_check(mn_graph_set_meta(&g, "distill", buf));
+    float verr = elog->n && have_val ? elog->e[elog->n - 1].val_error : -1;
+    if (verr >= 0) {
+        snprintf(buf, sizeof buf, "%.6f", verr);
+        cli_check(mn_graph_set_meta(&g, "val_error", buf));
+    }
+    cli_check(mn_model_save(&g, out));
+    if (json) {
+        printf("{\"arch\":\"%s\",\"output\":\"%s\",\"temperature\":%g,\"alpha\":%g,\"teachers\":[",
+               mn_graph_get_meta(&g, "arch") ? mn_graph_get_meta(&g, "arch") : arch, out,
+               (double)dc.temperature, (double)dc.alpha);
+        for (int i = 0; i < nt; i++) printf("%s{\"file\":\"%s\",\"val_error\":%.6g}", i ? "," : "", tpath[i], terr[i]);
+        printf("],\"ensemble_val_error\":%.6g,\"hint\":", ens_err);
+        if (h) printf("{\"teacher\":\"%s\",\"student\":\"%s\",\"weight\":%g}", dc.hint_teacher, dc.hint_student, (double)dc.hint_weight);
+        else printf("null");
+        printf(",\"last_epoch_loss\":{\"soft\":%.6g,\"hard\":%.6g,\"hint\":%.6g},\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
+               parts.soft, parts.hard, parts.hint, (long long)g.nw, secs);
+        cli_print_epochs_json(stdout, elog);
+        printf(",\"val_error\":%.6g}\n", verr);
+    }
+    for (int i = 0; i < nt; i++) mn_graph_free(&teachers[i]);
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    if (have_val) mn_dataset_free(&va);
+    return 0;
+}

@@ -1,0 +1,184 @@
+/* minnow factorize */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "minnow/io.h"
+#include "minnow/lowrank.h"
+
+static const char *HELP =
+    "usage: minnow factorize IN.mnw (--rank R | --energy E | --layers L) [--finetune N] -o OUT.mnw [options]\n"
+    "Replaces dense/conv layers by two thinner ones from a truncated SVD of the weight,\n"
+    "W ~ (U_r S_r) V_r^T: dense X -> X_a (r units) + X_b; conv X -> k x k conv with r filters\n"
+    "+ 1x1 conv with the original filters.  Then optionally fine-tunes on DIR/train.\n"
+    "  --rank R          rank for each selected layer (lowered to min(m, n) where larger)\n"
+    "  --energy E        per layer, the smallest rank keeping fraction E of sum(s^2), E in (0, 1]\n"
+    "  --layers L        comma list of NAME=R (a rank), NAME=0.E (an energy, has a '.') or NAME\n"
+    "                    (uses --rank/--energy).  Without --layers every dense and conv (groups 1)\n"
+    "                    layer is a candidate and those whose factors would not be smaller stay whole\n"
+    "  --finetune N      epochs of fine-tuning afterwards (default 0; --lr defaults to 1e-4 adam, 1e-2 sgd)\n"
+    "  --data DIR        data for fine-tuning and the val report (default $MINNOW_DATA/mnist)\n"
+    "  --split NAME      fine-tuning split (default train)\n"
+    "  --val NAME        report split, 'none' to skip (default val; evaluated when --data or --finetune)\n"
+    "  -o FILE           output model (.mnw), written atomically\n"
+    "  --json            print a JSON report on stdout\n";
+
+static int64_t trainable_params(const mn_graph *g) {
+    int64_t s = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (g->params[i].trainable) s += g->params[i].n;
+    return s;
+}
+
+/* One --layers entry: NAME, NAME=R or NAME=0.E. */
+static void parse_entry(char *t, mn_lowrank_layer *L, int rank, double energy) {
+    memset(L, 0, sizeof *L);
+    char *eq = strchr(t, '=');
+    if (eq) *eq = 0;
+    if (!*t || strlen(t) >= MN_NAME_MAX) cli_die("--layers: bad layer name '%s'", t);
+    strcpy(L->name, t);
+    if (!eq) {
+        if (!rank && !energy) cli_die("--layers: '%s' has no rank; write %s=R or give --rank/--energy", t, t);
+        L->rank = rank;
+        L->energy = energy;
+        return;
+    }
+    const char *v = eq + 1;
+    char *end;
+    if (strchr(v, '.')) {
+        double e = strtod(v, &end);
+        if (!*v || *end || !(e > 0 && e <= 1)) cli_die("--layers: energy for '%s' must be in (0, 1], got '%s'", t, v);
+        L->energy = e;
+    } else {
+        long r = strtol(v, &end, 10);
+        if (!*v || *end || r < 1 || r > (1 << 24)) cli_die("--layers: rank for '%s' must be an integer >= 1, got '%s'", t, v);
+        L->rank = (int)r;
+    }
+}
+
+static int parse_layers(const char *spec, const mn_graph *g, int rank, double energy, mn_lowrank_layer **out) {
+    int cap = g->nnodes > 0 ? g->nnodes : 1, n = 0;
+    mn_lowrank_layer *ls = calloc(cap, sizeof *ls);
+    if (!ls) cli_die("out of memory");
+    if (spec) {
+        char *buf = strdup(spec), *save = NULL;
+        if (!buf) cli_die("out of memory");
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (n == cap) cli_die("--layers lists more layers than the model has");
+            parse_entry(t, &ls[n++], rank, energy);
+        }
+        free(buf);
+        if (!n) cli_die("--layers is empty");
+    } else {
+        for (int i = 0; i < g->nnodes; i++) {
+            const mn_node *nd = &g->nodes[i];
+            if (nd->op != MN_OP_DENSE && !(nd->op == MN_OP_CONV && nd->a.groups <= 1)) continue;
+            if (strlen(nd->name) + 2 >= MN_NAME_MAX) continue;
+            strcpy(ls[n].name, nd->name);
+            ls[n].rank = rank;
+            ls[n].energy = energy;
+            ls[n].only_if_smaller = 1;
+            n++;
+        }
+        if (!n) cli_die("the model has no dense or conv layer to factorise");
+    }
+    *out = ls;
+    return n;
+}
+
+static float val_error(mn_graph *g, const mn_dataset *va) {
+    mn_eval_result r;
+    cli_check(mn_eval(g, va, 250, &r));
+    return r.error;
+}
+
+int cmd_factorize(int argc, char **argv) {
+    char help[4096];
+    snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 0);
+    cli_args a;
+    cli_parse(&a, argc, argv, "rank: energy: layers: finetune: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
+    if (a.npos > 1) cli_die("one input model only, got '%s' too", a.pos[1]);
+    if (!out) cli_die("-o FILE is required (see --help)");
+    int rank = (int)cli_int(&a, "rank", 0, 1, 1 << 24);
+    double energy = cli_num(&a, "energy", 0, 1e-9, 1);
+    const char *lspec = cli_str(&a, "layers", NULL);
+    if (rank && energy) cli_die("give --rank or --energy, not both");
+    if (!rank && !energy && !lspec) cli_die("one of --rank, --energy or --layers is required (see --help)");
+    int finetune = (int)cli_int(&a, "finetune", 0, 0, 100000);
+    cli_threads(&a);
+    mn_train_cfg cfg;
+    cli_train_cfg(&a, &cfg, finetune);
+    cfg.epochs = finetune;
+    /* Fine-tuning starts near a minimum: the from-scratch rate knocks it out. */
+    if (!cli_flag(&a, "lr")) cfg.opt.lr = cfg.opt.kind == MN_OPT_ADAM ? 1e-4f : 1e-2f;
+
+    mn_graph src, dst;
+    cli_load_model(in, &src);
+    mn_lowrank_layer *ls;
+    int nl = parse_layers(lspec, &src, rank, energy, &ls);
+
+    int use_data = finetune > 0 || cli_flag(&a, "data");
+    const char *vsplit = cli_str(&a, "val", "val");
+    int have_val = use_data && strcmp(vsplit, "none") != 0;
+    mn_dataset tr, va;
+    if (finetune > 0) cli_load_data(cli_data_dir(&a), cli_str(&a, "split", "train"), &tr);
+    if (have_val) cli_load_data(cli_data_dir(&a), vsplit, &va);
+
+    double t0 = mn_now();
+    cli_check(mn_factorize(&src, ls, nl, &dst));
+    double svd_secs = mn_now() - t0;
+    int64_t p0 = trainable_params(&src), p1 = trainable_params(&dst);
+    float e_src = -1, e_fact = -1, e_tuned = -1;
+    if (have_val) { e_src = val_error(&src, &va); e_fact = val_error(&dst, &va); }
+    int json = cli_flag(&a, "json");
+    if (!json) {
+        for (int i = 0; i < nl; i++) {
+            const mn_lowrank_layer *L = &ls[i];
+            if (L->factorized)
+                fprintf(stderr, "%-12s %5dx%-6d rank %4d of %4d: energy kept %.4f, rel. error %.4f, params %lld -> %lld\n",
+                        L->name, L->rows, L->cols, L->rank, L->full_rank, L->kept_energy, L->rel_error,
+                        (long long)L->params_before, (long long)L->params_after);
+            else
+                fprintf(stderr, "%-12s %5dx%-6d left whole (rank %d would not save parameters)\n", L->name, L->rows,
+                        L->cols, L->rank);
+        }
+        fprintf(stderr, "params %lld -> %lld (%.1f%%)\n", (long long)p0, (long long)p1, 100.0 * p1 / p0);
+        if (have_val) fprintf(stderr, "val error: original %.2f%%, factorised %.2f%%\n", 100 * e_src, 100 * e_fact);
+    }
+    static cli_log log;
+    if (finetune > 0) {
+        cfg.ud = &log;
+        cli_check(mn_train(&dst, &tr, have_val ? &va : NULL, &cfg));
+        if (have_val) e_tuned = val_error(&dst, &va);
+        if (!json && have_val) fprintf(stderr, "val error after %d epochs of fine-tuning: %.2f%%\n", finetune, 100 * e_tuned);
+    }
+    float e_final = finetune > 0 ? e_tuned : e_fact;
+    if (e_final >= 0) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.6f", e_final);
+        cli_check(mn_graph_set_meta(&dst, "val_error", buf));
+    }
+    cli_check(mn_model_save(&dst, out));
+    if (json) {
+        printf("{\"input\":\"%s\",\"output\":\"%s\",\"svd\":\"%s\",\"svd_seconds\":%.4f,\"layers\":[", in, out,
+               mn_svd_uses_lapack() ? "lapack" : "jacobi", svd_secs);
+        for (int i = 0; i < nl; i++) {
+            const mn_lowrank_layer *L = &ls[i];
+            printf("%s{\"name\":\"%s\",\"rows\":%d,\"cols\":%d,\"factorized\":%s,\"rank\":%d,\"full_rank\":%d,"
+                   "\"kept_energy\":%.6g,\"rel_error\":%.6g,\"params_before\":%lld,\"params_after\":%lld}",
+                   i ? "," : "", L->name, L->rows, L->cols, L->factorized ? "true" : "false", L->rank, L->full_rank,
+                   L->kept_energy, L->rel_error, (long long)L->params_before, (long long)L->params_after);
+        }
+        printf("],\"params_before\":%lld,\"params_after\":%lld,\"val_error_original\":%.6g,"
+               "\"val_error_factorized\":%.6g,\"finetune_epochs\":%d,\"val_error_finetuned\":%.6g}\n",
+               (long long)p0, (long long)p1, e_src, e_fact, finetune, e_tuned);
+    }
+    free(ls);
+    mn_graph_free(&src);
+    mn_graph_free(&dst);
+    if (finetune > 0) mn_dataset_free(&tr);
+    if (have_val) mn_dataset_free(&va);
+    return 0;
+}

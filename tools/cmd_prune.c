@@ -1,0 +1,330 @@
+/* minnow prune: a thin front end over prune.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "minnow/arch.h"
+#include "minnow/io.h"
+#include "minnow/prune.h"
+#include "minnow/sparse.h"
+#include "minnow/storage.h"
+
+static const char *HELP =
+    "usage: minnow prune [IN.mnw] --method M -o OUT.mnw [options]\n"
+    "Prunes a model and saves it sparse (CSR) or, for neuron/filter, smaller.\n"
+    "Prints per-layer sparsity and val error before/after.\n"
+    "  --method M        magnitude | neuron | filter | snip | obd | lottery\n"
+    "  --sparsity S      fraction REMOVED, in [0, 1): one number for every layer, or per layer\n"
+    "                    'fc1=0.92,fc2=0.91,fc3=0.74' (others untouched), or '0.5,fc1=0.9';\n"
+    "                    neuron/filter: fraction of units/filters removed per layer\n"
+    "  --scope S         layer | global: one threshold across layers (default layer; snip global)\n"
+    "  --steps N         iterative: prune in N steps, each removing the same share of what is\n"
+    "                    left (default 1)\n"
+    "  --finetune E      fine-tune epochs after each step, masks fixed (default 0)\n"
+    "  --schedule S      oneshot (default) | gradual: Zhu & Gupta's cubic schedule during\n"
+    "                    --epochs of training (magnitude)\n"
+    "  --dt N            gradual: optimizer steps between mask updates (default 100)\n"
+    "  --s-init X        gradual: initial sparsity (default 0)\n"
+    "  --begin X --end X gradual: pruning window as fractions of training (default 0, 0.75)\n"
+    "  --criterion C     neuron/filter: l1 (default) | l2 | activity (fraction of train samples\n"
+    "                    where the unit's post-activation is non-zero)\n"
+    "  --arch A          snip, lottery: the architecture, randomly initialised (--seed)\n"
+    "  --samples N       obd: samples for the Hessian diagonal (default 500);\n"
+    "                    snip: mini-batches of 100 for the sensitivity (default 10)\n"
+    "  --rounds R        lottery: prune/rewind/retrain rounds (default 1)\n"
+    "  --rewind-iter K   lottery: rewind to the weights after K steps (default 0: init)\n"
+    "  --control         lottery: also train a random re-initialisation of the ticket\n"
+    "  --epochs E        gradual, snip, lottery: training epochs (default 15)\n"
+    "  --data DIR        data directory (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
+    "  --split NAME      training split (default train)\n"
+    "  --val NAME        validation split (default val)\n"
+    "  -o FILE           output model, written atomically\n"
+    "  --json            one JSON object on stdout\n"
+    "Training options (fine-tune and (re)training):\n";
+
+enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY };
+static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", NULL};
+
+/* A layer as it was before pruning, for the report. */
+typedef struct { char name[2 * MN_NAME_MAX]; int rows, cols; int64_t n, nz; } layer_snap;
+
+#define MAX_LAYERS 256
+#define MAX_STAGES 256
+static layer_snap before[MAX_LAYERS];
+static int nbefore;
+static mn_prune_stage stages[MAX_STAGES];
+static int nstages;
+static mn_lottery_round rounds[MAX_STAGES];
+static int nrounds;
+static int json;
+
+static void on_stage(void *ud, const mn_prune_stage *s) {
+    (void)ud;
+    if (nstages < MAX_STAGES) stages[nstages++] = *s;
+    fprintf(stderr, "prune step %d/%d: sparsity %.2f%%", s->step, s->steps, 100 * s->sparsity);
+    if (s->val_error >= 0) fprintf(stderr, ", val error %.2f%%", 100 * s->val_error);
+    if (s->val_error_ft >= 0) fprintf(stderr, ", after fine-tune %.2f%%", 100 * s->val_error_ft);
+    fputc('\n', stderr);
+}
+
+static void on_round(void *ud, const mn_lottery_round *r) {
+    (void)ud;
+    if (nrounds < MAX_STAGES) rounds[nrounds++] = *r;
+    fprintf(stderr, "lottery round %d/%d: %.2f%% of weights left, val error %.2f%%\n", r->round, r->rounds,
+            100 * r->density, 100 * r->val_error);
+}
+
+static void snapshot(const mn_graph *g) {
+    nbefore = 0;
+    for (int p = 0; p < g->nparams && nbefore < MAX_LAYERS; p++) {
+        if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) continue;
+        layer_snap *l = &before[nbefore++];
+        snprintf(l->name, sizeof l->name, "%s", g->params[p].name);
+        mn_param_matrix(g, p, &l->rows, &l->cols);
+        l->n = g->params[p].n;
+        l->nz = mn_param_nonzeros(g, p);
+    }
+}
+
+static float val_err(mn_graph *g, const mn_dataset *va) {
+    if (!va) return -1;
+    mn_eval_result r;
+    cli_check(mn_eval(g, va, 250, &r));
+    return r.error;
+}
+
+static void report(const mn_graph *g, const char *method, const char *in, const char *out,
+                   float e0, float e1, const mn_lottery_result *lt) {
+    int64_t n0 = 0, z0 = 0, n1 = 0, z1 = 0;
+    long fb = cli_file_size(out), fb_in = in ? cli_file_size(in) : -1;
+    if (json) printf("{\"method\":\"%s\",\"input\":\"%s\",\"output\":\"%s\",\"layers\":[", method, in ? in : "", out);
+    else printf("%-14s %-12s %-12s %10s %10s %9s %8s\n", "layer", "shape before", "shape after", "nz before",
+                "nz after", "sparsity", "storage");
+    for (int i = 0; i < nbefore; i++) {
+        const layer_snap *l = &before[i];
+        int p = mn_graph_find_param(g, l->name), rows = 0, cols = 0;
+        int64_t n = 0, nz = 0;
+        const char *kind = "-";
+        if (p >= 0) {
+            mn_param_matrix(g, p, &rows, &cols);
+            n = g->params[p].n;
+            nz = mn_param_nonzeros(g, p);
+            kind = g->params[p].store ? mn_storage_name(g->params[p].store->kind) : "f32";
+        }
+        n0 += l->n; z0 += l->nz; n1 += n; z1 += nz;
+        double sp = l->n ? 1 - (double)nz / l->n : 0; /* against the original size */
+        if (json)
+            printf("%s{\"name\":\"%s\",\"rows_before\":%d,\"cols_before\":%d,\"rows\":%d,\"cols\":%d,"
+                   "\"params_before\":%lld,\"params\":%lld,\"nonzero_before\":%lld,\"nonzero\":%lld,"
+                   "\"sparsity\":%.6f,\"storage\":\"%s\"}",
+                   i ? "," : "", l->name, l->rows, l->cols, rows, cols, (long long)l->n, (long long)n,
+                   (long long)l->nz, (long long)nz, sp, kind);
+        else {
+            char s0[32], s1[32];
+            snprintf(s0, sizeof s0, "%dx%d", l->rows, l->cols);
+            snprintf(s1, sizeof s1, "%dx%d", rows, cols);
+            printf("%-14s %-12s %-12s %10lld %10lld %8.2f%% %8s\n", l->name, s0, s1, (long long)l->nz,
+                   (long long)nz, 100 * sp, kind);
+        }
+    }
+    double d1 = n0 ? (double)z1 / n0 : 1;
+    if (json) {
+        printf("],\"weights_before\":%lld,\"weights\":%lld,\"nonzero_before\":%lld,\"nonzero\":%lld,"
+               "\"density\":%.6f,\"val_error_before\":%.6g,\"val_error\":%.6g,\"input_bytes\":%ld,\"file_bytes\":%ld",
+               (long long)n0, (long long)n1, (long long)z0, (long long)z1, d1, e0, e1, fb_in, fb);
+        printf(",\"stages\":[");
+        for (int i = 0; i < nstages; i++)
+            printf("%s{\"step\":%d,\"sparsity\":%.6f,\"val_error\":%.6g,\"val_error_finetuned\":%.6g}", i ? "," : "",
+                   stages[i].step, stages[i].sparsity, stages[i].val_error, stages[i].val_error_ft);
+        printf("]");
+        if (lt) {
+            printf(",\"lottery\":{\"dense_val_error\":%.6g,\"ticket_val_error\":%.6g,\"control_val_error\":%.6g,"
+                   "\"density\":%.6f,\"rounds\":[",
+                   lt->dense_error, lt->ticket_error, lt->control_error, lt->density);
+            for (int i = 0; i < nrounds; i++)
+                printf("%s{\"round\":%d,\"density\":%.6f,\"val_error\":%.6g}", i ? "," : "", rounds[i].round,
+                       rounds[i].density, rounds[i].val_error);
+            printf("]}");
+        }
+        printf("}\n");
+        return;
+    }
+    printf("weights: %lld -> %lld nonzero of %lld originally (%.2f%% left)\n", (long long)z0, (long long)z1,
+           (long long)n0, 100 * d1);
+    if (e0 >= 0) printf("val error: %.2f%% before, %.2f%% after\n", 100 * e0, 100 * e1);
+    if (lt) {
+        printf("lottery: dense %.2f%%, ticket %.2f%%", 100 * lt->dense_error, 100 * lt->ticket_error);
+        if (lt->control_error >= 0) printf(", random re-init control %.2f%%", 100 * lt->control_error);
+        printf(" (%.2f%% of weights left)\n", 100 * lt->density);
+    }
+    if (fb_in > 0) printf("file: %ld -> %ld bytes (%.2fx smaller)\n", fb_in, fb, fb > 0 ? (double)fb_in / fb : 0.0);
+    else printf("file: %ld bytes\n", fb);
+}
+
+/* The training options must mean something for the method. */
+static void check_opts(const cli_args *a, int m, int gradual) {
+    int trains = gradual || m == M_SNIP || m == M_LOTTERY;
+    if (cli_flag(a, "epochs") && !trains) cli_die("--epochs applies to --schedule gradual, snip and lottery; use --finetune");
+    if (cli_flag(a, "finetune") && (trains)) cli_die("--finetune does not apply here; use --epochs");
+    if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD)) cli_die("--steps applies to magnitude and obd");
+    if (cli_flag(a, "steps") && gradual) cli_die("--steps and --schedule gradual exclude each other");
+    if (cli_flag(a, "criterion") && m != M_NEURON && m != M_FILTER) cli_die("--criterion applies to neuron and filter");
+    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control")) && m != M_LOTTERY)
+        cli_die("--rounds, --rewind-iter and --control apply to lottery");
+    if (cli_flag(a, "arch") != (m == M_SNIP || m == M_LOTTERY))
+        cli_die(m == M_SNIP || m == M_LOTTERY ? "%s starts from --arch (random init), not a trained model"
+                                              : "--arch applies to snip and lottery; %s prunes IN.mnw",
+                METHODS[m]);
+    if ((cli_flag(a, "dt") || cli_flag(a, "s-init") || cli_flag(a, "begin") || cli_flag(a, "end")) && !gradual)
+        cli_die("--dt, --s-init, --begin and --end apply to --schedule gradual");
+    if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY))
+        cli_die("--scope applies to magnitude, snip and obd");
+}
+
+int cmd_prune(int argc, char **argv) {
+    char help[6144];
+    snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
+    cli_args a;
+    cli_parse(&a, argc, argv,
+              "method: sparsity: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
+              "samples: rounds: rewind-iter: control data: split: val: o: json " CLI_TRAIN_OPTS,
+              help);
+    const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
+    if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery)");
+    int m = 0;
+    while (METHODS[m] && strcmp(METHODS[m], ms)) m++;
+    if (!METHODS[m]) cli_die("unknown method '%s' (magnitude, neuron, filter, snip, obd or lottery)", ms);
+    if (!out) cli_die("-o OUT.mnw is required (see --help)");
+    const char *sched = cli_str(&a, "schedule", "oneshot");
+    if (strcmp(sched, "oneshot") && strcmp(sched, "gradual")) cli_die("unknown schedule '%s' (oneshot or gradual)", sched);
+    int gradual = !strcmp(sched, "gradual");
+    if (gradual && m != M_MAG) cli_die("--schedule gradual applies to magnitude pruning");
+    check_opts(&a, m, gradual);
+    const char *cs = cli_str(&a, "criterion", "l1");
+    int crit = !strcmp(cs, "l1") ? MN_CRIT_L1 : !strcmp(cs, "l2") ? MN_CRIT_L2 : !strcmp(cs, "activity") ? MN_CRIT_ACTIVITY : -1;
+    if (crit < 0) cli_die("unknown criterion '%s' (l1, l2 or activity)", cs);
+    const char *in = NULL;
+    if (m != M_SNIP && m != M_LOTTERY) in = cli_pos(&a, 0, "input model IN.mnw");
+    else if (a.npos) cli_die("%s starts from --arch, not from '%s'", ms, a.pos[0]);
+    if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);
+    const char *spec = cli_str(&a, "sparsity", m == M_LOTTERY ? "0.8" : NULL);
+    if (!spec) cli_die("--sparsity is required (a fraction in [0, 1), or per layer 'fc1=0.9,fc2=0.8')");
+    const char *scope_s = cli_str(&a, "scope", m == M_SNIP ? "global" : "layer");
+    if (strcmp(scope_s, "layer") && strcmp(scope_s, "global")) cli_die("unknown scope '%s' (layer or global)", scope_s);
+    mn_prune_scope scope = strcmp(scope_s, "global") ? MN_SCOPE_LAYER : MN_SCOPE_GLOBAL;
+    json = cli_flag(&a, "json");
+    cli_threads(&a);
+    mn_train_cfg tc;
+    cli_train_cfg(&a, &tc, 15);
+    static cli_log log;
+    tc.ud = &log;
+
+    /* Options are checked before the (slow) data and model loads. */
+    float gl = 0;
+    int one_number = scope == MN_SCOPE_GLOBAL || m == M_LOTTERY;
+    if (one_number) {
+        char *end;
+        gl = strtof(spec, &end);
+        if (!*spec || *end) cli_die("%s takes one sparsity for all layers, not '%s'",
+                                    m == M_LOTTERY ? "lottery" : "--scope global", spec);
+        if (!(gl >= 0 && gl < 1)) cli_die("sparsity %s is outside [0, 1)", spec);
+    }
+    const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");
+    int have_val = strcmp(vsplit, "none") != 0;
+    if (m == M_LOTTERY && !have_val) cli_die("lottery needs a validation split");
+    mn_prune_sel sel = m == M_NEURON ? MN_SEL_NEURONS : m == M_FILTER ? MN_SEL_FILTERS : MN_SEL_WEIGHTS;
+    mn_graph g;
+    float *t = NULL;
+    if (in) {
+        cli_load_model(in, &g);
+        if (!(t = malloc(sizeof(float) * (size_t)(g.nparams + 1)))) cli_die("out of memory");
+        if (!one_number) cli_check(mn_prune_parse_targets(&g, spec, sel, t));
+    }
+    mn_dataset tr, va;
+    cli_load_data(dir, cli_str(&a, "split", "train"), &tr);
+    if (have_val) cli_load_data(dir, vsplit, &va);
+    const mn_dataset *vp = have_val ? &va : NULL;
+    if (!in) {
+        cli_check(mn_arch_build(&g, cli_str(&a, "arch", ""), tr.c, tr.h, tr.w, tr.nclass < 10 ? 10 : tr.nclass));
+        mn_rng rng;
+        mn_rng_seed(&rng, tc.seed);
+        mn_graph_init_params(&g, &rng);
+        cli_check(mn_set_input_norm(&g, &tr));
+        if (!(t = malloc(sizeof(float) * (size_t)(g.nparams + 1)))) cli_die("out of memory");
+        if (!one_number) cli_check(mn_prune_parse_targets(&g, spec, sel, t));
+    }
+    cli_check(mn_check_data(&g, &tr));
+    if (one_number) {
+        int any = 0;
+        for (int p = 0; p < g.nparams; p++) any |= (t[p] = mn_prune_selectable(&g, p, sel) ? 0 : -1) >= 0;
+        if (!any) cli_die("the model has no layer that can be pruned this way");
+    }
+    snapshot(&g);
+    float e0 = val_err(&g, vp), e1;
+    mn_lottery_result lt;
+    int is_lottery = 0;
+
+    if (m == M_NEURON || m == M_FILTER) {
+        mn_graph small;
+        cli_check(mn_prune_units(&g, t, (mn_unit_crit)crit, &tr, &small));
+        mn_graph_free(&g);
+        g = small;
+        tc.epochs = (int)cli_int(&a, "finetune", 0, 0, 100000);
+        if (tc.epochs > 0) cli_check(mn_train(&g, &tr, vp, &tc));
+    } else if (m == M_LOTTERY) {
+        mn_lottery_cfg lc = {0};
+        lc.sparsity = gl;
+        lc.rounds = (int)cli_int(&a, "rounds", 1, 1, 100);
+        lc.rewind_iter = cli_int(&a, "rewind-iter", 0, 0, 1L << 30);
+        lc.control = cli_flag(&a, "control");
+        lc.control_seed = tc.seed + 1000003;
+        lc.train = tc;
+        lc.on_round = on_round;
+        cli_check(mn_prune_lottery(&g, &tr, vp, &lc, &lt));
+        is_lottery = 1;
+    } else {
+        mn_prune_cfg pc;
+        mn_prune_cfg_default(&pc);
+        pc.score = m == M_OBD ? MN_SCORE_OBD : m == M_SNIP ? MN_SCORE_SNIP : MN_SCORE_MAGNITUDE;
+        pc.scope = scope;
+        pc.target = t;
+        pc.global = gl;
+        pc.score_samples = (int)cli_int(&a, "samples", 0, 1, 1 << 24);
+        pc.on_stage = on_stage;
+        pc.ft = tc;
+        if (gradual) {
+            pc.dt = (int)cli_int(&a, "dt", 100, 1, 1 << 30);
+            pc.s_init = (float)cli_num(&a, "s-init", 0, 0, 0.999999);
+            pc.begin = (float)cli_num(&a, "begin", 0, 0, 1);
+            pc.end = (float)cli_num(&a, "end", 0.75, 0, 1);
+            cli_check(mn_prune_gradual(&g, &tr, vp, &pc));
+        } else if (m == M_SNIP) {
+            /* Prune once at initialisation, then train with the mask fixed. */
+            pc.ft.epochs = 0;
+            cli_check(mn_prune_iterative(&g, &tr, NULL, &pc));
+            mn_optim_reset(&g, &tc.opt);
+            cli_check(mn_train(&g, &tr, vp, &tc));
+        } else {
+            pc.steps = (int)cli_int(&a, "steps", 1, 1, 1000);
+            pc.ft.epochs = (int)cli_int(&a, "finetune", 0, 0, 100000);
+            cli_check(mn_prune_iterative(&g, &tr, vp, &pc));
+        }
+    }
+    e1 = val_err(&g, vp);
+    /* The saved model is stored sparse where that is smaller and faster. */
+    cli_check(mn_graph_sparsify(&g, MN_SPARSE_DEFAULT_DENSITY));
+    cli_check(mn_graph_set_meta(&g, "pruned", ms));
+    if (e1 >= 0) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.6f", e1);
+        cli_check(mn_graph_set_meta(&g, "val_error", buf));
+    }
+    cli_check(mn_model_save(&g, out));
+    report(&g, ms, in, out, e0, e1, is_lottery ? &lt : NULL);
+    free(t);
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    if (have_val) mn_dataset_free(&va);
+    return 0;
+}

@@ -1,0 +1,298 @@
+/* minnow quantize: fixed-point, affine (uniform) post-training and
+ * quantization-aware quantization of a model's dense/conv layers.
+ *
+ * Each method is one entry of `methods` below: a run function that reads its
+ * options from q->a, changes q->g through the library and describes what it
+ * did in q->desc (and q->rep for the per-layer table).  The common code
+ * around it loads the model and data, reports val error before and after,
+ * sizes, and saves atomically. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "minnow/io.h"
+#include "minnow/quant.h"
+
+typedef struct qctx {
+    cli_args a;
+    mn_graph g;
+    const char *dir;
+    mn_dataset train, val;
+    int have_train, have_val;
+    mn_qreport rep;
+    int have_rep;
+    char desc[128];       /* saved as metadata "quant" */
+    char *extra;          /* a method's extra JSON members (",\"k\":v..."), malloc'd */
+    int json;
+} qctx;
+
+typedef struct qmethod {
+    const char *name;
+    void (*run)(qctx *q);
+} qmethod;
+
+static const char *HELP =
+    "usage: minnow quantize IN.mnw -o OUT.mnw --method fixed|affine|qat [options]\n"
+    "Quantizes every dense/conv layer; reports val error before/after and sizes.\n"
+    "  --data DIR            data (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
+    "  --calib-split NAME    samples for calibration / training (default train)\n"
+    "  --val NAME            split reported before/after, 'none' to skip (default val)\n"
+    "  --json                one JSON object on stdout\n"
+    "fixed (fixed point: values are multiples of 2^-F, 1+I+F bits with sign):\n"
+    "  --frac-bits F         fraction bits (default 4)\n"
+    "  --int-bits I          integer bits (default: per tensor, so that --coverage of\n"
+    "                        its values fit; may be negative for small weights)\n"
+    "  --coverage P          percent of values in range for automatic I (default 99.99)\n"
+    "  --target T            weights|acts|both (default both)\n"
+    "  --sweep               val error table for F = --sweep-min..--sweep-max (0..8)\n"
+    "                        for weights, activations and both; -o then optional\n"
+    "affine and qat (uniform, x = scale * (q - zero)):\n"
+    "  --bits B              weight bits 2..8 (default 8; 4 and 2 pack 2 and 4 per byte)\n"
+    "  --granularity G       channel|tensor: a scale per output unit/filter or one\n"
+    "                        (default channel)\n"
+    "  --scheme S            asymmetric|symmetric (zero points or none; default asymmetric)\n"
+    "  --clip C              mse|minmax weight range (default mse)\n"
+    "  --act-bits A          8 (integer inference, default) or 0 (f32 activations)\n"
+    "  --calib K             percentile|minmax activation ranges (default percentile)\n"
+    "  --percentile P        central percent kept by percentile (default 99.99)\n"
+    "  --calib-batches N     batches of 64 calibration samples (default 8)\n"
+    "qat (fine-tunes with weights quantized in the forward pass, straight-through\n"
+    "     gradients to float ghost weights, then stores them as affine):\n"
+    "  --epochs N (default 3) --lr X (default 1e-4) and the other training options:\n";
+
+/* Every option of every method (cli_parse rejects others).  Q2: append the
+ * kmeans options here. */
+#define SPEC "o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
+             "sweep-min: sweep-max: bits: granularity: scheme: clip: act-bits: calib: percentile: "  \
+             "calib-batches: " CLI_TRAIN_OPTS
+
+static void need_train(qctx *q) {
+    if (q->have_train) return;
+    cli_load_data(q->dir, cli_str(&q->a, "calib-split", "train"), &q->train);
+    q->have_train = 1;
+}
+
+static double val_error(qctx *q, mn_graph *g) {
+    if (!q->have_val) return -1;
+    mn_eval_result r;
+    cli_check(mn_eval(g, &q->val, 250, &r));
+    return r.error;
+}
+
+static int pick(const char *v, const char *const *names, int n, const char *opt) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, names[i]) == 0) return i;
+    cli_die("unknown --%s '%s'", opt, v);
+}
+
+static void calib_opts(qctx *q, mn_calib_cfg *c) {
+    mn_calib_default(c);
+    static const char *const kinds[] = {"minmax", "percentile"};
+    c->kind = (mn_calib_kind)pick(cli_str(&q->a, "calib", "percentile"), kinds, 2, "calib");
+    c->percentile = cli_num(&q->a, "percentile", 99.99, 50, 100);
+    c->batches = (int)cli_int(&q->a, "calib-batches", 8, 1, 100000);
+}
+
+/* ---- fixed ---- */
+
+static void fixed_cfg(qctx *q, mn_fixed_cfg *c) {
+    mn_fixed_default(c);
+    c->frac_bits = (int)cli_int(&q->a, "frac-bits", 4, 0, 20);
+    c->int_bits = cli_str(&q->a, "int-bits", NULL) ? (int)cli_int(&q->a, "int-bits", 0, -20, 20) : MN_FIXED_AUTO;
+    c->coverage = cli_num(&q->a, "coverage", 99.99, 50, 100) / 100;
+    static const char *const t[] = {"weights", "acts", "both"};
+    c->target = (mn_qtarget)(1 + pick(cli_str(&q->a, "target", "both"), t, 3, "target"));
+    calib_opts(q, &c->calib);
+}
+
+static void sweep(qctx *q, const mn_fixed_cfg *base) {
+    int lo = (int)cli_int(&q->a, "sweep-min", 0, 0, 20), hi = (int)cli_int(&q->a, "sweep-max", 8, lo, 20);
+    if (!q->have_val) cli_die("--sweep needs a validation split (--val)");
+    size_t cap = 64 + (size_t)(hi - lo + 1) * 160, len = 0;
+    q->extra = malloc(cap);
+    if (!q->extra) cli_die("out of memory");
+    len += (size_t)snprintf(q->extra, cap, ",\"sweep\":[");
+    if (!q->json) printf("fixed point, val error %% (int bits per tensor for %.4g%% coverage):\n"
+                         "  frac bits   weights      acts      both\n", base->coverage * 100);
+    for (int f = lo; f <= hi; f++) {
+        double e[3];
+        for (int t = 0; t < 3; t++) {
+            mn_graph c;
+            cli_check(mn_graph_clone(&q->g, &c));
+            mn_fixed_cfg fc = *base;
+            fc.frac_bits = f;
+            fc.target = (mn_qtarget)(t + 1);
+            cli_check(mn_quantize_fixed(&c, &fc, &q->train, NULL));
+            e[t] = val_error(q, &c);
+            mn_graph_free(&c);
+        }
+        if (!q->json) printf("  %9d %8.2f%% %8.2f%% %8.2f%%\n", f, 100 * e[0], 100 * e[1], 100 * e[2]);
+        len += (size_t)snprintf(q->extra + len, cap - len, "%s{\"frac_bits\":%d,\"weights\":%.6g,\"acts\":%.6g,\"both\":%.6g}",
+                                f > lo ? "," : "", f, e[0], e[1], e[2]);
+    }
+    snprintf(q->extra + len, cap - len, "]");
+}
+
+static void run_fixed(qctx *q) {
+    mn_fixed_cfg c;
+    fixed_cfg(q, &c);
+    if (c.target & MN_QT_ACTS || cli_flag(&q->a, "sweep")) need_train(q);
+    if (cli_flag(&q->a, "sweep")) {
+        sweep(q, &c);
+        if (!cli_str(&q->a, "o", NULL)) return;
+    }
+    cli_check(mn_quantize_fixed(&q->g, &c, q->have_train ? &q->train : NULL, &q->rep));
+    q->have_rep = 1;
+    for (int i = 0; i < q->rep.n; i++) {
+        const mn_qlayer *L = &q->rep.l[i];
+        if ((c.target & MN_QT_WEIGHTS) && !L->stored)
+            cli_die("fixed point: '%s' needs %d-bit weights (I=%d, F=%d); the affine store holds 2..8 bits: "
+                    "lower --frac-bits or --int-bits", q->g.nodes[L->node].name, L->wbits, L->wint, L->wfrac);
+    }
+    snprintf(q->desc, sizeof q->desc, "fixed F=%d %s", c.frac_bits, cli_str(&q->a, "target", "both"));
+}
+
+/* ---- affine / qat ---- */
+
+static void affine_cfg(qctx *q, mn_affine_cfg *c) {
+    mn_affine_default(c);
+    c->w.bits = (int)cli_int(&q->a, "bits", 8, 2, 8);
+    static const char *const gr[] = {"tensor", "channel"}, *const sc[] = {"asymmetric", "symmetric"},
+                             *const cl[] = {"minmax", "mse"};
+    c->w.per_channel = pick(cli_str(&q->a, "granularity", "channel"), gr, 2, "granularity");
+    c->w.symmetric = c->act_symmetric = pick(cli_str(&q->a, "scheme", "asymmetric"), sc, 2, "scheme");
+    c->w.clip = (mn_wclip)pick(cli_str(&q->a, "clip", "mse"), cl, 2, "clip");
+    c->act_bits = (int)cli_int(&q->a, "act-bits", 8, 0, 8);
+    if (c->act_bits == 1) cli_die("--act-bits must be 0 (float) or 2..8");
+    calib_opts(q, &c->calib);
+    snprintf(q->desc, sizeof q->desc, "affine w%d %s %s a%d", c->w.bits, c->w.per_channel ? "channel" : "tensor",
+             c->w.symmetric ? "symmetric" : "asymmetric", c->act_bits);
+}
+
+static void run_affine(qctx *q) {
+    mn_affine_cfg c;
+    affine_cfg(q, &c);
+    if (c.act_bits) need_train(q);
+    cli_check(mn_quantize_affine(&q->g, &c, c.act_bits ? &q->train : NULL, &q->rep));
+    q->have_rep = 1;
+}
+
+static void run_qat(qctx *q) {
+    mn_affine_cfg c;
+    affine_cfg(q, &c);
+    need_train(q);
+    mn_train_cfg t;
+    cli_train_cfg(&q->a, &t, 3);
+    if (!cli_str(&q->a, "lr", NULL)) t.opt.lr = 1e-4f;
+    static cli_log log;
+    log.quiet = 0;
+    t.ud = &log;
+    cli_check(mn_quantize_qat(&q->g, &c, &t, &q->train, q->have_val ? &q->val : NULL, &q->rep));
+    q->have_rep = 1;
+    char buf[32];
+    snprintf(buf, sizeof buf, " qat%d", t.epochs);
+    strncat(q->desc, buf, sizeof q->desc - strlen(q->desc) - 1);
+}
+
+static const qmethod methods[] = {
+    {"fixed", run_fixed},
+    {"affine", run_affine},
+    {"qat", run_qat},
+    /* Q2: {"kmeans", run_kmeans}: a run_kmeans(qctx *q) above that reads
+     * its options from q->a (add them to SPEC and HELP), calls
+     * mn_quantize_kmeans(&q->g, ...) from minnow/cluster.h (need_train(q)
+     * loads q->train) and writes q->desc. */
+};
+#define NMETHODS (int)(sizeof methods / sizeof methods[0])
+
+/* ---- report ---- */
+
+static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
+    const mn_graph *g = &q->g;
+    const mn_param *p = &g->params[L->param];
+    mn_affine_info in;
+    int aff = p->store && mn_affine_store_info(p->store, &in) == MN_OK;
+    const char *kern = aff && in.has_act ? mn_i8_isa_name(in.isa) : "f32";
+    size_t bytes = mn_param_file_bytes(g, L->param);
+    if (json) {
+        printf("{\"name\":\"%s\",\"params\":%lld,\"storage\":\"%s\",\"bytes\":%zu,\"weight_bits\":%d,"
+               "\"scales\":%d,\"weight_int_bits\":%d,\"weight_frac_bits\":%d,\"act_bits\":%d,\"act_int_bits\":%d,"
+               "\"act_frac_bits\":%d,\"act_scale\":%.9g,\"act_zero\":%d,\"kernel\":\"%s\"}",
+               g->nodes[L->node].name, (long long)p->n, mn_storage_name(p->store ? p->store->kind : MN_ST_F32),
+               bytes, L->wbits, aff ? in.nscale : 0, L->wint, L->wfrac, L->abits, L->aint, L->afrac,
+               L->has_act ? (double)L->act.scale : 0.0, L->has_act ? (int)L->act.zero : 0, kern);
+        return;
+    }
+    char w[48] = "f32", a[64] = "f32";
+    if (L->wbits && L->fixed) snprintf(w, sizeof w, "fixed %d bits (I=%d F=%d)", L->wbits, L->wint, L->wfrac);
+    else if (L->wbits) snprintf(w, sizeof w, "%d bits, %d scale%s", L->wbits, aff ? in.nscale : 1, aff && in.nscale > 1 ? "s" : "");
+    if (L->abits && L->fixed) snprintf(a, sizeof a, "fixed %d bits (I=%d F=%d)", L->abits, L->aint, L->afrac);
+    else if (L->has_act) snprintf(a, sizeof a, "%d bits scale %.4g zero %d", L->abits, (double)L->act.scale, (int)L->act.zero);
+    printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", g->nodes[L->node].name, (long long)p->n, w, a, kern, bytes);
+}
+
+int cmd_quantize(int argc, char **argv) {
+    qctx q;
+    memset(&q, 0, sizeof q);
+    char help[8192];
+    snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 3);
+    cli_parse(&q.a, argc, argv, SPEC, help);
+    const char *in = cli_pos(&q.a, 0, "model IN.mnw"), *out = cli_str(&q.a, "o", NULL);
+    const char *mname = cli_str(&q.a, "method", NULL);
+    if (!mname) cli_die("--method is required (fixed, affine, qat; see --help)");
+    const qmethod *m = NULL;
+    for (int i = 0; i < NMETHODS; i++)
+        if (strcmp(methods[i].name, mname) == 0) m = &methods[i];
+    if (!m) cli_die("unknown --method '%s' (see --help)", mname);
+    if (!out && !(strcmp(mname, "fixed") == 0 && cli_flag(&q.a, "sweep"))) cli_die("-o OUT.mnw is required");
+    q.json = cli_flag(&q.a, "json");
+    cli_threads(&q.a);
+    q.dir = cli_data_dir(&q.a);
+    cli_load_model(in, &q.g);
+    const char *vs = cli_str(&q.a, "val", "val");
+    if (strcmp(vs, "none") != 0) {
+        cli_load_data(q.dir, vs, &q.val);
+        q.have_val = 1;
+    }
+    double before = val_error(&q, &q.g), t0 = mn_now();
+    m->run(&q);
+    double secs = mn_now() - t0, after = -1;
+    long in_bytes = cli_file_size(in), out_bytes = -1;
+    if (out) {
+        after = val_error(&q, &q.g);
+        cli_check(mn_graph_set_meta(&q.g, "quant", q.desc));
+        cli_check(mn_model_save(&q.g, out));
+        out_bytes = cli_file_size(out);
+    }
+    if (q.json) {
+        printf("{\"method\":\"%s\",\"input\":\"%s\",\"output\":\"%s\",\"quant\":\"%s\",\"input_bytes\":%ld,"
+               "\"output_bytes\":%ld,\"val_error_before\":%.6g,\"val_error_after\":%.6g,\"seconds\":%.3f,\"kernel\":\"%s\"",
+               mname, in, out ? out : "", q.desc, in_bytes, out_bytes, before, after, secs,
+               mn_i8_isa_name(mn_i8_best_isa()));
+        if (q.extra) fputs(q.extra, stdout);
+        printf(",\"layers\":[");
+        for (int i = 0; q.have_rep && i < q.rep.n; i++) {
+            if (i) putchar(',');
+            layer_line(&q, &q.rep.l[i], 1);
+        }
+        printf("]}\n");
+    } else if (out) {
+        printf("%s -> %s: %s\n", in, out, q.desc);
+        if (q.have_rep) {
+            printf("  %-8s %9s  %-26s %-28s %-11s %10s\n", "layer", "weights", "weight format", "input format",
+                   "kernel", "bytes");
+            for (int i = 0; i < q.rep.n; i++) layer_line(&q, &q.rep.l[i], 0);
+        }
+        printf("file: %ld -> %ld bytes (%.2fx smaller)\n", in_bytes, out_bytes,
+               out_bytes > 0 ? (double)in_bytes / out_bytes : 0.0);
+        if (q.have_val)
+            printf("%s error: %.2f%% -> %.2f%%\n", vs, 100 * before, 100 * after);
+    }
+    free(q.extra);
+    mn_graph_free(&q.g);
+    if (q.have_train) mn_dataset_free(&q.train);
+    if (q.have_val) mn_dataset_free(&q.val);
+    return 0;
+}
