@@ -56,7 +56,10 @@ void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char 
             int kind = spec_kind(spec, name, len);
             if (!kind) usage("unknown option '%s'", t);
             if (a->n == CLI_MAX) usage("too many options at '%s'", t);
-            char *key = strndup(name, len);
+            if (len >= sizeof a->keybuf[0]) usage("unknown option '%s'", t);
+            char *key = a->keybuf[a->n];
+            memcpy(key, name, len);
+            key[len] = 0;
             const char *val = NULL;
             if (kind == 2) {
                 if (eq) val = eq + 1;

@@ -15,6 +15,7 @@
 typedef struct cli_args {
     int n;
     const char *key[CLI_MAX], *val[CLI_MAX];
+    char keybuf[CLI_MAX][32];    /* option names live here: nothing to free */
     int npos;
     const char *pos[CLI_MAX];
 } cli_args;

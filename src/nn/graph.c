@@ -282,11 +282,12 @@ mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
 void mn_graph_init_params(mn_graph *g, mn_rng *r) {
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
-        if (n->op != MN_OP_DENSE && n->op != MN_OP_CONV) continue;
+        if (n->op != MN_OP_DENSE && n->op != MN_OP_CONV && n->op != MN_OP_BDENSE && n->op != MN_OP_BCONV) continue;
         const mn_param *w = &g->params[n->p[0]];
         int64_t fan_in = w->n / w->shape.d[0];
         float bound = 1.0f / sqrtf((float)fan_in);
         for (int k = 0; k < n->np; k++) {
+            if (!g->params[n->p[k]].trainable) continue; /* e.g. folded thresholds */
             float *d = mn__w(g, n, k);
             for (int64_t j = 0; j < g->params[n->p[k]].n; j++)
                 d[j] = (2 * mn_rng_uniform(r) - 1) * bound;
@@ -350,6 +351,32 @@ void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
         if (n->dy_extra) /* every consumer has run, so dy is complete here */
             for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += n->dy_extra[j];
         mn__opdef(n->op)->backward(g, n, batch);
+    }
+}
+
+void mn_graph_backward_multi(mn_graph *g, const int *nodes, const float *const *douts, int n, int batch) {
+    memset(g->dact, 0, sizeof(float) * g->act_floats);
+    for (int e = 0; e < n; e++) {
+        if (!douts[e]) continue;
+        mn_node *o = &g->nodes[nodes[e]];
+        for (int64_t j = 0; j < batch * mn_shape_numel(&o->out); j++) o->dy[j] += douts[e][j];
+    }
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        mn_node *n = &g->nodes[i];
+        if (n->op == MN_OP_INPUT) continue;
+        if (n->dy_extra)
+            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += n->dy_extra[j];
+        mn__opdef(n->op)->backward(g, n, batch);
+    }
+}
+
+void mn_graph_forward_nodes(mn_graph *g, const float *x, int batch, int train, const unsigned char *run) {
+    if (x) g->in_x = x;
+    for (int i = 0; i < g->nnodes; i++) {
+        if (!run[i]) continue;
+        mn_node *n = &g->nodes[i];
+        mn__opdef(n->op)->forward(g, n, batch, train);
+        if (n->a.act_bits) mn_fixed_round(n->y, batch * mn_shape_numel(&n->out), n->a.act_bits, n->a.act_frac);
     }
 }
 
