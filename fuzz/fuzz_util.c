@@ -55,3 +55,40 @@ size_t fz_gzip(const uint8_t *in, size_t n, uint8_t **out) {
     deflateEnd(&z);
     return len;
 }
+
+static uint64_t le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void fz_seal_mnw(uint8_t *buf, size_t len) {
+    if (len < 12 || memcmp(buf, "MNW1", 4) != 0) return;
+    uint64_t ns = le(buf + 8, 4);
+    if (ns == 0 || ns > 64 || 12 + 24 * ns + 4 > len) return;
+    for (uint64_t i = 0; i < ns; i++) {
+        uint8_t *e = buf + 12 + 24 * i;
+        uint64_t off = le(e + 4, 8), n = le(e + 12, 8);
+        if (off <= len && n <= len - off) put_le(e + 20, crc32_z(0L, buf + off, (size_t)n), 4);
+    }
+    size_t h = 12 + 24 * (size_t)ns;
+    put_le(buf + h, crc32_z(0L, buf, h), 4);
+}
+
+void fz_seal_ckpt(uint8_t *buf, size_t len) {
+    if (len < 20 || memcmp(buf, "MNCK", 4) != 0) return;
+    put_le(buf + 8, len, 8);
+    /* The model: the first "MNW1" after the fixed part, sealed up to the
+     * end of its section table's reach. */
+    for (size_t i = 16; i + 4 <= len; i++)
+        if (memcmp(buf + i, "MNW1", 4) == 0 && i >= 8) {
+            uint64_t mlen = le(buf + i - 8, 8);
+            fz_seal_mnw(buf + i, mlen <= len - i ? (size_t)mlen : len - i);
+            break;
+        }
+    put_le(buf + len - 4, crc32_z(0L, buf, len - 4), 4);
+}

@@ -16,6 +16,15 @@ const char *fz_memfile(int slot, const uint8_t *data, size_t n);
  * returns the compressed size.  Aborts on failure. */
 size_t fz_gzip(const uint8_t *in, size_t n, uint8_t **out);
 
+/* Checksums stop almost every mutation at the door, so the targets can
+ * re-seal a mutated buffer first (chosen by a flag bit of the input) and
+ * reach the parsers behind them.  fz_seal_mnw recomputes the section and
+ * header CRCs of a .mnw image in place, as far as its section table lies
+ * inside buf; fz_seal_ckpt does the same for a checkpoint (its length
+ * field, the model embedded in it, its trailing CRC). */
+void fz_seal_mnw(uint8_t *buf, size_t len);
+void fz_seal_ckpt(uint8_t *buf, size_t len);
+
 /* A property the target checks failed: report it loudly and abort, so
  * libFuzzer records the input as a crash. */
 #define FZ_CHECK(cond)                                                       \

@@ -124,7 +124,7 @@ static void model_seed(const mn_graph *g) {
     unsigned char *b;
     size_t n;
     ok(mn_model_save_mem(g, &b, &n), "save model");
-    seed("mnw", b, n, NULL, 0);
+    for (unsigned char flag = 0; flag < 2; flag++) seed("mnw", &flag, 1, b, n);
     free(b);
 }
 
@@ -162,7 +162,15 @@ static mn_store *store_for(int kind, float *w, int rows, int cols, int variant) 
     }
 #ifdef MINNOW_BINARY_H
     case MN_ST_BINARY:
-        ok(mn_binary_store_new(w, rows, cols, &s), "binary");
+        /* Binary values: one magnitude per row, signs, some zeros. */
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                int64_t i = (int64_t)r * cols + c;
+                float a = variant == 2 ? 0.5f : 0.25f + 0.125f * (float)(r % 3);
+                w[i] = ((i * 7 + i / 5) % 3 ? a : -a);
+                if (variant == 1 && i % 4 == 0) w[i] = 0;
+            }
+        ok(mn_binary_store_make(w, rows, cols, &s), "binary");
         break;
 #endif
     default:
@@ -296,7 +304,7 @@ static void ckpt_seeds(void) {
         unsigned char *b;
         size_t n;
         ok(mn_checkpoint_save_mem(&g, &run, &s, log, nlog, &b, &n), "checkpoint");
-        seed("ckpt", b, n, NULL, 0);
+        for (unsigned char flag = 0; flag < 2; flag++) seed("ckpt", &flag, 1, b, n);
         free(b);
     }
     mn_graph_free(&g);

@@ -160,10 +160,10 @@ static void test_kernels(void **state) {
     mn_rng_seed(&r, 4);
     const float dens[] = {0.0f, 0.01f, 0.08f, 0.5f, 1.0f};
     const int bitss[] = {2, 5, 6, 8};
-    const int shapes[][2] = {{1, 1}, {7, 33}, {31, 300}, {64, 17}};
+    const int shapes[][2] = {{1, 1}, {7, 33}, {31, 300}, {64, 17}, {5, 2100}}; /* 2100: column chunks */
     const int batches[] = {1, 3, 17};
     const int ns[] = {1, 13, 64, 77, 130};
-    for (size_t si = 0; si < 4; si++)
+    for (size_t si = 0; si < 5; si++)
         for (size_t di = 0; di < 5; di++)
             for (size_t bi = 0; bi < 4; bi++)
                 for (int zc = 0; zc < 2; zc++) {

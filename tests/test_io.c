@@ -473,6 +473,76 @@ static void test_crafted_content(void **state) {
     free(buf);
 }
 
+/* Found by the hardening audit (issue 8): conv/pool attributes near 2^31
+ * from a file overflowed `in + 2 * pad` and `k * k` in int (UBSan), and a
+ * pool window was unbounded.  Each must now be refused or computed in 64
+ * bits, never overflow. */
+static void build_pools(mn_graph *g) {
+    mn_graph_init(g);
+    assert_true(mn_g_input(g, "in", 1, 8, 8) >= 0);
+    assert_true(mn_g_conv(g, "c1", "in", 2, 3, 1, 1, 1) >= 0);
+    assert_true(mn_g_pool(g, MN_OP_MAXPOOL, "p", "c1", 2, 2, 1) >= 0);
+    assert_true(mn_g_pool(g, MN_OP_AVGPOOL, "a", "p", 2, 1, 1) >= 0);
+    assert_true(mn_g_act(g, MN_OP_FLATTEN, "f", "a") >= 0);
+    assert_true(mn_g_dense(g, "out", "f", 3) >= 0);
+    assert_int_equal(mn_graph_finalize(g), MN_OK);
+    fill_params(g, 3);
+}
+
+static void test_hostile_shapes(void **state) {
+    (void)state;
+    size_t len;
+    unsigned char *buf = saved(build_pools, &len), *c = malloc(len);
+    assert_non_null(c);
+    /* Attribute records in node order: c1 k, c1 pad, p pad, a pad. */
+    unsigned char *k1 = find_n(buf, "GRPH", "\x01\0k", 3), *pads[3];
+    pads[0] = find_n(buf, "GRPH", "\x03\0pad", 5);
+    unsigned char *gend = sec(buf, "GRPH") + sec_len(buf, "GRPH");
+    for (int i = 1; i < 3; i++) {
+        pads[i] = pads[i - 1] + 5;
+        while (pads[i] + 5 <= gend && memcmp(pads[i], "\x03\0pad", 5) != 0) pads[i]++;
+        assert_true(pads[i] + 5 <= gend);
+    }
+#define AT(q, skip) (c + ((q) - buf) + (skip))
+    /* conv: pad 2^30, k 2^30 + 1: the weight is too large to declare. */
+    memcpy(c, buf, len);
+    put(AT(k1, 3 + 4), (1u << 30) + 1, 4);
+    put(AT(pads[0], 5 + 4), 1u << 30, 4);
+    fix_crcs(c);
+    expect_fail(c, len, MN_EFORMAT, "too large");
+    /* maxpool: pad 2^30 with k 2: refused, no overflow on the way. */
+    memcpy(c, buf, len);
+    put(AT(pads[1], 5 + 4), 1u << 30, 4);
+    fix_crcs(c);
+    expect_fail(c, len, MN_EFORMAT, "bad k/stride/pad");
+    memcpy(c, buf, len);
+    put(AT(pads[1], 5 + 4), 0x7fffffffu, 4);
+    fix_crcs(c);
+    expect_fail(c, len, MN_EFORMAT, "bad k/stride/pad");
+    free(c);
+    free(buf);
+#undef AT
+    /* avgpool k 50000 (pad 25000, stride 1e5) is legal and runs: 1/(k*k)
+     * in float, not int. */
+    mn_graph g;
+    mn_graph_init(&g);
+    assert_true(mn_g_input(&g, "in", 1, 8, 8) >= 0);
+    assert_true(mn_g_pool(&g, MN_OP_AVGPOOL, "a", "in", 50000, 100000, 25000) >= 0);
+    assert_int_equal(mn_graph_finalize(&g), MN_OK);
+    assert_int_equal(mn_graph_reserve(&g, 1), MN_OK);
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = 1;
+    const float *y = mn_graph_forward(&g, x, 1, 0);
+    assert_true(y[0] > 0 && y[0] < 1e-6f);
+    mn_graph_free(&g);
+    /* A pool window beyond 2^16 is refused. */
+    mn_graph_init(&g);
+    assert_true(mn_g_input(&g, "in", 1, 8, 8) >= 0);
+    assert_true(mn_g_pool(&g, MN_OP_MAXPOOL, "m", "in", 1 << 20, 1, 1 << 19) >= 0);
+    assert_int_equal(mn_graph_finalize(&g), MN_ESHAPE);
+    mn_graph_free(&g);
+}
+
 static void test_meta_limits(void **state) {
     (void)state;
     mn_graph g, h;
@@ -605,6 +675,7 @@ int main(void) {
         cmocka_unit_test(test_huge_counts),
         cmocka_unit_test(test_crafted_content),
         cmocka_unit_test(test_meta_limits),
+        cmocka_unit_test(test_hostile_shapes),
         cmocka_unit_test(test_save_bad_dir),
         cmocka_unit_test(test_atomic_replace),
         cmocka_unit_test(test_file_helpers),

@@ -23,40 +23,60 @@ static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() %
 
 /* ---- kernels ------------------------------------------------------------ */
 
-/* acc from `isa` equals the reference for r < rows, and padded rows are 0. */
+/* acc from `isa` equals the reference in both roles (dense xw: x rows
+ * against weight panels; conv wx: weight rows against activation panels),
+ * and padded entries are 0. */
 static void check_gemm(mn_i8_isa isa, const int8_t *w, const int8_t *x, int R, int K, int nb) {
-    int ld = mn_i8_ldacc(R);
-    void *wr = mn_alloc(mn_i8_wbytes(MN_I8_REF, R, K), 1), *xr = mn_alloc(mn_i8_xbytes(MN_I8_REF, nb, K), 1);
-    void *wp = mn_alloc(mn_i8_wbytes(isa, R, K), 1), *xp = mn_alloc(mn_i8_xbytes(isa, nb, K), 1);
-    int32_t *a0 = mn_alloc((size_t)nb * ld, 4), *a1 = mn_alloc((size_t)nb * ld, 4);
-    assert_non_null(wp); assert_non_null(xp); assert_non_null(a0); assert_non_null(a1);
-    mn_i8_pack_w(MN_I8_REF, w, R, K, wr);
-    mn_i8_prep_x(MN_I8_REF, x, nb, K, xr);
+    int ldw = mn_i8_ldacc(R), ldx = mn_i8_ldacc(nb);
+    void *wp0 = mn_alloc(mn_i8_wbytes(MN_I8_REF, R, K), 1), *xr0 = mn_alloc(mn_i8_xbytes(MN_I8_REF, nb, K), 1);
+    void *wp = mn_alloc(mn_i8_wbytes(isa, R, K), 1), *xr = mn_alloc(mn_i8_xbytes(isa, nb, K), 1);
+    void *wr0 = mn_alloc(mn_i8_wrbytes(MN_I8_REF, R, K), 1), *xp0 = mn_alloc(mn_i8_pbytes(MN_I8_REF, nb, K), 1);
+    void *wr = mn_alloc(mn_i8_wrbytes(isa, R, K), 1), *xp = mn_alloc(mn_i8_pbytes(isa, nb, K), 1);
+    int32_t *a0 = mn_alloc((size_t)nb * ldw, 4), *a1 = mn_alloc((size_t)nb * ldw, 4);
+    int32_t *c0 = mn_alloc((size_t)R * ldx, 4), *c1 = mn_alloc((size_t)R * ldx, 4);
+    assert_non_null(wp); assert_non_null(xr); assert_non_null(wr); assert_non_null(xp);
+    mn_i8_pack_w(MN_I8_REF, w, R, K, wp0);
+    mn_i8_prep_rows(MN_I8_REF, x, nb, K, xr0);
     mn_i8_pack_w(isa, w, R, K, wp);
-    mn_i8_prep_x(isa, x, nb, K, xp);
-    memset(a1, 0x55, (size_t)nb * ld * 4);
-    mn_i8_gemm(MN_I8_REF, wr, R, K, xr, nb, a0, ld);
-    mn_i8_gemm(isa, wp, R, K, xp, nb, a1, ld);
+    mn_i8_prep_rows(isa, x, nb, K, xr);
+    mn_i8_pack_wrows(MN_I8_REF, w, R, K, wr0);
+    mn_i8_prep_panel(MN_I8_REF, x, nb, K, xp0);
+    mn_i8_pack_wrows(isa, w, R, K, wr);
+    mn_i8_prep_panel(isa, x, nb, K, xp);
+    memset(a1, 0x55, (size_t)nb * ldw * 4);
+    memset(c1, 0x55, (size_t)R * ldx * 4);
+    mn_i8_gemm_xw(MN_I8_REF, wp0, R, K, xr0, nb, a0, ldw);
+    mn_i8_gemm_xw(isa, wp, R, K, xr, nb, a1, ldw);
+    mn_i8_gemm_wx(MN_I8_REF, wr0, R, K, xp0, nb, c0, ldx);
+    mn_i8_gemm_wx(isa, wr, R, K, xp, nb, c1, ldx);
     for (int b = 0; b < nb; b++)
-        for (int r = 0; r < ld; r++)
-            if (a0[b * ld + r] != a1[b * ld + r])
-                fail_msg("%s R=%d K=%d nb=%d: acc[%d][%d] = %d, ref %d", mn_i8_isa_name(isa), R, K, nb, b, r,
-                         a1[b * ld + r], a0[b * ld + r]);
-    mn_free(wr); mn_free(xr); mn_free(wp); mn_free(xp); mn_free(a0); mn_free(a1);
+        for (int r = 0; r < ldw; r++)
+            if (a0[b * ldw + r] != a1[b * ldw + r])
+                fail_msg("xw %s R=%d K=%d nb=%d: acc[%d][%d] = %d, ref %d", mn_i8_isa_name(isa), R, K, nb, b, r,
+                         a1[b * ldw + r], a0[b * ldw + r]);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < ldx; j++) {
+            if (c0[r * ldx + j] != c1[r * ldx + j])
+                fail_msg("wx %s R=%d K=%d n=%d: acc[%d][%d] = %d, ref %d", mn_i8_isa_name(isa), R, K, nb, r, j,
+                         c1[r * ldx + j], c0[r * ldx + j]);
+            if (j < nb && c0[r * ldx + j] != a0[j * ldw + r]) fail_msg("wx is not the transpose of xw");
+        }
+    mn_free(wp0); mn_free(xr0); mn_free(wp); mn_free(xr); mn_free(wr0); mn_free(xp0); mn_free(wr); mn_free(xp);
+    mn_free(a0); mn_free(a1); mn_free(c0); mn_free(c1);
 }
 
 static void test_gemm_isas(void **st) {
     (void)st;
     static const int Rs[] = {1, 3, 15, 16, 17, 33, 64, 65, 100};
     static const int Ks[] = {1, 2, 3, 4, 5, 7, 31, 64, 65, 129, 784};
-    static const int Ns[] = {1, 2, 3, 4, 5, 7, 9, 32};
+    static const int Ns[] = {1, 2, 3, 4, 5, 7, 9, 17, 32, 70};
     int tested = 0;
     for (int isa = 0; isa < MN_I8__COUNT; isa++) {
         if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
         tested++;
         for (size_t ri = 0; ri < sizeof Rs / sizeof *Rs; ri++)
             for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
-                int R = Rs[ri], K = Ks[ki], nb = Ns[(ri + ki) % (sizeof Ns / sizeof *Ns)];
+                int R = Rs[ri], K = Ks[ki], nb = Ns[(ri * 3 + ki) % (sizeof Ns / sizeof *Ns)];
                 int8_t *w = malloc((size_t)R * K), *x = malloc((size_t)nb * K);
                 for (int i = 0; i < R * K; i++) w[i] = (int8_t)(rnd() & 255);
                 for (int i = 0; i < nb * K; i++) x[i] = (int8_t)(rnd() & 255);
@@ -82,6 +102,8 @@ static void test_gemm_extremes(void **st) {
     free(w); free(x);
 }
 
+/* The SIMD quantizers write the same bytes and sums as their scalar twins
+ * (rounding ties, saturation, NaN and infinities included). */
 static void test_quant_x(void **st) {
     (void)st;
     mn_qact a = {0.5f, -3, -128, 127};
@@ -92,36 +114,42 @@ static void test_quant_x(void **st) {
     assert_int_equal(mn_i8_quant1(-INFINITY, &a), -128);
     assert_int_equal(mn_i8_quant1(INFINITY, &a), 127);
     assert_int_equal(mn_i8_quant1(NAN, &a), -3);
-    /* Strided (conv) and row (dense) walks give the same codes in every layout. */
-    int n = 5, K = 37;
-    float *x = malloc(sizeof(float) * n * K), *xt = malloc(sizeof(float) * K * 9);
-    for (int i = 0; i < n * K; i++) x[i] = frand(-70, 70);
-    for (int i = 0; i < n; i++)
-        for (int c = 0; c < K; c++) xt[c * 9 + i] = x[i * K + c];
-    int8_t *q = malloc((size_t)n * K);
-    int32_t s0[5], s1[5];
-    mn_i8_quant_x(MN_I8_REF, x, K, 1, n, K, &a, q, s0);
-    for (int i = 0; i < n; i++) {
-        int32_t s = 0;
-        for (int c = 0; c < K; c++) {
-            assert_int_equal(q[i * K + c], mn_i8_quant1(x[i * K + c], &a));
-            s += q[i * K + c];
+    static const int dims[][2] = {{1, 1}, {3, 5}, {5, 37}, {16, 16}, {17, 33}, {40, 7}, {70, 130}};
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+        int n = dims[di][0], K = dims[di][1], ldb = n + 5;
+        float *x = malloc(sizeof(float) * n * K), *B = malloc(sizeof(float) * K * ldb);
+        for (int i = 0; i < n * K; i++) {
+            x[i] = frand(-70, 70);
+            if (rnd() % 7 == 0) x[i] = rintf(x[i] * 2) / 2 * a.scale; /* exact ties */
+            if (rnd() % 50 == 0) x[i] = (rnd() & 1) ? NAN : (rnd() & 1) ? INFINITY : -1e30f;
         }
-        assert_int_equal(s, s0[i]);
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < K; c++) B[c * ldb + i] = x[i * K + c];
+        for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+            if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+            mn_i8_isa I = (mn_i8_isa)isa;
+            size_t xb = mn_i8_xbytes(I, n, K), pb = mn_i8_pbytes(I, n, K);
+            unsigned char *r0 = mn_alloc(xb, 1), *r1 = mn_alloc(xb, 1), *p0 = mn_alloc(pb, 1), *p1 = mn_alloc(pb, 1);
+            int8_t *q = malloc((size_t)n * K);
+            int32_t s0[80], s1[80], t0[96], t1[96];
+            for (int i = 0; i < n * K; i++) q[i] = (int8_t)mn_i8_quant1(x[i], &a);
+            mn_i8_quant_rows(I, x, n, K, &a, r0, s0);
+            mn_i8_quant_rows_ref(I, x, n, K, &a, r1, s1);
+            assert_memory_equal(r0, r1, xb);
+            assert_memory_equal(s0, s1, sizeof(int32_t) * n);
+            mn_i8_prep_rows(I, q, n, K, r1);
+            assert_memory_equal(r0, r1, xb);
+            mn_i8_quant_panel(I, B, ldb, n, K, &a, p0, t0);
+            mn_i8_quant_panel_ref(I, B, ldb, n, K, &a, p1, t1);
+            assert_memory_equal(p0, p1, pb);
+            assert_memory_equal(t0, t1, sizeof(int32_t) * n);
+            mn_i8_prep_panel(I, q, n, K, p1);
+            assert_memory_equal(p0, p1, pb);
+            for (int i = 0; i < n; i++) assert_int_equal(s0[i], t0[i]);
+            mn_free(r0); mn_free(r1); mn_free(p0); mn_free(p1); free(q);
+        }
+        free(x); free(B);
     }
-    for (int isa = 0; isa < MN_I8__COUNT; isa++) {
-        if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
-        size_t nbytes = mn_i8_xbytes((mn_i8_isa)isa, n, K);
-        unsigned char *p0 = malloc(nbytes), *p1 = malloc(nbytes), *p2 = malloc(nbytes);
-        mn_i8_quant_x((mn_i8_isa)isa, x, K, 1, n, K, &a, p0, s0);
-        mn_i8_quant_x((mn_i8_isa)isa, xt, 1, 9, n, K, &a, p1, s1);
-        mn_i8_prep_x((mn_i8_isa)isa, q, n, K, p2);
-        assert_memory_equal(p0, p1, nbytes);
-        assert_memory_equal(p0, p2, nbytes);
-        assert_memory_equal(s0, s1, sizeof s0);
-        free(p0); free(p1); free(p2);
-    }
-    free(x); free(xt); free(q);
 }
 
 /* ---- the store ----------------------------------------------------------- */

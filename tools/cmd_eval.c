@@ -1,24 +1,168 @@
-/* minnow eval */
+/* minnow eval: error and loss, and early exit for multi-exit models
+ * (minnow/exits.h, docs/EARLY_EXIT.md). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "minnow/exits.h"
+#include "minnow/io.h"
 
 static const char *HELP =
     "usage: minnow eval FILE [--data DIR] [--split NAME] [--batch B] [--json]\n"
+    "       minnow eval FILE --exit-threshold P | --sweep [--svg FILE] [--json]\n"
     "Error (fraction in [0,1]) and mean cross-entropy of a model on a split.\n"
-    "  --split NAME      default val\n";
+    "  --split NAME      default val\n"
+    "  --threads N       threads (default 1)\n"
+    "Multi-exit models (several heads, e.g. minnow train --arch lenet5x3 --exit-weights ...):\n"
+    "  --exit-threshold P  each sample stops at the first head whose top softmax\n"
+    "                    probability is >= P (later layers really skipped); reports\n"
+    "                    error, average MACs per sample and how many left at each head\n"
+    "  --sweep           error vs average MACs over thresholds (table, or --json)\n"
+    "  --svg FILE        with --sweep: also write the curve as an SVG plot (atomically)\n";
+
+static const float g_sweep[] = {0.0f, 0.5f, 0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 0.97f, 0.98f,
+                                0.99f, 0.995f, 0.999f, 0.9999f, 1.01f};
+#define NSWEEP (int)(sizeof g_sweep / sizeof g_sweep[0])
+
+static void print_taken_json(const mn_exit_result *r) {
+    printf("\"taken\":[");
+    for (int e = 0; e < r->nexits; e++) printf("%s%d", e ? "," : "", r->taken[e]);
+    printf("]");
+}
+
+static void exit_names(const mn_graph *g, const mn_exits *ex, char *buf, size_t n) {
+    buf[0] = 0;
+    for (int e = 0; e < ex->n; e++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", e ? ", " : "", g->nodes[ex->node[e]].name);
+    }
+}
+
+/* Error (%) against average MFLOPs (MACs): one polyline, a dot per threshold. */
+static void write_svg(const char *path, const mn_exit_result *r, int n, const char *title) {
+    char buf[16384];
+    size_t len = 0;
+    const double W = 560, H = 360, L = 60, R = 20, T = 30, B = 50;
+    double xmax = (double)r[0].full_macs * 1.05, ymax = 0;
+    for (int i = 0; i < n; i++) if (100.0 * r[i].error > ymax) ymax = 100.0 * r[i].error;
+    ymax = ymax * 1.15 + 0.1;
+#define P(...) len += (size_t)snprintf(buf + len, len < sizeof buf ? sizeof buf - len : 0, __VA_ARGS__)
+    P("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+      W, H, W, H);
+    P("<text x=\"%g\" y=\"18\" text-anchor=\"middle\">%s</text>\n", W / 2, title);
+    P("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
+    P("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, T, L, H - B);
+    for (int t = 0; t <= 4; t++) {
+        double xv = xmax * t / 4, yv = ymax * t / 4;
+        double x = L + (W - L - R) * t / 4, y = H - B - (H - T - B) * t / 4;
+        P("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.2f</text>\n", x, H - B + 16, xv / 1e6);
+        P("<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.2f</text>\n", L - 6, y + 4, yv);
+    }
+    P("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">average MMACs per sample</text>\n", (L + W - R) / 2, H - 12);
+    P("<text x=\"14\" y=\"%g\" transform=\"rotate(-90 14 %g)\" text-anchor=\"middle\">error (%%)</text>\n",
+      (T + H - B) / 2, (T + H - B) / 2);
+    P("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < n; i++)
+        P("%.1f,%.1f ", L + (W - L - R) * r[i].avg_macs / xmax, H - B - (H - T - B) * 100.0 * r[i].error / ymax);
+    P("\"/>\n");
+    for (int i = 0; i < n; i++)
+        P("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#1f77b4\"><title>P&gt;=%g</title></circle>\n",
+          L + (W - L - R) * r[i].avg_macs / xmax, H - B - (H - T - B) * 100.0 * r[i].error / ymax, (double)g_sweep[i]);
+    P("</svg>\n");
+#undef P
+    if (len >= sizeof buf) cli_die("SVG plot too large");
+    cli_check(mn_write_file_atomic(path, buf, len));
+}
+
+static int early_exit(const cli_args *a, const char *path, mn_graph *g, const mn_dataset *d, int batch) {
+    int json = cli_flag(a, "json"), sweep = cli_flag(a, "sweep");
+    const char *split = cli_str(a, "split", "val"), *svg = cli_str(a, "svg", NULL);
+    if (svg && !sweep) cli_die("--svg needs --sweep");
+    mn_exits ex;
+    cli_check(mn_exits_init(&ex, g));
+    if (ex.n < 2) cli_die("%s has one head: early exit needs a multi-exit model (e.g. --arch lenet5x3)", path);
+    char names[512];
+    exit_names(g, &ex, names, sizeof names);
+    if (!sweep) {
+        float th = (float)cli_num(a, "exit-threshold", 0.9, 0.0, 1.01);
+        mn_exit_result r;
+        double t0 = mn_now();
+        cli_check(mn_exits_eval(g, d, th, batch, &r));
+        double secs = mn_now() - t0;
+        if (json) {
+            printf("{\"n\":%d,\"threshold\":%g,\"errors\":%d,\"error\":%.6g,\"avg_macs\":%.1f,\"full_macs\":%lld,"
+                   "\"macs_saved\":%.6g,\"seconds\":%.4f,",
+                   r.n, (double)th, r.errors, r.error, r.avg_macs, (long long)r.full_macs,
+                   1.0 - r.avg_macs / (double)r.full_macs, secs);
+            print_taken_json(&r);
+            printf("}\n");
+        } else {
+            printf("%s on %s, exit at top probability >= %g: error %.2f%% (%d of %d)\n", path, split, (double)th,
+                   100 * r.error, r.errors, r.n);
+            printf("average MACs per sample %.0f of %lld (%.1f%% fewer); %.3f s\n", r.avg_macs,
+                   (long long)r.full_macs, 100 * (1 - r.avg_macs / (double)r.full_macs), secs);
+            for (int e = 0; e < r.nexits; e++)
+                printf("  exit %d %-10s %5d samples (%.1f%%), %lld MACs\n", e + 1, g->nodes[ex.node[e]].name,
+                       r.taken[e], 100.0 * r.taken[e] / r.n, (long long)ex.macs[e]);
+        }
+        mn_exits_free(&ex);
+        return 0;
+    }
+    mn_exits_probe p;
+    cli_check(mn_exits_probe_run(g, d, batch, &p));
+    mn_exit_result r[NSWEEP];
+    for (int i = 0; i < NSWEEP; i++) mn_exits_at(&p, g_sweep[i], &r[i]);
+    if (json) {
+        printf("{\"n\":%d,\"exits\":[", p.n);
+        for (int e = 0; e < ex.n; e++)
+            printf("%s{\"node\":\"%s\",\"macs\":%lld,\"error_alone\":%.6g}", e ? "," : "", g->nodes[ex.node[e]].name,
+                   (long long)ex.macs[e], (double)r[0].exit_errors[e] / p.n);
+        printf("],\"sweep\":[");
+        for (int i = 0; i < NSWEEP; i++) {
+            printf("%s{\"threshold\":%g,\"error\":%.6g,\"avg_macs\":%.1f,", i ? "," : "", (double)g_sweep[i],
+                   r[i].error, r[i].avg_macs);
+            print_taken_json(&r[i]);
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        printf("%s on %s: exits %s\n", path, split, names);
+        for (int e = 0; e < ex.n; e++)
+            printf("  exit %d alone: error %.2f%%, %lld MACs\n", e + 1, 100.0 * r[0].exit_errors[e] / p.n,
+                   (long long)ex.macs[e]);
+        printf("%10s %8s %12s %8s  %s\n", "threshold", "error%", "avg MACs", "saved%", "samples per exit");
+        for (int i = 0; i < NSWEEP; i++) {
+            printf("%10g %8.2f %12.0f %8.1f  ", (double)g_sweep[i], 100 * r[i].error, r[i].avg_macs,
+                   100 * (1 - r[i].avg_macs / (double)r[i].full_macs));
+            for (int e = 0; e < r[i].nexits; e++) printf("%s%d", e ? "/" : "", r[i].taken[e]);
+            printf("\n");
+        }
+    }
+    if (svg) write_svg(svg, r, NSWEEP, "early exit: error vs average MACs");
+    mn_exits_probe_free(&p);
+    mn_exits_free(&ex);
+    return 0;
+}
 
 int cmd_eval(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "data: split: batch: json threads:", HELP);
+    cli_parse(&a, argc, argv, "data: split: batch: json threads: exit-threshold: sweep svg:", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     cli_threads(&a);
     mn_graph g;
     cli_load_model(path, &g);
     mn_dataset d;
     cli_load_data(cli_data_dir(&a), cli_str(&a, "split", "val"), &d);
+    int batch = (int)cli_int(&a, "batch", 250, 1, 1 << 16);
+    if (cli_str(&a, "exit-threshold", NULL) || cli_flag(&a, "sweep") || cli_str(&a, "svg", NULL)) {
+        int rc = early_exit(&a, path, &g, &d, batch);
+        mn_graph_free(&g);
+        mn_dataset_free(&d);
+        return rc;
+    }
     mn_eval_result r;
-    cli_check(mn_eval(&g, &d, (int)cli_int(&a, "batch", 250, 1, 1 << 16), &r));
+    cli_check(mn_eval(&g, &d, batch, &r));
     if (cli_flag(&a, "json"))
         printf("{\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n", r.n, r.errors, r.error, r.loss);
     else

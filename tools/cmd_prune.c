@@ -43,6 +43,18 @@ static const char *HELP =
     "  --json            one JSON object on stdout\n"
     "Training options (fine-tune and (re)training):\n";
 
+/* s as a JSON string (paths and names from files may hold anything). */
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
 enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY };
 static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", NULL};
 
@@ -98,7 +110,13 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
                    float e0, float e1, const mn_lottery_result *lt) {
     int64_t n0 = 0, z0 = 0, n1 = 0, z1 = 0;
     long fb = cli_file_size(out), fb_in = in ? cli_file_size(in) : -1;
-    if (json) printf("{\"method\":\"%s\",\"input\":\"%s\",\"output\":\"%s\",\"layers\":[", method, in ? in : "", out);
+    if (json) {
+        printf("{\"method\":\"%s\",\"input\":", method);
+        json_str(in ? in : "");
+        printf(",\"output\":");
+        json_str(out);
+        printf(",\"layers\":[");
+    }
     else printf("%-14s %-12s %-12s %10s %10s %9s %8s\n", "layer", "shape before", "shape after", "nz before",
                 "nz after", "sparsity", "storage");
     for (int i = 0; i < nbefore; i++) {
@@ -115,11 +133,14 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
         n0 += l->n; z0 += l->nz; n1 += n; z1 += nz;
         double sp = l->n ? 1 - (double)nz / l->n : 0; /* against the original size */
         if (json)
-            printf("%s{\"name\":\"%s\",\"rows_before\":%d,\"cols_before\":%d,\"rows\":%d,\"cols\":%d,"
+        {
+            printf("%s{\"name\":", i ? "," : "");
+            json_str(l->name);
+            printf(",\"rows_before\":%d,\"cols_before\":%d,\"rows\":%d,\"cols\":%d,"
                    "\"params_before\":%lld,\"params\":%lld,\"nonzero_before\":%lld,\"nonzero\":%lld,"
                    "\"sparsity\":%.6f,\"storage\":\"%s\"}",
-                   i ? "," : "", l->name, l->rows, l->cols, rows, cols, (long long)l->n, (long long)n,
-                   (long long)l->nz, (long long)nz, sp, kind);
+                   l->rows, l->cols, rows, cols, (long long)l->n, (long long)n, (long long)l->nz, (long long)nz, sp, kind);
+        }
         else {
             char s0[32], s1[32];
             snprintf(s0, sizeof s0, "%dx%d", l->rows, l->cols);

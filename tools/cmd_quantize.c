@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/cluster.h"
 #include "minnow/io.h"
 #include "minnow/quant.h"
 
@@ -34,7 +35,7 @@ typedef struct qmethod {
 } qmethod;
 
 static const char *HELP =
-    "usage: minnow quantize IN.mnw -o OUT.mnw --method fixed|affine|qat [options]\n"
+    "usage: minnow quantize IN.mnw -o OUT.mnw --method fixed|affine|qat|kmeans [options]\n"
     "Quantizes every dense/conv layer; reports val error before/after and sizes.\n"
     "  --data DIR            data (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
     "  --calib-split NAME    samples for calibration / training (default train)\n"
@@ -58,15 +59,22 @@ static const char *HELP =
     "  --calib K             percentile|minmax activation ranges (default percentile)\n"
     "  --percentile P        central percent kept by percentile (default 99.99)\n"
     "  --calib-batches N     batches of 64 calibration samples (default 8)\n"
+    "kmeans (weight sharing, Deep Compression; docs/DEEP_COMPRESSION.md):\n"
+    "  --bits B              2^B shared values per layer, 1..8 (default 5); zeros stay\n"
+    "                        zero and are not shared\n"
+    "  --layer-bits SPEC     per-layer bits, e.g. fc1=6,conv1=8 (0: leave the layer)\n"
+    "  --iters N             Lloyd iterations (default 50)\n"
+    "  --epochs N            centroid fine-tuning epochs (default 0), --lr X centroid\n"
+    "                        rate (default 1e-3), --bias-lr X (default 1e-4)\n"
+    "  --huffman             Huffman-code the indices (see minnow encode)\n"
     "qat (fine-tunes with weights quantized in the forward pass, straight-through\n"
     "     gradients to float ghost weights, then stores them as affine):\n"
     "  --epochs N (default 3) --lr X (default 1e-4) and the other training options:\n";
 
-/* Every option of every method (cli_parse rejects others).  Q2: append the
- * kmeans options here. */
+/* Every option of every method (cli_parse rejects others). */
 #define SPEC "o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
              "sweep-min: sweep-max: bits: granularity: scheme: clip: act-bits: calib: percentile: "  \
-             "calib-batches: " CLI_TRAIN_OPTS
+             "calib-batches: layer-bits: iters: bias-lr: huffman " CLI_TRAIN_OPTS
 
 static void need_train(qctx *q) {
     if (q->have_train) return;
@@ -81,10 +89,14 @@ static double val_error(qctx *q, mn_graph *g) {
     return r.error;
 }
 
+/* The index of v in names; a usage error (exit 2) otherwise. */
 static int pick(const char *v, const char *const *names, int n, const char *opt) {
     for (int i = 0; i < n; i++)
         if (strcmp(v, names[i]) == 0) return i;
-    cli_die("unknown --%s '%s'", opt, v);
+    fprintf(stderr, "minnow: unknown --%s '%s' (one of:", opt, v);
+    for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+    fprintf(stderr, ")\n");
+    exit(2);
 }
 
 static void calib_opts(qctx *q, mn_calib_cfg *c) {
@@ -196,14 +208,71 @@ static void run_qat(qctx *q) {
     strncat(q->desc, buf, sizeof q->desc - strlen(q->desc) - 1);
 }
 
+/* ---- kmeans (Q2: minnow/cluster.h) ---- */
+
+static void run_kmeans(qctx *q) {
+    mn_kmeans_cfg c;
+    mn_kmeans_default(&c);
+    c.bits = (int)cli_int(&q->a, "bits", 5, 1, MN_KMEANS_MAX_BITS);
+    c.layer_bits = cli_str(&q->a, "layer-bits", NULL);
+    c.iters = (int)cli_int(&q->a, "iters", 50, 0, 100000);
+    c.huffman = cli_flag(&q->a, "huffman");
+    c.epochs = (int)cli_int(&q->a, "epochs", 0, 0, 100000);
+    c.batch = (int)cli_int(&q->a, "batch", 60, 1, 1 << 16);
+    c.lr = (float)cli_num(&q->a, "lr", 1e-3, 0, 1);
+    c.bias_lr = (float)cli_num(&q->a, "bias-lr", 1e-4, 0, 1);
+    c.seed = (uint64_t)cli_int(&q->a, "seed", 1, 0, 0x7fffffffL);
+    if (c.epochs > 0) need_train(q);
+    static cli_log log;
+    c.on_progress = cli_progress;
+    c.on_epoch = cli_epoch;
+    c.ud = &log;
+    cli_check(mn_quantize_kmeans(&q->g, &c, q->have_train ? &q->train : NULL, q->have_val ? &q->val : NULL));
+    snprintf(q->desc, sizeof q->desc, "kmeans %d bits%s%s%s", c.bits, c.layer_bits ? " " : "",
+             c.layer_bits ? c.layer_bits : "", c.huffman ? " huffman" : "");
+    /* Per-layer codebooks: JSON members, or a table before the summary. */
+    size_t cap = 64 + (size_t)q->g.nparams * 200, len = 0;
+    q->extra = malloc(cap);
+    if (!q->extra) cli_die("out of memory");
+    len += (size_t)snprintf(q->extra, cap, ",\"codebooks\":[");
+    if (!q->json) printf("  %-12s %5s %4s %-7s %9s %10s\n", "weight", "bits", "k", "form", "entries", "bytes");
+    int first = 1;
+    for (int p = 0; p < q->g.nparams; p++) {
+        mn_codebook_info ci;
+        if (!q->g.params[p].store || mn_codebook_info_of(q->g.params[p].store, &ci) != MN_OK) continue;
+        if (!q->json)
+            printf("  %-12s %5d %4d %-7s %9lld %10zu\n", q->g.params[p].name, ci.bits, ci.k,
+                   ci.sparse ? "sparse" : "dense", (long long)ci.entries, ci.bytes);
+        len += (size_t)snprintf(q->extra + len, cap - len,
+                                "%s{\"name\":\"%s\",\"bits\":%d,\"k\":%d,\"sparse\":%s,\"entries\":%lld,\"bytes\":%zu}",
+                                first ? "" : ",", q->g.params[p].name, ci.bits, ci.k, ci.sparse ? "true" : "false",
+                                (long long)ci.entries, ci.bytes);
+        first = 0;
+    }
+    snprintf(q->extra + len, cap - len, "]");
+}
+
+/* Every option's value checked before any work (usage errors exit 2
+ * first); the methods read them again when they run. */
+static void check_opts(qctx *q) {
+    mn_fixed_cfg f;
+    mn_affine_cfg a;
+    mn_train_cfg t;
+    char keep[sizeof q->desc];
+    memcpy(keep, q->desc, sizeof keep);
+    fixed_cfg(q, &f);
+    if (strcmp(cli_str(&q->a, "method", ""), "kmeans") != 0) affine_cfg(q, &a); /* kmeans: --bits 1..8 */
+    cli_train_cfg(&q->a, &t, 3);
+    cli_int(&q->a, "sweep-min", 0, 0, 20);
+    cli_int(&q->a, "sweep-max", 8, 0, 20);
+    memcpy(q->desc, keep, sizeof keep);
+}
+
 static const qmethod methods[] = {
     {"fixed", run_fixed},
     {"affine", run_affine},
     {"qat", run_qat},
-    /* Q2: {"kmeans", run_kmeans}: a run_kmeans(qctx *q) above that reads
-     * its options from q->a (add them to SPEC and HELP), calls
-     * mn_quantize_kmeans(&q->g, ...) from minnow/cluster.h (need_train(q)
-     * loads q->train) and writes q->desc. */
+    {"kmeans", run_kmeans},
 };
 #define NMETHODS (int)(sizeof methods / sizeof methods[0])
 
@@ -241,13 +310,14 @@ int cmd_quantize(int argc, char **argv) {
     cli_parse(&q.a, argc, argv, SPEC, help);
     const char *in = cli_pos(&q.a, 0, "model IN.mnw"), *out = cli_str(&q.a, "o", NULL);
     const char *mname = cli_str(&q.a, "method", NULL);
-    if (!mname) cli_die("--method is required (fixed, affine, qat; see --help)");
+    if (!mname) cli_die("--method is required (fixed, affine, qat, kmeans; see --help)");
     const qmethod *m = NULL;
     for (int i = 0; i < NMETHODS; i++)
         if (strcmp(methods[i].name, mname) == 0) m = &methods[i];
     if (!m) cli_die("unknown --method '%s' (see --help)", mname);
     if (!out && !(strcmp(mname, "fixed") == 0 && cli_flag(&q.a, "sweep"))) cli_die("-o OUT.mnw is required");
     q.json = cli_flag(&q.a, "json");
+    check_opts(&q);
     cli_threads(&q.a);
     q.dir = cli_data_dir(&q.a);
     cli_load_model(in, &q.g);

@@ -1,11 +1,13 @@
 /* minnow train */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "minnow/arch.h"
 #include "minnow/binary.h"
 #include "minnow/checkpoint.h"
+#include "minnow/exits.h"
 #include "minnow/io.h"
 
 static const char *HELP =
@@ -21,7 +23,8 @@ static const char *HELP =
     "  --checkpoint-every N  save FILE.ckpt (model, optimizer, rng states, log) every N epochs\n"
     "  --resume          continue from FILE.ckpt if there is one (same options and data)\n"
     "  --binary M        train binarized: binaryconnect|xnor|bitwise (see minnow binarize --help)\n"
-    "  --keep-first-last with --binary: the first and last layers stay f32\n";
+    "  --keep-first-last with --binary: the first and last layers stay f32\n"
+    "  --exit-weights W1,W2,..  multi-exit net (e.g. lenet5x3): loss = sum of Wi * head i's loss\n";
 
 /* Checkpoints (minnow/checkpoint.h): written atomically every N epochs from
  * the loop's on_state hook, read back by --resume. */
@@ -58,7 +61,7 @@ int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
-    cli_parse(&a, argc, argv, "arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
     if (!arch) cli_die("--arch is required (see --help)");
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -90,6 +93,21 @@ int cmd_train(int argc, char **argv) {
         mn_ckpt_run_of(&cfg, &tr, &g_ck.run);
         cfg.on_state = save_ckpt;
     }
+    /* Multi-exit: one weight per head (minnow/exits.h), in exit order. */
+    mn_exits_trainer xt = {0};
+    const char *xw = cli_str(&a, "exit-weights", NULL);
+    if (xw) {
+        float wts[MN_EXITS_MAX];
+        int nw = 0;
+        for (const char *q = xw; *q;) {
+            char *end;
+            if (nw == MN_EXITS_MAX) cli_die("--exit-weights: more than %d weights", MN_EXITS_MAX);
+            wts[nw++] = strtof(q, &end);
+            if (end == q || (*end && *end != ',')) cli_die("--exit-weights: '%s' is not a comma-separated list of numbers", xw);
+            q = *end ? end + 1 : end;
+        }
+        cli_check(mn_exits_train_setup(&xt, &g, wts, nw, &cfg));
+    }
     double t0 = mn_now();
     mn_binarize_opts bo;
     const char *bin = cli_str(&a, "binary", NULL);
@@ -98,6 +116,7 @@ int cmd_train(int argc, char **argv) {
     if (bin) cli_check(mn_binarize_train(&g, &bo, &tr, have_val ? &va : NULL, &cfg));
     else cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
     double secs = mn_now() - t0;
+    if (xw) mn_exits_train_done(&xt);
     char buf[64];
     snprintf(buf, sizeof buf, "%d", cfg.epochs);
     cli_check(mn_graph_set_meta(&g, "epochs", buf));

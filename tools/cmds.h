@@ -14,4 +14,8 @@ int cmd_encode(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_binarize(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export_onnx(int argc, char **argv);
+int cmd_export_c(int argc, char **argv);
+int cmd_arch(int argc, char **argv);
 #endif

@@ -12,7 +12,8 @@
  * sparse: only its nonzeros get an index, and their positions are kept as
  * relative gaps of `gap_bits` bits along the row-major weight (with filler
  * codes for longer gaps), as Deep Compression does.  Either stream may be
- * Huffman-coded (minnow/huffman.h).  The file form is in docs/FORMAT.md. */
+ * Huffman-coded (minnow/huffman.h).  The file form is in
+ * docs/DEEP_COMPRESSION.md. */
 #ifndef MINNOW_CLUSTER_H
 #define MINNOW_CLUSTER_H
 

@@ -162,6 +162,15 @@ const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train)
  * ADDS parameter gradients into g->gw (zero it with mn_graph_zero_grad). */
 void mn_graph_backward(mn_graph *g, const float *dout, int batch);
 void mn_graph_zero_grad(mn_graph *g);
+/* Multi-output backward (multi-exit heads, minnow/exits.h): seeds node
+ * nodes[i] with douts[i] (batch * numel of its output; NULL skips it) and
+ * back-propagates, ADDING parameter gradients into g->gw. */
+void mn_graph_backward_multi(mn_graph *g, const int *nodes, const float *const *douts, int n, int batch);
+/* Partial forward: runs only the nodes with run[i] != 0 (run has g->nnodes
+ * entries), in topological order; the others keep whatever their buffers
+ * hold, so a caller can run a graph piece by piece.  x may be NULL when the
+ * input node is not run. */
+void mn_graph_forward_nodes(mn_graph *g, const float *x, int batch, int train, const unsigned char *run);
 
 /* Lookups; -1 if absent. */
 int mn_graph_find_node(const mn_graph *g, const char *name);

@@ -36,8 +36,10 @@ void mn_im2col_ref(const float *x, int C, int H, int W, int k, int stride,
 void mn_col2im_ref(const float *col, int C, int H, int W, int k, int stride,
                    int pad, int OH, int OW, int64_t ldcol, float *dx);
 
+/* In 64 bits and clamped: k and pad may come from a hostile file. */
 static inline int mn_conv_out(int in, int k, int stride, int pad) {
-    return (in + 2 * pad - k) / stride + 1;
+    int64_t o = ((int64_t)in + 2 * (int64_t)pad - k) / stride + 1;
+    return o > INT32_MAX ? INT32_MAX : (int)o;
 }
 
 #ifdef __cplusplus

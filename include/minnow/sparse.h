@@ -21,9 +21,10 @@ extern "C" {
 
 /* Layers at or below this nonzero fraction are stored and run sparse by
  * mn_graph_sparsify.  Measured with bench/sparse_crossover.c
- * (docs/SPARSE.md): at or below 30% the AVX2 and AVX-512 kernels beat
- * OpenBLAS dense SGEMM on every LeNet-sized layer at batch 1 and 64 (the
- * AVX-512 ones up to 50-70%), and the file is 2.5x smaller or better. */
+ * (docs/SPARSE.md): the AVX-512 kernels beat OpenBLAS dense SGEMM up to
+ * 50-70% density on every LeNet-sized layer at batch 1 and 64, the AVX2
+ * ones up to 30-70% (conv at batch 64: 20-30%), and at 30% the file is
+ * still 2.8x smaller than f32. */
 #define MN_SPARSE_DEFAULT_DENSITY 0.30f
 
 /* The run-time form, the `impl` of an MN_ST_CSR store.  One allocation

@@ -216,6 +216,9 @@ static void h_epoch(void *ud, const mn_epoch_stats *s) {
 mn_status mn_binarize_train(mn_graph *g, const mn_binarize_opts *o, const mn_dataset *train,
                             const mn_dataset *val, const mn_train_cfg *cfg) {
     mn_graph b, f;
+    /* A checkpoint would hold the ghost-weight graph, which the dense run
+     * that --resume rebuilds cannot take. */
+    if (cfg->resume || cfg->on_state) return mn_error(MN_EARG, "checkpoints are not supported when training binarized");
     mn_status st = mn_binarize_convert(g, o, &b);
     if (st) return st;
     hooks h = {cfg, o->ghost_lr_scale, NULL};

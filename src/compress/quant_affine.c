@@ -37,17 +37,18 @@ static void params(float lo, float hi, int qmin, int qmax, int sym, float *s, in
     }
 }
 
-static int32_t code(float v, float s, int32_t z, int qmin, int qmax) {
-    float t = v / s;
+/* inv = 1 / s: a multiply, not a divide, in the MSE search's inner loop. */
+static int32_t code(float v, float inv, int32_t z, int qmin, int qmax) {
+    float t = v * inv;
     if (!(t >= (float)(qmin - z))) t = (float)(qmin - z); /* NaN too */
     if (t > (float)(qmax - z)) t = (float)(qmax - z);
     return rne(t) + z;
 }
 
 static double sse(const float *v, int64_t n, float s, int32_t z, int qmin, int qmax) {
-    double e = 0;
+    float inv = 1.0f / s, e = 0;
     for (int64_t i = 0; i < n; i++) {
-        double d = (double)v[i] - (double)s * (code(v[i], s, z, qmin, qmax) - z);
+        float d = v[i] - s * (float)(code(v[i], inv, z, qmin, qmax) - z);
         e += d * d;
     }
     return e;
@@ -78,8 +79,9 @@ void mn_wquant_vec(const float *v, int64_t n, const mn_wquant *c, float *scale, 
     }
     *scale = s;
     *zero = z;
+    float inv = 1.0f / s;
     for (int64_t i = 0; i < n; i++) {
-        int32_t k = code(v[i], s, z, qmin, qmax);
+        int32_t k = code(v[i], inv, z, qmin, qmax);
         if (q) q[i] = (int8_t)k;
         if (deq) deq[i] = s * (float)(k - z);
     }
@@ -136,12 +138,14 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
         int p = g->nodes[i].p[0], rows, cols;
         mn_param_matrix(g, p, &rows, &cols);
         mn_qact act = {0};
-        if (c->act_bits) act = mn_qact_from_range(&st[i], c->act_bits, c->act_symmetric);
+        /* Rows longer than the int8 kernels take keep f32 activations. */
+        int integer = c->act_bits && cols <= MN_I8_MAX_K;
+        if (integer) act = mn_qact_from_range(&st[i], c->act_bits, c->act_symmetric);
         mn_store *store;
-        s = mn_affine_store_quantize(mn_param_data(g, p), rows, cols, &c->w, c->act_bits ? &act : NULL, &store);
+        s = mn_affine_store_quantize(mn_param_data(g, p), rows, cols, &c->w, integer ? &act : NULL, &store);
         if (s == MN_OK && (s = mn_param_set_store(g, p, store))) mn_store_free(store);
         if (s == MN_OK && rep && rep->n < MN_QREPORT_MAX)
-            rep->l[rep->n++] = (mn_qlayer){i, p, c->w.bits, 0, 0, c->act_bits, 0, 0, act, 1, c->act_bits != 0, 0};
+            rep->l[rep->n++] = (mn_qlayer){i, p, c->w.bits, 0, 0, integer ? c->act_bits : 0, 0, 0, act, 1, integer, 0};
     }
     free(st);
     return s;

@@ -209,9 +209,13 @@ T256 static void wb_panels8(const mn_csr *m, const float *B, int64_t ldb, float 
     float xt[WB_FLOATS] __attribute__((aligned(32)));
     int cols = m->cols, np = (nj + 7) / 8;
     if (nsub > 0) {
-        for (int c = 0; c < cols; c++)
-            for (int s = 0; s < np; s++)
-                _mm256_store_ps(xt + ((int64_t)s * cols + c) * 8, _mm256_maskload_ps(B + c * ldb + j0 + 8 * s, tail_mask(nj - 8 * s)));
+        int full = nj / 8; /* whole panels load plainly; masked loads are slow on some CPUs */
+        __m256i mk = tail_mask(nj - 8 * full);
+        for (int c = 0; c < cols; c++) {
+            const float *b = B + c * ldb + j0;
+            for (int s = 0; s < full; s++) _mm256_store_ps(xt + ((int64_t)s * cols + c) * 8, _mm256_loadu_ps(b + 8 * s));
+            if (full < np) _mm256_store_ps(xt + ((int64_t)full * cols + c) * 8, _mm256_maskload_ps(b + 8 * full, mk));
+        }
         for (int s = 0; s < np; s++) {
             __m256i mk = tail_mask(nj - 8 * s);
             for (int r = 0; r < m->rows; r++)

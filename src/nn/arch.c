@@ -35,6 +35,41 @@ static const struct { const char *name, *spec; } g_builtin[] = {
               "relu r4; maxpool p2 k=2; conv conv5 filters=256 k=3 pad=1; relu r5;"
               "conv conv6 filters=256 k=3 pad=1; relu r6; maxpool p3 k=2; flatten flat;"
               "dense fc1 units=256; relu r7; dense fc2 units=256; relu r8; dense fc3 units=classes"},
+    /* Depthwise-separable variants (docs/EFFICIENT.md): each k x k conv becomes a
+     * depthwise k x k (groups = channels) and a pointwise 1x1, with no
+     * nonlinearity between them (Xception).  lenet5dw's first layer sees one
+     * channel, so its "depthwise" conv has 8 filters (channel multiplier 8). */
+    {"lenet5dw", "input x; conv dw1 filters=8 k=5; conv pw1 filters=20 k=1; relu r1; maxpool p1 k=2;"
+                 "conv dw2 filters=20 k=5 groups=20; conv pw2 filters=50 k=1; relu r2; maxpool p2 k=2;"
+                 "flatten flat; dense fc1 units=500; relu r3; dense fc2 units=classes"},
+    /* conv2/4/6dw keep the first conv standard (MobileNet does too). */
+    {"conv2dw", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv dw2 filters=64 k=3 pad=1 groups=64;"
+                "conv pw2 filters=64 k=1; relu r2; maxpool p1 k=2; flatten flat; dense fc1 units=256; relu r3;"
+                "dense fc2 units=256; relu r4; dense fc3 units=classes"},
+    {"conv4dw", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv dw2 filters=64 k=3 pad=1 groups=64;"
+                "conv pw2 filters=64 k=1; relu r2; maxpool p1 k=2; conv dw3 filters=64 k=3 pad=1 groups=64;"
+                "conv pw3 filters=128 k=1; relu r3; conv dw4 filters=128 k=3 pad=1 groups=128;"
+                "conv pw4 filters=128 k=1; relu r4; maxpool p2 k=2; flatten flat; dense fc1 units=256; relu r5;"
+                "dense fc2 units=256; relu r6; dense fc3 units=classes"},
+    {"conv6dw", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv dw2 filters=64 k=3 pad=1 groups=64;"
+                "conv pw2 filters=64 k=1; relu r2; maxpool p1 k=2; conv dw3 filters=64 k=3 pad=1 groups=64;"
+                "conv pw3 filters=128 k=1; relu r3; conv dw4 filters=128 k=3 pad=1 groups=128;"
+                "conv pw4 filters=128 k=1; relu r4; maxpool p2 k=2; conv dw5 filters=128 k=3 pad=1 groups=128;"
+                "conv pw5 filters=256 k=1; relu r5; conv dw6 filters=256 k=3 pad=1 groups=256;"
+                "conv pw6 filters=256 k=1; relu r6; maxpool p3 k=2; flatten flat;"
+                "dense fc1 units=256; relu r7; dense fc2 units=256; relu r8; dense fc3 units=classes"},
+    /* Multi-exit networks (docs/EARLY_EXIT.md, minnow/exits.h): a classifier
+     * head after each block; heads are sinks, written right after their
+     * block so the topological order runs them as early as possible. */
+    {"lenet5x3", "input x; conv conv1 filters=20 k=5; relu r1; maxpool p1 k=2;"
+                 "maxpool e1p k=2 in=p1; flatten e1f; dense exit1 units=classes;"
+                 "conv conv2 filters=50 k=5 in=p1; relu r2; maxpool p2 k=2; flatten flat;"
+                 "dense exit2 units=classes in=flat; dense fc1 units=500 in=flat; relu r3; dense fc2 units=classes"},
+    {"conv4x3", "input x; conv conv1 filters=64 k=3 pad=1; relu r1; conv conv2 filters=64 k=3 pad=1; relu r2;"
+                "maxpool p1 k=2; maxpool e1p k=4 in=p1; flatten e1f; dense exit1 units=classes;"
+                "conv conv3 filters=128 k=3 pad=1 in=p1; relu r3; conv conv4 filters=128 k=3 pad=1;"
+                "relu r4; maxpool p2 k=2; flatten flat; dense exit2 units=classes in=flat;"
+                "dense fc1 units=256 in=flat; relu r5; dense fc2 units=256; relu r6; dense fc3 units=classes"},
 };
 #define NBUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
 

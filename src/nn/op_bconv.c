@@ -31,7 +31,7 @@ static mn_status infer(mn_graph *g, mn_node *n) {
     if (a->groups != 1) return mn_error(MN_ESHAPE, "bconv '%s': only groups=1 is supported", n->name);
     if (a->filters <= 0 || a->k <= 0 || a->stride <= 0 || a->pad < 0 || a->pad >= a->k)
         return mn_error(MN_ESHAPE, "bconv '%s': bad filters/k/stride/pad", n->name);
-    if (in->d[1] + 2 * a->pad < a->k || in->d[2] + 2 * a->pad < a->k)
+    if (in->d[1] + 2 * (int64_t)a->pad < a->k || in->d[2] + 2 * (int64_t)a->pad < a->k)
         return mn_error(MN_ESHAPE, "bconv '%s': kernel %d larger than input %dx%d", n->name, a->k, in->d[1], in->d[2]);
     if ((int64_t)in->d[0] * a->k * a->k > (1 << 24))
         return mn_error(MN_ESHAPE, "bconv '%s': receptive field too large", n->name);

@@ -30,7 +30,7 @@ static mn_status infer(mn_graph *g, mn_node *n) {
         return mn_error(MN_ESHAPE, "conv '%s': groups %d must divide channels %d and filters %d",
                         n->name, a->groups, in->d[0], a->filters);
     int oh = mn_conv_out(in->d[1], a->k, a->stride, a->pad), ow = mn_conv_out(in->d[2], a->k, a->stride, a->pad);
-    if (in->d[1] + 2 * a->pad < a->k || in->d[2] + 2 * a->pad < a->k || oh <= 0 || ow <= 0)
+    if (in->d[1] + 2 * (int64_t)a->pad < a->k || in->d[2] + 2 * (int64_t)a->pad < a->k || oh <= 0 || ow <= 0)
         return mn_error(MN_ESHAPE, "conv '%s': kernel %d larger than input %dx%d", n->name, a->k, in->d[1], in->d[2]);
     n->out = (mn_shape){3, {a->filters, oh, ow, 0}};
     int wd[4] = {a->filters, in->d[0] / a->groups, a->k, a->k}, bd[1] = {a->filters};
@@ -43,11 +43,13 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * once per step, not twice); the shared scratch holds the [F, batch*P]
  * GEMM output. */
 static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
+    if (mn__dw_applies(g, n)) return 0; /* direct depthwise: no columns */
     cdims d = dims_of(g, n);
     return (size_t)batch * d.P * d.CKK;
 }
 
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
+    if (mn__dw_applies(g, n)) return 0;
     cdims d = dims_of(g, n);
     return (size_t)batch * d.P * d.F;
 }
@@ -61,6 +63,7 @@ static void fill_cols(const mn_graph *g, const mn_node *n, const cdims *d, int b
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
+    if (mn__dw_applies(g, n)) { mn__dw_forward(g, n, batch); return; }
     cdims d = dims_of(g, n);
     int64_t ld = (int64_t)batch * d.P;
     float *col = n->aux, *tmp = g->scratch;
@@ -85,6 +88,7 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
 }
 
 static void backward(mn_graph *g, mn_node *n, int batch) {
+    if (mn__dw_applies(g, n)) { mn__dw_backward(g, n, batch); return; }
     cdims d = dims_of(g, n);
     int64_t ld = (int64_t)batch * d.P;
     float *col = n->aux, *dt = g->scratch;

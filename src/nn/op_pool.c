@@ -16,7 +16,10 @@ static mn_status infer(mn_graph *g, mn_node *n) {
         return MN_OK;
     }
     if (a->stride == 0) a->stride = a->k;
-    if (a->k <= 0 || a->stride <= 0 || a->pad < 0 || 2 * a->pad > a->k || in->d[1] + 2 * a->pad < a->k || in->d[2] + 2 * a->pad < a->k)
+    /* 64-bit sums and a window bound: the attributes may come from a
+     * hostile file, and k*k appears in the kernels and the MAC count. */
+    if (a->k <= 0 || a->k > (1 << 16) || a->stride <= 0 || a->pad < 0 || 2 * (int64_t)a->pad > a->k ||
+        in->d[1] + 2 * (int64_t)a->pad < a->k || in->d[2] + 2 * (int64_t)a->pad < a->k)
         return mn_error(MN_ESHAPE, "pool '%s': bad k/stride/pad for input %dx%d", n->name, in->d[1], in->d[2]);
     n->out = (mn_shape){3, {in->d[0], mn_conv_out(in->d[1], a->k, a->stride, a->pad),
                             mn_conv_out(in->d[2], a->k, a->stride, a->pad), 0}};
@@ -100,7 +103,7 @@ static void avg_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     int k = n->a.k, s = n->a.stride, p = n->a.pad;
     int global = k == 0;
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
-    float inv = global ? 1.0f / (H * W) : 1.0f / (k * k);
+    float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     const float *x = mn__in(g, n, 0)->y;
     #pragma omp parallel for schedule(static)
     for (int bc = 0; bc < batch * C; bc++) {
@@ -129,7 +132,7 @@ static void avg_bwd(mn_graph *g, mn_node *n, int batch) {
     int k = n->a.k, s = n->a.stride, p = n->a.pad;
     int global = k == 0;
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
-    float inv = global ? 1.0f / (H * W) : 1.0f / (k * k);
+    float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     float *dx = g->nodes[n->in[0]].dy;
     #pragma omp parallel for schedule(static)
     for (int bc = 0; bc < batch * C; bc++) {

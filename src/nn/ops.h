@@ -25,6 +25,10 @@ extern const mn_opdef mn_op_input, mn_op_dense, mn_op_conv, mn_op_maxpool,
     mn_op_avgpool, mn_op_relu, mn_op_tanh, mn_op_dropout, mn_op_flatten,
     mn_op_batchnorm, mn_op_add, mn_op_softmax;
 extern const mn_opdef mn_op_sign, mn_op_bdense, mn_op_bconv;
+/* Depthwise conv (op_dwconv.c): op_conv.c dispatches nodes it applies to. */
+int mn__dw_applies(const mn_graph *g, const mn_node *n);
+void mn__dw_forward(mn_graph *g, mn_node *n, int batch);
+void mn__dw_backward(mn_graph *g, mn_node *n, int batch);
 
 const mn_opdef *mn__opdef(mn_op op);
 

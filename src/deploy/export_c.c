@@ -1,0 +1,402 @@
+/* The C generator (minnow/export_c.h): walks the finalized graph in its
+ * topological order and writes, per node, a call on its buffers in one
+ * scratch block.  Each node's output has its own region (no reuse: the
+ * models this is for are small, and it keeps the code obvious). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "deploy/export_c_impl.h"
+#include "minnow/export_c.h"
+#include "minnow/io.h"
+
+typedef struct gen {
+    const mn_graph *g;
+    mn_sb helpers, data, code;
+    size_t bytes;
+    int64_t *off;      /* per node: offset (floats) into scratch, -1: the `in` pointer */
+    int *alias;        /* per node: node whose buffer it shares */
+    int64_t total;     /* floats of node buffers */
+    int64_t rb, xq;    /* offsets of the row buffer and the quantized-input buffer */
+    int used[8];       /* helper groups emitted */
+    int math;
+} gen;
+
+enum { H_DENSE, H_CONV, H_POOL, H_MISC, H_KIND0 };
+
+static void need(gen *G, int h) {
+    if (G->used[h]) return;
+    G->used[h] = 1;
+    mn_sb *c = &G->helpers;
+    switch (h) {
+    case H_DENSE:
+        mn_sb_printf(c,
+            "static inline void mdl_dense(const float *x, int in, const float *w, const float *b, int units, float *y) {\n"
+            "    int r, i;\n"
+            "    for (r = 0; r < units; r++) {\n"
+            "        const float *wr = w + (long)r * in;\n"
+            "        float s = 0;\n"
+            "        for (i = 0; i < in; i++) s += wr[i] * x[i];\n"
+            "        y[r] = b[r] + s;\n"
+            "    }\n"
+            "}\n\n");
+        break;
+    case H_CONV:
+        mn_sb_printf(c,
+            "/* One output plane of a convolution: filter row wr (cg*k*k) over input\n"
+            " * channels c0.. of x (C x H x W), zero padding p, stride s. */\n"
+            "static inline void mdl_conv_plane(const float *x, int H, int W, int c0, int cg, int k, int s, int p,\n"
+            "                                  const float *wr, float bias, float *y, int OH, int OW) {\n"
+            "    int oy, ox, c, i, j;\n"
+            "    for (oy = 0; oy < OH; oy++)\n"
+            "        for (ox = 0; ox < OW; ox++) {\n"
+            "            float acc = 0;\n"
+            "            for (c = 0; c < cg; c++) {\n"
+            "                const float *xp = x + (long)(c0 + c) * H * W;\n"
+            "                const float *wp = wr + (long)c * k * k;\n"
+            "                for (i = 0; i < k; i++) {\n"
+            "                    int iy = oy * s - p + i;\n"
+            "                    if (iy < 0 || iy >= H) continue;\n"
+            "                    for (j = 0; j < k; j++) {\n"
+            "                        int ix = ox * s - p + j;\n"
+            "                        if (ix >= 0 && ix < W) acc += wp[i * k + j] * xp[iy * W + ix];\n"
+            "                    }\n"
+            "                }\n"
+            "            }\n"
+            "            y[oy * OW + ox] = acc + bias;\n"
+            "        }\n"
+            "}\n\n");
+        break;
+    case H_POOL:
+        mn_sb_printf(c,
+            "/* Pools over k x k windows; padding never wins a max, averages divide by k*k. */\n"
+            "static inline void mdl_pool(const float *x, int C, int H, int W, int k, int s, int p, int avg,\n"
+            "                            float inv, float *y, int OH, int OW) {\n"
+            "    int ch, oy, ox, i, j;\n"
+            "    for (ch = 0; ch < C; ch++) {\n"
+            "        const float *xp = x + (long)ch * H * W;\n"
+            "        float *yp = y + (long)ch * OH * OW;\n"
+            "        for (oy = 0; oy < OH; oy++)\n"
+            "            for (ox = 0; ox < OW; ox++) {\n"
+            "                float best = 0, sum = 0;\n"
+            "                int any = 0;\n"
+            "                for (i = 0; i < k; i++) {\n"
+            "                    int iy = oy * s - p + i;\n"
+            "                    if (iy < 0 || iy >= H) continue;\n"
+            "                    for (j = 0; j < k; j++) {\n"
+            "                        int ix = ox * s - p + j;\n"
+            "                        float v;\n"
+            "                        if (ix < 0 || ix >= W) continue;\n"
+            "                        v = xp[iy * W + ix];\n"
+            "                        sum += v;\n"
+            "                        if (!any || v > best) best = v;\n"
+            "                        any = 1;\n"
+            "                    }\n"
+            "                }\n"
+            "                yp[oy * OW + ox] = avg ? sum * inv : best;\n"
+            "            }\n"
+            "    }\n"
+            "}\n\n");
+        break;
+    default:
+        mn_cw_emit_helpers(c, (mn_cw_kind)(h - H_KIND0));
+        break;
+    }
+}
+
+/* "in" or "s + OFF" for node i's buffer. */
+static void buf(gen *G, mn_sb *b, int i) {
+    while (G->alias[i] != i) i = G->alias[i];
+    if (G->off[i] < 0) mn_sb_printf(b, "in");
+    else mn_sb_printf(b, "s + %lld", (long long)G->off[i]);
+}
+
+static mn_status weighted(gen *G, int i) {
+    const mn_graph *g = G->g;
+    const mn_node *n = &g->nodes[i];
+    mn_sb *c = &G->code;
+    mn_cw w;
+    mn_status st = mn_cw_emit_weight(g, n->p[0], &G->data, &G->bytes, &w);
+    if (st) return st;
+    char nm[32];
+    snprintf(nm, sizeof nm, "p%d", n->p[1]);
+    mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[1]), g->params[n->p[1]].n, &G->bytes);
+    need(G, H_KIND0 + (int)w.kind);
+    mn_sb_printf(c, "    {\n        const float *x = ");
+    buf(G, c, n->in[0]);
+    mn_sb_printf(c, ";\n        float *y = ");
+    buf(G, c, i);
+    mn_sb_printf(c, ";\n        long r;\n");
+    if (w.kind == MN_CW_CODEBOOK) mn_sb_printf(c, "        mdl_cbs cbs;\n        mdl_cb_reset(&cbs, &p%d_d);\n", n->p[0]);
+    if (w.has_act) {
+        mn_sb_printf(c, "        x = mdl_qdq(x, %lld, ", (long long)mn_shape_numel(&g->nodes[n->in[0]].out));
+        mn_sb_float(c, w.act_inv);
+        mn_sb_printf(c, ", ");
+        mn_sb_float(c, w.act_lo);
+        mn_sb_printf(c, ", ");
+        mn_sb_float(c, w.act_hi);
+        mn_sb_printf(c, ", ");
+        mn_sb_float(c, w.act_scale);
+        mn_sb_printf(c, ", s + %lld);\n", (long long)G->xq);
+    }
+    char rb[48];
+    snprintf(rb, sizeof rb, "s + %lld", (long long)G->rb);
+    if (n->op == MN_OP_DENSE) {
+        if (w.kind == MN_CW_F32) {
+            need(G, H_DENSE);
+            mn_sb_printf(c, "        (void)r;\n        mdl_dense(x, %d, p%d, p%d, %d, y);\n", w.cols, n->p[0], n->p[1], w.rows);
+        } else if (w.kind == MN_CW_CSR) {
+            mn_sb_printf(c, "        (void)r;\n        mdl_dense_csr(x, p%d_rp, p%d_ci, p%d_v, p%d, %d, y);\n", n->p[0], n->p[0],
+                         n->p[0], n->p[1], w.rows);
+        } else {
+            mn_sb_printf(c, "        for (r = 0; r < %d; r++) {\n            const float *wr = ", w.rows);
+            mn_cw_row_expr(c, &w, rb);
+            mn_sb_printf(c, ";\n            float acc = 0;\n            int i;\n"
+                            "            for (i = 0; i < %d; i++) acc += wr[i] * x[i];\n"
+                            "            y[r] = p%d[r] + acc;\n        }\n", w.cols, n->p[1]);
+        }
+    } else {
+        const mn_shape *in = &g->nodes[n->in[0]].out;
+        int F = n->a.filters, G_ = n->a.groups > 0 ? n->a.groups : 1, cg = in->d[0] / G_;
+        need(G, H_CONV);
+        mn_sb_printf(c, "        for (r = 0; r < %d; r++) {\n            const float *wr = ", F);
+        mn_cw_row_expr(c, &w, rb);
+        mn_sb_printf(c, ";\n            mdl_conv_plane(x, %d, %d, (int)(r / %d) * %d, %d, %d, %d, %d, wr, p%d[r], y + r * %d, %d, %d);\n"
+                        "        }\n", in->d[1], in->d[2], F / G_, cg, cg, n->a.k, n->a.stride, n->a.pad, n->p[1],
+                     n->out.d[1] * n->out.d[2], n->out.d[1], n->out.d[2]);
+    }
+    mn_sb_printf(c, "    }\n");
+    return MN_OK;
+}
+
+static mn_status node_code(gen *G, int i) {
+    const mn_graph *g = G->g;
+    const mn_node *n = &g->nodes[i];
+    mn_sb *c = &G->code;
+    int64_t numel = mn_shape_numel(&n->out);
+    char nm[32];
+    if (n->a.act_bits)
+        return mn_error(MN_EUNSUPPORTED, "export-c: node '%s' rounds its output to fixed point; not supported", n->name);
+    mn_sb_printf(c, "    /* %s: %s */\n", n->name, mn_op_name(n->op));
+    switch (n->op) {
+    case MN_OP_INPUT: {
+        const float *mean = mn_param_data(g, n->p[0]), *sd = mn_param_data(g, n->p[1]);
+        int C = n->out.d[0], ident = 1;
+        for (int k = 0; k < C; k++) ident &= mean[k] == 0 && sd[k] == 1;
+        if (ident) return MN_OK; /* the node reads `in` directly */
+        for (int k = 0; k < 2; k++) {
+            snprintf(nm, sizeof nm, "p%d", n->p[k]);
+            mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[k]), C, &G->bytes);
+        }
+        mn_sb_printf(c, "    {\n        int ch;\n        long i;\n        for (ch = 0; ch < %d; ch++) {\n"
+                        "            float m = p%d[ch], inv = 1.0f / p%d[ch];\n"
+                        "            for (i = 0; i < %lld; i++) s[%lld + ch * %lld + i] = (in[ch * %lld + i] - m) * inv;\n"
+                        "        }\n    }\n",
+                     C, n->p[0], n->p[1], (long long)(numel / C), (long long)G->off[i], (long long)(numel / C),
+                     (long long)(numel / C));
+        return MN_OK;
+    }
+    case MN_OP_DENSE:
+    case MN_OP_CONV: return weighted(G, i);
+    case MN_OP_MAXPOOL:
+    case MN_OP_AVGPOOL: {
+        const mn_shape *in = &g->nodes[n->in[0]].out;
+        int glob = n->op == MN_OP_AVGPOOL && n->a.k == 0;
+        int k = glob ? (in->d[1] > in->d[2] ? in->d[1] : in->d[2]) : n->a.k;
+        need(G, H_POOL);
+        mn_sb_printf(c, "    mdl_pool(");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ", %d, %d, %d, %d, %d, %d, %d, ", in->d[0], in->d[1], in->d[2], k, glob ? 1 : n->a.stride,
+                     glob ? 0 : n->a.pad, n->op == MN_OP_AVGPOOL);
+        mn_sb_float(c, glob ? 1.0f / (float)(in->d[1] * in->d[2]) : 1.0f / (float)(k * k));
+        mn_sb_printf(c, ", ");
+        buf(G, c, i);
+        mn_sb_printf(c, ", %d, %d);\n", n->out.d[1], n->out.d[2]);
+        return MN_OK;
+    }
+    case MN_OP_RELU:
+    case MN_OP_TANH:
+        if (n->op == MN_OP_TANH) G->math = 1;
+        mn_sb_printf(c, "    {\n        const float *x = ");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ";\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        long i;\n        for (i = 0; i < %lld; i++) y[i] = %s;\n    }\n", (long long)numel,
+                     n->op == MN_OP_RELU ? "x[i] > 0 ? x[i] : 0" : "tanhf(x[i])");
+        return MN_OK;
+    case MN_OP_DROPOUT:
+    case MN_OP_FLATTEN: return MN_OK; /* aliases */
+    case MN_OP_ADD:
+        mn_sb_printf(c, "    {\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        long i;\n        for (i = 0; i < %lld; i++) y[i] = ", (long long)numel);
+        for (int k = 0; k < n->nin; k++) {
+            mn_sb_printf(c, "%s(", k ? " + " : "");
+            buf(G, c, n->in[k]);
+            mn_sb_printf(c, ")[i]");
+        }
+        mn_sb_printf(c, ";\n    }\n");
+        return MN_OK;
+    case MN_OP_BATCHNORM: {
+        int C = n->out.d[0];
+        const float *var = mn_param_data(g, n->p[3]);
+        float *inv = malloc(sizeof(float) * (size_t)C);
+        if (!inv) return mn_error(MN_ENOMEM, "out of memory");
+        for (int k = 0; k < C; k++) inv[k] = 1.0f / sqrtf(var[k] + n->a.eps); /* as minnow's inference does */
+        for (int k = 0; k < 3; k++) {
+            snprintf(nm, sizeof nm, "p%d", n->p[k]);
+            mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[k]), C, &G->bytes);
+        }
+        snprintf(nm, sizeof nm, "p%d_inv", n->p[3]);
+        mn_sb_farray(&G->data, nm, inv, C, &G->bytes);
+        free(inv);
+        mn_sb_printf(c, "    {\n        const float *x = ");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ";\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        int ch;\n        long i;\n        for (ch = 0; ch < %d; ch++)\n"
+                        "            for (i = 0; i < %lld; i++)\n"
+                        "                y[ch * %lld + i] = p%d[ch] * ((x[ch * %lld + i] - p%d[ch]) * p%d_inv[ch]) + p%d[ch];\n    }\n",
+                     C, (long long)(numel / C), (long long)(numel / C), n->p[0], (long long)(numel / C), n->p[2],
+                     n->p[3], n->p[1]);
+        return MN_OK;
+    }
+    case MN_OP_SOFTMAX:
+        G->math = 1;
+        mn_sb_printf(c, "    {\n        const float *x = ");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ";\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        float mx = x[0], sum = 0;\n        long i;\n"
+                        "        for (i = 1; i < %lld; i++) if (x[i] > mx) mx = x[i];\n"
+                        "        for (i = 0; i < %lld; i++) { y[i] = expf(x[i] - mx); sum += y[i]; }\n"
+                        "        for (i = 0; i < %lld; i++) y[i] /= sum;\n    }\n",
+                     (long long)numel, (long long)numel, (long long)numel);
+        return MN_OK;
+    default:
+        return mn_error(MN_EUNSUPPORTED, "export-c: node '%s': op %s is not supported (binarized ops are not exported)",
+                        n->name, mn_op_name(n->op));
+    }
+}
+
+/* Buffers: aliases share, the identity input reads `in`, others get space. */
+static mn_status layout(gen *G) {
+    const mn_graph *g = G->g;
+    int64_t maxcols = 1, maxin = 1;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        G->alias[i] = i;
+        G->off[i] = 0;
+        if (n->op == MN_OP_DROPOUT || n->op == MN_OP_FLATTEN) { G->alias[i] = n->in[0]; continue; }
+        if (n->op == MN_OP_INPUT) {
+            const float *mean = mn_param_data(g, n->p[0]), *sd = mn_param_data(g, n->p[1]);
+            int ident = 1;
+            for (int k = 0; k < n->out.d[0]; k++) ident &= mean[k] == 0 && sd[k] == 1;
+            if (ident) { G->off[i] = -1; continue; }
+        }
+        if (n->op == MN_OP_DENSE || n->op == MN_OP_CONV) {
+            int rows, cols;
+            mn_param_matrix(g, n->p[0], &rows, &cols);
+            if (cols > maxcols) maxcols = cols;
+            int64_t in = mn_shape_numel(&g->nodes[n->in[0]].out);
+            if (in > maxin) maxin = in;
+        }
+        G->off[i] = G->total;
+        G->total += mn_shape_numel(&n->out);
+        if (G->total > (1 << 28)) return mn_error(MN_EUNSUPPORTED, "export-c: activations too large");
+    }
+    G->rb = G->total;
+    G->xq = G->rb + maxcols;
+    G->total = G->xq + maxin;
+    return MN_OK;
+}
+
+static mn_status write_in(const char *dir, const char *name, const mn_sb *b) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return mn_error(MN_EARG, "path too long");
+    return mn_write_file_atomic(path, b->s ? b->s : "", b->n);
+}
+
+static mn_status test_prog(const mn_graph *g, const char *dir, const float *x, const float *y, int nt, float tol) {
+    int64_t ni = mn_shape_numel(mn_graph_input_shape(g)), no = mn_shape_numel(mn_graph_output_shape(g));
+    mn_sb b = {0};
+    size_t dummy = 0;
+    mn_sb_printf(&b, "/* Generated by minnow export-c: checks model_run against minnow's own outputs\n"
+                     " * on %d inputs.  cc -std=c99 model_test.c model.c -lm && ./a.out */\n"
+                     "#include <stdio.h>\n#include \"model.h\"\n\n#define NT %d\n", nt, nt);
+    mn_sb_farray(&b, "tx", x, ni * nt, &dummy);
+    mn_sb_farray(&b, "ty", y, no * nt, &dummy);
+    mn_sb_printf(&b, "static float scratch[(MODEL_SCRATCH_BYTES + 3) / 4];\n\n"
+                     "int main(void) {\n    float out[MODEL_OUT_SIZE], worst = 0;\n    int t, i, agree = 0;\n"
+                     "    for (t = 0; t < NT; t++) {\n        int a = 0, b = 0;\n"
+                     "        model_run(tx + (long)t * MODEL_IN_SIZE, out, scratch);\n"
+                     "        for (i = 0; i < MODEL_OUT_SIZE; i++) {\n"
+                     "            float r = ty[(long)t * MODEL_OUT_SIZE + i], d = out[i] - r;\n"
+                     "            if (d < 0) d = -d;\n            if (!(d <= worst)) worst = d;\n"
+                     "            if (out[i] > out[a]) a = i;\n            if (r > ty[(long)t * MODEL_OUT_SIZE + b]) b = i;\n"
+                     "        }\n        agree += a == b;\n    }\n"
+                     "    printf(\"inputs %%d max_abs_diff %%g argmax_agree %%d\\n\", NT, worst, agree);\n"
+                     "    return worst <= %gf ? 0 : 1;\n}\n", (double)tol);
+    mn_status st = b.err ? mn_error(MN_ENOMEM, "out of memory") : write_in(dir, "model_test.c", &b);
+    free(b.s);
+    return st;
+}
+
+mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
+                      float tol, mn_export_c_info *info) {
+    if (!g->finalized) return mn_error(MN_EARG, "export-c: graph not finalized");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
+    gen G = {0};
+    G.g = g;
+    G.off = calloc((size_t)g->nnodes, sizeof(int64_t));
+    G.alias = calloc((size_t)g->nnodes, sizeof(int));
+    mn_status st = (G.off && G.alias) ? layout(&G) : mn_error(MN_ENOMEM, "out of memory");
+    int64_t ni = mn_shape_numel(mn_graph_input_shape(g)), no = mn_shape_numel(mn_graph_output_shape(g));
+    mn_sb_printf(&G.code, "int model_run(const float *in, float *out, void *scratch) {\n"
+                          "    float *s = (float *)scratch;\n    (void)s;\n");
+    for (int i = 0; i < g->nnodes && !st; i++) st = node_code(&G, i);
+    if (!st) {
+        mn_sb_printf(&G.code, "    memcpy(out, ");
+        buf(&G, &G.code, g->output);
+        mn_sb_printf(&G.code, ", sizeof(float) * %lld);\n    return 0;\n}\n", (long long)no);
+    }
+    size_t scratch = sizeof(float) * (size_t)G.total;
+    mn_sb h = {0}, c = {0};
+    if (!st) {
+        mn_sb_printf(&h, "/* Generated by minnow export-c.  Standalone C99: no malloc, no dependencies. */\n"
+                         "#ifndef MODEL_H\n#define MODEL_H\n\n"
+                         "#define MODEL_IN_SIZE %lld   /* input floats */\n"
+                         "#define MODEL_OUT_SIZE %lld  /* output floats */\n"
+                         "#define MODEL_SCRATCH_BYTES %zu  /* float-aligned scratch for model_run */\n"
+                         "#define MODEL_WEIGHT_BYTES %zu  /* bytes of the const weight arrays */\n\n"
+                         "/* Runs the model on one input; returns 0. */\n"
+                         "int model_run(const float *in, float *out, void *scratch);\n\n#endif\n",
+                     (long long)ni, (long long)no, scratch, G.bytes);
+        mn_sb_printf(&c, "/* Generated by minnow export-c: %d nodes, %zu bytes of weights. */\n"
+                         "#include <string.h>\n%s#include \"model.h\"\n\n%s\n%s\n%s",
+                     g->nnodes, G.bytes, G.math ? "#include <math.h>\n" : "", G.helpers.s ? G.helpers.s : "",
+                     G.data.s ? G.data.s : "", G.code.s ? G.code.s : "");
+        if (h.err || c.err || G.helpers.err || G.data.err || G.code.err) st = mn_error(MN_ENOMEM, "out of memory");
+    }
+    if (!st) st = write_in(dir, "model.c", &c);
+    if (!st) st = write_in(dir, "model.h", &h);
+    if (!st && test_x && test_y && ntest > 0) st = test_prog(g, dir, test_x, test_y, ntest, tol);
+    if (!st && info) {
+        info->weight_bytes = G.bytes;
+        info->scratch_bytes = scratch;
+        info->in_size = (int)ni;
+        info->out_size = (int)no;
+        info->needs_math = G.math;
+    }
+    free(h.s);
+    free(c.s);
+    free(G.helpers.s);
+    free(G.data.s);
+    free(G.code.s);
+    free(G.off);
+    free(G.alias);
+    return st;
+}

@@ -1,0 +1,37 @@
+/* Internal: the pieces of the C generator (src/deploy/export_c*.c). */
+#ifndef MINNOW_DEPLOY_EXPORT_C_IMPL_H
+#define MINNOW_DEPLOY_EXPORT_C_IMPL_H
+
+#include <stddef.h>
+
+#include "minnow/graph.h"
+#include "minnow/storage.h"
+
+/* A growing string; any allocation failure sticks in err. */
+typedef struct mn_sb { char *s; size_t n, cap; int err; } mn_sb;
+void mn_sb_printf(mn_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A float literal that reads back to exactly v (v finite). */
+void mn_sb_float(mn_sb *b, float v);
+/* `static const TYPE name[n] = {...};` counting its bytes into *bytes. */
+void mn_sb_farray(mn_sb *b, const char *name, const float *v, int64_t n, size_t *bytes);
+
+/* How the emitted code reads a weight matrix (rows x cols). */
+typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK } mn_cw_kind;
+typedef struct mn_cw {
+    mn_cw_kind kind;
+    int p, rows, cols;
+    int has_act;            /* affine: its input is quantized first */
+    float act_inv, act_lo, act_hi, act_scale;
+} mn_cw;
+
+/* Emits parameter p's weight arrays (named p<P>...) into data, in its
+ * storage, adding their bytes to *bytes; fills *w. */
+mn_status mn_cw_emit_weight(const mn_graph *g, int p, mn_sb *data, size_t *bytes, mn_cw *w);
+/* The helper functions a kind needs (emitted once per kind). */
+void mn_cw_emit_helpers(mn_sb *code, mn_cw_kind kind);
+/* An expression giving `const float *` to row r (variable name `r`) of w,
+ * using rb (cols floats of scratch) and, for codebooks, the decoder state
+ * variable `cbs`. */
+void mn_cw_row_expr(mn_sb *code, const mn_cw *w, const char *rb);
+
+#endif

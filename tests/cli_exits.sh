@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# CLI behaviour of multi-exit training (`minnow train --exit-weights`),
+# early-exit evaluation (`minnow eval --exit-threshold / --sweep / --svg`)
+# and `minnow arch` on a small CSV problem: real runs with JSON reports, and
+# bad input (one clear stderr line, non-zero exit, no output file left).
+set -u
+BIN=${1:?usage: cli_exits.sh path/to/minnow}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0; passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect_fail() { # CODE NEEDLE -- command...
+  local code=$1 needle=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  local lines; lines=$(wc -l <"$T/err")
+  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
+  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
+  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
+  ok
+}
+expect_ok() {
+  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return; }
+  ok
+}
+py() { /usr/bin/python3 -c "$@"; }
+
+# 3 classes from the signs of two of 6 features.
+mkcsv() { # file n seed
+  awk -v n="$2" -v s="$3" 'BEGIN{srand(s); print "a,b,c,d,e,f,label";
+    for(i=0;i<n;i++){a=rand()*2-1;b=rand()*2-1; l=(a>0)+(b>0);
+      printf "%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n",a,b,rand(),rand(),rand()*2-1,rand(),l}}' >"$1"
+}
+mkdir -p "$T/d"
+mkcsv "$T/d/train.csv" 400 3
+mkcsv "$T/d/val.csv" 150 4
+XSPEC="input x; dense h1 units=16; relu a1; dense exit1 units=classes; dense h2 units=32 in=a1; relu a2; dense h3 units=32; relu a3; dense out units=classes"
+SSPEC="input x; dense h1 units=8; relu a1; dense out units=classes"
+
+for v in eval arch; do expect_ok "$BIN" "$v" --help; done
+expect_ok "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 30 --batch 20 --lr 0.01 --exit-weights 0.5,1 -o "$T/x.mnw" --json
+py 'import json,sys; r=json.load(open(sys.argv[1])); assert r["val_error"]<=0.15, r' "$T/out" && ok || bad "train report $(head -c 300 "$T/out")"
+expect_ok "$BIN" train --arch "$SSPEC" --data "$T/d" --epochs 5 --batch 20 --lr 0.01 -o "$T/s.mnw"
+
+# sweep: threshold 0 = everyone at exit 1, above 1 = everyone at the end
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --sweep --json --svg "$T/curve.svg"
+py 'import json,sys
+r=json.load(open(sys.argv[1])); ex=r["exits"]; sw=r["sweep"]
+assert len(ex)==2 and ex[0]["node"]=="exit1" and ex[1]["node"]=="out" and ex[0]["macs"]<ex[1]["macs"], ex
+assert sw[0]["threshold"]==0 and sw[0]["taken"]==[150,0] and abs(sw[0]["avg_macs"]-ex[0]["macs"])<1e-6, sw[0]
+assert sw[-1]["taken"]==[0,150] and abs(sw[-1]["avg_macs"]-ex[1]["macs"])<1e-6 and abs(sw[-1]["error"]-ex[1]["error_alone"])<1e-6, sw[-1]
+assert all(a["avg_macs"]<=b["avg_macs"]+1e-6 for a,b in zip(sw,sw[1:])), sw' "$T/out" && ok || bad "sweep report $(head -c 400 "$T/out")"
+head -c 4 "$T/curve.svg" | grep -q "<svg" && grep -q "</svg>" "$T/curve.svg" && ok || bad "svg not written"
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --sweep
+grep -q "threshold" "$T/out" && ok || bad "sweep table $(head -c 300 "$T/out")"
+
+# one threshold: the real piecewise run
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --exit-threshold 0.9 --json
+py 'import json,sys; r=json.load(open(sys.argv[1])); assert r["n"]==150 and sum(r["taken"])==150 and r["avg_macs"]<=r["full_macs"] and 0<=r["error"]<=0.2, r' "$T/out" && ok || bad "threshold report $(head -c 300 "$T/out")"
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --exit-threshold 0.9
+grep -q "fewer" "$T/out" && ok || bad "threshold text $(head -c 300 "$T/out")"
+# plain eval of a multi-exit model is the last head
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --json
+
+# bad input
+expect_fail 1 "exit weights" -- "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 1 --exit-weights 1 -o "$T/bad.mnw"
+expect_fail 1 "exit-weights" -- "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 1 --exit-weights 1,x -o "$T/bad.mnw"
+expect_fail 1 "non-negative" -- "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 1 --exit-weights 1,-2 -o "$T/bad.mnw"
+[ -e "$T/bad.mnw" ] && bad "failed train left a file" || ok
+expect_fail 1 "one head" -- "$BIN" eval "$T/s.mnw" --data "$T/d" --exit-threshold 0.9
+expect_fail 1 "sweep" -- "$BIN" eval "$T/x.mnw" --data "$T/d" --svg "$T/no.svg"
+[ -e "$T/no.svg" ] && bad "svg written without --sweep" || ok
+expect_fail 2 "exit-threshold" -- "$BIN" eval "$T/x.mnw" --data "$T/d" --exit-threshold 3
+expect_fail 1 "" -- "$BIN" eval "$T/x.mnw" --data "$T/d" --sweep --svg "$T/nodir/c.svg"
+
+# arch: side by side
+expect_ok "$BIN" arch lenet5 lenet5dw --json
+py 'import json,sys; a=json.load(open(sys.argv[1]))["archs"]; assert a[0]["conv_params"]>=3*a[1]["conv_params"] and a[1]["conv_params_ratio"]>=3 and a[1]["macs"]<a[0]["macs"], a' "$T/out" && ok || bad "arch report $(head -c 300 "$T/out")"
+expect_ok "$BIN" arch conv4 conv4dw --shape 3,32,32
+expect_ok "$BIN" arch "$T/x.mnw" "$XSPEC" --shape 6,1,1 --classes 3
+expect_fail 1 "shape" -- "$BIN" arch lenet5 --shape 1,28
+expect_fail 1 "unknown architecture" -- "$BIN" arch nosuch
+expect_fail 2 "ARCH" -- "$BIN" arch
+
+echo "cli_exits: $passes passed, $fails failed"
+[ "$fails" = 0 ]
