@@ -60,8 +60,9 @@ fi
 # jfield FILE EXPR: a value from a JSON report (EXPR is Python over `d`).
 jfield() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
 EPOCH_MEAN='sum(e["seconds"] for e in d["epochs"]) / len(d["epochs"])'
-# ratio A B: A/B with 2 decimals, or n/a.
-ratio() { if [[ $1 == n/a || $2 == n/a ]]; then echo n/a; else "$PY" -c "print('%.2f' % ($1 / $2))"; fi; }
+# ratio A B: "A/Bx" with 2 decimals, or n/a.
+ratio() { if [[ $1 == n/a || $2 == n/a ]]; then echo n/a; else "$PY" -c "print('%.2fx' % ($1 / $2))"; fi; }
+pct() { if [[ $1 == n/a ]]; then echo n/a; else "$PY" -c "print('%.2f%%' % $1)"; fi; }
 fmt() { if [[ $1 == n/a ]]; then echo n/a; else "$PY" -c "print('%.${2:-3}f' % $1)"; fi; }
 
 echo "minnow core benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -100,8 +101,8 @@ printf '%-10s %7s %10s %10s %14s   %s\n' arch threads minnow torch torch/minnow 
 for th in $THREADS; do
   for arch in lenet300 lenet5; do
     k=$arch.$th
-    printf '%-10s %7s %10s %10s %13sx   %s%% / %s%%\n' $arch $th "$(fmt ${TR_M[$k]})" "$(fmt ${TR_T[$k]})" \
-      "$(ratio ${TR_T[$k]} ${TR_M[$k]})" "$(fmt ${ERR_M[$k]} 2)" "$(fmt ${ERR_T[$k]} 2)"
+    printf '%-10s %7s %10s %10s %14s   %s / %s\n' $arch $th "$(fmt ${TR_M[$k]})" "$(fmt ${TR_T[$k]})" \
+      "$(ratio ${TR_T[$k]} ${TR_M[$k]})" "$(pct ${ERR_M[$k]})" "$(pct ${ERR_T[$k]})"
   done
 done
 echo
@@ -134,7 +135,7 @@ for arch in lenet300 lenet5; do
     elif [ $ONNX != n/a ]; then
       echo "core_bench: ort_infer.js $arch failed: $(tail -1 "$TMP/bo.err")" >&2
     fi
-    printf '%-10s %6s %10s %10s %10s %13sx %11sx\n' $arch $batch "$(fmt $lm 1)" "$(fmt $lt 1)" "$(fmt $lo 1)" \
+    printf '%-10s %6s %10s %10s %10s %14s %12s\n' $arch $batch "$(fmt $lm 1)" "$(fmt $lt 1)" "$(fmt $lo 1)" \
       "$(ratio $lt $lm)" "$(ratio $lo $lm)"
   done
 done

@@ -19,6 +19,7 @@ static int cmpd(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int C = argc > 1 ? atoi(argv[1]) : 64, H = argc > 2 ? atoi(argv[2]) : 32, W = argc > 3 ? atoi(argv[3]) : 32;
     int B = argc > 4 ? atoi(argv[4]) : 16, runs = argc > 5 ? atoi(argv[5]) : 30;
+    mn_set_threads(1);
     char spec[256];
     snprintf(spec, sizeof spec, "input x c=%d h=%d w=%d; conv dw filters=%d k=3 pad=1 groups=%d", C, H, W, C, C);
     mn_graph g;

@@ -23,6 +23,9 @@
 #if __has_include("minnow/binary.h")
 #include "minnow/binary.h"
 #endif
+#if __has_include("minnow/onnx.h")
+#include "minnow/onnx.h"
+#endif
 
 static const char *g_out;
 
@@ -95,7 +98,12 @@ static void csv_seeds(void) {
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         unsigned char col = (unsigned char)c[i].col;
         seed("csv", &col, 1, c[i].text, strlen(c[i].text));
+        col |= 8; /* through mn_data_load, label column from the header */
+        seed("csv", &col, 1, c[i].text, strlen(c[i].text));
     }
+    const char *bom = "\xEF\xBB\xBF\"x\",\" Label \"\r\n1,2\r\n";
+    unsigned char flag = 8;
+    seed("csv", &flag, 1, bom, strlen(bom));
 }
 
 static void cifar_seeds(void) {
@@ -126,6 +134,13 @@ static void model_seed(const mn_graph *g) {
     ok(mn_model_save_mem(g, &b, &n), "save model");
     for (unsigned char flag = 0; flag < 2; flag++) seed("mnw", &flag, 1, b, n);
     free(b);
+#ifdef MINNOW_ONNX_H
+    /* The same models as ONNX, where the exporter takes them. */
+    if (mn_onnx_available() && mn_onnx_export_mem(g, &b, &n) == MN_OK) {
+        seed("onnx", b, n, NULL, 0);
+        free(b);
+    }
+#endif
 }
 
 /* Every dense/conv weight of g, zeroing most of it first when sparse. */
@@ -186,6 +201,12 @@ static void mnw_seeds(void) {
          "conv c2 filters=4 k=3 groups=2 stride=2 pad=1; avgpool g k=0; flatten f; dense fc units=classes; softmax s", 2, 6, 6},
         {"input x; dense a units=5; tanh t; dense b units=5; add s in=b,a; relu r; dense out units=classes", 5, 1, 1},
         {"input x; avgpool ap k=2 stride=1; conv c filters=2 k=2; flatten f; dense o units=classes", 1, 5, 5},
+        {"input x c=1 h=6 w=6; conv c1 filters=3 k=3 act_bits=8 act_frac=4; relu r; flatten f; dense o units=classes", 1, 6, 6},
+#ifdef MINNOW_BINARY_H
+        {"input x; dense pre units=6; bdense b units=5 bmode=4; dense o units=classes", 7, 1, 1},
+        {"input x; conv pre filters=3 k=1; bconv b filters=4 k=3 stride=2 pad=1 bmode=3; flatten f; dense o units=classes", 2, 6, 6},
+        {"input x; sign sg; bdense b units=3 bmode=3 xscale=1; dense o units=classes", 5, 1, 1},
+#endif
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         mn_graph g;
@@ -251,6 +272,8 @@ static void arch_seeds(void) {
         "input x; dense a units=8; dense b units=8 in=x; add s in=a,b; tanh t; dense o units=4; softmax sm",
         "input x; conv dw filters=1 k=3 groups=1; avgpool g k=0; flatten f; dense o units=classes",
         "input x; dense fc units=10 act_bits=8 act_frac=4; relu r",
+        "input x; dense pre units=6; bdense b units=5 bmode=2 bsparse=0.25; sign s; bdense b2 units=4 bmode=5 xscale=1 bfold=1; dense o units=3",
+        "input x; conv pre filters=3 k=1; bconv b filters=4 k=3 stride=2 pad=1 bmode=1; flatten f; dense o units=3",
     };
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) seed("arch", extra[i], strlen(extra[i]), NULL, 0);
 }

@@ -2,11 +2,15 @@
 # Installs the Debian packages minnow needs, if any is missing (needs root
 # or sudo for that; otherwise says what to install).
 set -euo pipefail
-pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-torch nodejs npm"
+pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-torch clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node (for the ONNX Runtime peer and round-trip tests) may come from
+# elsewhere with its own npm; Debian's npm would fight it, so only a machine
+# without node gets Debian's.
+command -v node >/dev/null || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "minnow: please install:$missing" >&2; exit 1

@@ -71,6 +71,7 @@ for t in "${targets[@]}"; do
   log="$B/logs/$t.log"
   extra=()
   [ -n "$runs" ] && extra+=("-runs=$runs")
+  [ -f "fuzz/$t.dict" ] && extra+=("-dict=fuzz/$t.dict")
   start=$(date +%s.%N)
   "$B/fuzz/fuzz_$t" -max_total_time="$secs" -max_len="$len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$B/crashes/$t-" "${extra[@]}" \

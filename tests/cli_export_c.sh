@@ -18,11 +18,11 @@ STRICT="-std=c99 -Wall -Wextra -Werror -pedantic"
 # Sum of the sizes of the object's read-only data symbols (the const arrays).
 rodata() { nm -S "$1" | awk '$3 ~ /^[rR]$/ {print $2}' | while read -r h; do echo $((16#$h)); done | paste -sd+ | bc; }
 
-# export MODEL DIR: export-c with a 200-image check, strict compile of model.c
+# export MODEL DIR [TOL]: export-c with a 200-image check, strict compile of model.c
 # alone, then the check program; prints the JSON report.
 export_and_check() {
-  local m=$1 d=$2
-  "$BIN" export-c "$m" -o "$d" --check 200 --json >"$d.json" 2>"$T/err" || { bad "export-c $m: $(cat "$T/err")"; return 1; }
+  local m=$1 d=$2 tol=${3:-1e-4}
+  "$BIN" export-c "$m" -o "$d" --check 200 --tol "$tol" --json >"$d.json" 2>"$T/err" || { bad "export-c $m: $(cat "$T/err")"; return 1; }
   (cd "$d" && gcc $STRICT -c model.c -o model.o) 2>"$T/err" || { bad "$m: model.c does not compile strictly: $(head -5 "$T/err")"; return 1; }
   (cd "$d" && gcc -std=c99 -O2 model_test.c model.c -o check -lm) 2>"$T/err" || { bad "$m: model_test.c: $(head -5 "$T/err")"; return 1; }
   "$d/check" >"$d.check" || { bad "$m: exported C differs from minnow: $(cat "$d.check")"; return 1; }
@@ -48,15 +48,18 @@ if export_and_check "$T/dc.mnw" "$T/dc"; then
   grep -q 'malloc' "$T/dc/model.c" && bad "model.c mentions malloc"
 fi
 
-# 2. A small CNN (conv, pools, batchnorm, residual add): pruned (CSR), then int8 affine.
-SPEC='input in c=1 h=28 w=28; conv c1 filters=6 k=5; relu r1; maxpool p1 k=2; batchnorm bn1; conv c2 filters=6 k=3 pad=1; relu r2; add a1 in=r2,bn1; avgpool p2 k=2; flatten f; dense fc1 units=32; relu r3; dense fc2 units=classes'
+# 2. A small CNN (conv, pools, batchnorm, residual add, concat): pruned (CSR), then int8 affine.
+SPEC='input in c=1 h=28 w=28; conv c1 filters=6 k=5; relu r1; maxpool p1 k=2; batchnorm bn1; conv c2 filters=6 k=3 pad=1; relu r2; add a1 in=r2,bn1; conv s1 filters=2 k=1 in=bn1; concat cc in=a1,s1; avgpool p2 k=2; flatten f; dense fc1 units=32; relu r3; dense fc2 units=classes'
 "$BIN" train --arch "$SPEC" --epochs 1 --threads 1 -o "$T/cnn.mnw" 2>/dev/null || bad "train small cnn"
 export_and_check "$T/cnn.mnw" "$T/cnn_f32" >/dev/null || true
 "$BIN" prune "$T/cnn.mnw" --method magnitude --sparsity 0.8 -o "$T/cnn_p.mnw" >/dev/null 2>&1 || bad "prune cnn"
 export_and_check "$T/cnn_p.mnw" "$T/cnn_p" || true
 grep -q mdl_csr_row "$T/cnn_p/model.c" && grep -q mdl_dense_csr "$T/cnn_p/model.c" || bad "pruned cnn not exported as CSR"
 "$BIN" quantize "$T/cnn.mnw" --method affine --bits 8 -o "$T/cnn_q.mnw" >/dev/null 2>&1 || bad "quantize cnn"
-export_and_check "$T/cnn_q.mnw" "$T/cnn_q" || true
+# int8: the generated C sums in another order than minnow's im2col GEMM, so an
+# inner layer's input can land on the other side of a rounding boundary and
+# requantize one code apart: logits then differ by ~1e-2, not 1e-4.
+export_and_check "$T/cnn_q.mnw" "$T/cnn_q" 5e-2 || true
 grep -q 'signed char p' "$T/cnn_q/model.c" || bad "int8 cnn not exported as int8 codes"
 
 # 3. Bad input: one line, non-zero exit.

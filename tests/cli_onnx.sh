@@ -38,6 +38,7 @@ expect_refused truncated "truncated or corrupt"
 expect_refused garbage "not an ONNX model"
 expect_refused no_output "not computed"
 expect_refused huge_input "fixed positive size"
+expect_refused deep_nesting "nested deeper"
 
 "$BIN" export-onnx /nonexistent.mnw -o "$T/y.onnx" 2>"$T/err"; rc=$?
 [ $rc = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/y.onnx" ] || bad "export-onnx of a missing model: exit $rc"

@@ -103,6 +103,13 @@ static void t_add(void **s) {
               4, 1, 1, 3);
 }
 
+static void t_concat(void **s) {
+    (void)s;
+    gradcheck("input x; conv pre filters=2 k=1; conv a filters=3 k=3 pad=1; relu r; concat c in=r,pre; conv o filters=2 k=3",
+              2, 5, 5, 2);
+    gradcheck("input x; dense pre units=5; dense a units=4; tanh t; concat c in=pre,t,a; dense o units=3", 4, 1, 1, 3);
+}
+
 /* Loss gradients: softmax cross-entropy with temperature, hard and soft. */
 static void t_xent(void **s) {
     (void)s;
@@ -140,6 +147,7 @@ int main(void) {
         cmocka_unit_test(t_dense), cmocka_unit_test(t_conv), cmocka_unit_test(t_maxpool),
         cmocka_unit_test(t_avgpool), cmocka_unit_test(t_act), cmocka_unit_test(t_bn),
         cmocka_unit_test(t_add), cmocka_unit_test(t_xent),
+        cmocka_unit_test(t_concat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

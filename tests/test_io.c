@@ -324,7 +324,9 @@ static void test_header_errors(void **state) {
     /* A section past the end of the file, with every CRC made right. */
     memcpy(c, buf, len);
     put(entry(c, "TENS") + 4, (len + 64) & ~(size_t)63, 8);
-    fix_crcs(c);
+    /* Only the header CRC: fix_crcs would read the moved section past the
+     * end of the buffer (found by valgrind; zlib is not ASan-instrumented). */
+    put(c + 12 + 24 * 4, crc32(0L, c, 12 + 24 * 4), 4);
     expect_fail(c, len, MN_EFORMAT, "truncated: section TENS ends at");
     /* A length that overflows offset + length. */
     memcpy(c, buf, len);

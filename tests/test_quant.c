@@ -274,39 +274,51 @@ static void test_store_hostile(void **state) {
 }
 
 /* xwt and wb against exact integer arithmetic on the same codes. */
+static void check_store(int isa, int R, int K, int n, int bits, int per_row) {
+    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
+    mn_store *s = rand_store(R, K, bits, per_row, 1, 0);
+    mn_affine_info in;
+    assert_int_equal(mn_affine_store_info(s, &in), MN_OK);
+    assert_int_equal(in.isa, isa);
+    int ldb = n + 3;
+    float *x = malloc(sizeof(float) * n * K), *y = malloc(sizeof(float) * n * R), *yb = malloc(sizeof(float) * n * R);
+    float *B = malloc(sizeof(float) * K * ldb), *C = malloc(sizeof(float) * R * (n + 1));
+    for (int i = 0; i < n * K; i++) x[i] = frand(-8, 5);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < K; c++) B[c * ldb + i] = x[i * K + c];
+    for (int i = 0; i < n * R; i++) y[i] = yb[i] = frand(-1, 1);
+    t->xwt(s, x, n, y);
+    t->wb(s, B, n, ldb, C, n + 1);
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < R; r++) {
+            int k = in.nscale > 1 ? r : 0;
+            int64_t acc = 0;
+            for (int c = 0; c < K; c++)
+                acc += (int64_t)(mn_i8_quant1(x[i * K + c], &in.act) - in.act.zero) * (in.q[r * K + c] - in.zero[k]);
+            float want = (float)acc * (in.act.scale * in.scale[k]);
+            assert_true(y[i * R + r] == yb[i * R + r] + want);
+            assert_true(C[r * (n + 1) + i] == want);
+        }
+    free(x); free(y); free(yb); free(B); free(C);
+    mn_store_free(s);
+}
+
+/* Every ISA this CPU has, through the store (MINNOW_I8_ISA picks its kernel). */
 static void test_store_kernels(void **state) {
     (void)state;
-    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
-    static const int shapes[][3] = {{1, 1, 1}, {5, 3, 2}, {17, 31, 33}, {33, 65, 70}, {10, 100, 1}, {100, 784, 5}};
-    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-        for (int bits = 2; bits <= 8; bits += 2) {
-            int R = shapes[si][0], K = shapes[si][1], n = shapes[si][2];
-            mn_store *s = rand_store(R, K, bits, si & 1, 1, 0);
-            mn_affine_info in;
-            assert_int_equal(mn_affine_store_info(s, &in), MN_OK);
-            float *x = malloc(sizeof(float) * n * K), *y = malloc(sizeof(float) * n * R), *yb = malloc(sizeof(float) * n * R);
-            int ldb = n + 3;
-            float *B = malloc(sizeof(float) * K * ldb), *C = malloc(sizeof(float) * R * (n + 1));
-            for (int i = 0; i < n * K; i++) x[i] = frand(-8, 5);
-            for (int i = 0; i < n; i++)
-                for (int c = 0; c < K; c++) B[c * ldb + i] = x[i * K + c];
-            for (int i = 0; i < n * R; i++) y[i] = yb[i] = frand(-1, 1);
-            t->xwt(s, x, n, y);
-            t->wb(s, B, n, ldb, C, n + 1);
-            for (int i = 0; i < n; i++)
-                for (int r = 0; r < R; r++) {
-                    int k = in.nscale > 1 ? r : 0;
-                    int64_t acc = 0;
-                    for (int c = 0; c < K; c++)
-                        acc += (int64_t)(mn_i8_quant1(x[i * K + c], &in.act) - in.act.zero) *
-                               (in.q[r * K + c] - in.zero[k]);
-                    float want = (float)acc * (in.act.scale * in.scale[k]);
-                    assert_true(y[i * R + r] == yb[i * R + r] + want);
-                    assert_true(C[r * (n + 1) + i] == want);
-                }
-            free(x); free(y); free(yb); free(B); free(C);
-            mn_store_free(s);
-        }
+    static const int shapes[][3] = {{1, 1, 1}, {5, 3, 2}, {17, 31, 33}, {33, 65, 70}, {10, 100, 1}, {100, 784, 5},
+                                    {7, 25, 600}};
+    char *saved = getenv("MINNOW_I8_ISA") ? strdup(getenv("MINNOW_I8_ISA")) : NULL;
+    for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+        if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+        setenv("MINNOW_I8_ISA", mn_i8_isa_name((mn_i8_isa)isa), 1);
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int bits = 2; bits <= 8; bits += 2)
+                check_store(isa, shapes[si][0], shapes[si][1], shapes[si][2], bits, si & 1);
+    }
+    if (saved) setenv("MINNOW_I8_ISA", saved, 1);
+    else unsetenv("MINNOW_I8_ISA");
+    free(saved);
 }
 
 /* ---- quantizers ------------------------------------------------------------ */

@@ -195,6 +195,17 @@ static void forward_backward(void) {
     ok &= close_to("out_eval", ze, ref_get("out_eval"), RTOL);
     float *zeval = malloc(sizeof(float) * batch * 10);
     memcpy(zeval, ze, sizeof(float) * batch * 10);
+    /* Eval mode is per sample: one sample at a time (the batch-1 kernel
+     * paths, e.g. GEMV in dense layers) gives the same rows. */
+    for (int b = 0; b < batch; b++) {
+        const float *z1 = mn_graph_forward(&g, x + (int64_t)b * xr->n / batch, 1, 0);
+        ref_tensor row = *ref_get("out_eval");
+        row.n = 10;
+        row.v += b * 10;
+        char what[32];
+        snprintf(what, sizeof what, "out_eval[%d] alone", b);
+        ok &= close_to(what, z1, &row, RTOL);
+    }
 
     float T = (float)ref_get("T")->v[0];
     float loss = fwd_bwd(&g, x, y, batch, T, dl);

@@ -13,7 +13,8 @@
 static const char *HELP =
     "usage: minnow train --arch NAME|SPEC --data DIR -o FILE [options]\n"
     "Trains a network from scratch on DIR/train and reports DIR/val each epoch.\n"
-    "  --arch A          lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6, a spec file,\n"
+    "  --arch A          a built-in (lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6 and the\n"
+    "                    variants listed by `minnow arch --help`), a spec file,\n"
     "                    or an inline spec ('input x; dense fc units=10')\n"
     "  --data DIR        data directory (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
     "  --split NAME      training split (default train)\n"

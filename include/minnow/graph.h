@@ -39,6 +39,7 @@ typedef enum mn_op {
     MN_OP_SIGN,      /* +1 if x >= 0 else -1; straight-through (hard-tanh) gradient */
     MN_OP_BDENSE,    /* dense with binarized weights (minnow/binary.h) */
     MN_OP_BCONV,     /* conv with binarized weights (groups 1) */
+    MN_OP_CONCAT,    /* concatenation along channels (or features) of its inputs */
     MN_OP__COUNT
 } mn_op;
 
@@ -96,6 +97,8 @@ typedef struct mn_node {
     /* run-time, valid after mn_graph_reserve */
     float *y, *dy;          /* batch * numel(out) */
     float *aux;             /* per-op saved state (dropout mask, pool argmax, bn stats) */
+    int needs_grad;         /* some trainable parameter lies at or before this node,
+                               so backward must compute its output gradient */
     const float *dy_extra;  /* optional, batch * numel(out) floats owned by the caller that
                                mn_graph_backward adds to dy (hint losses on inner nodes) */
 } mn_node;

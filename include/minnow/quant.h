@@ -50,7 +50,8 @@ typedef enum mn_i8_isa {
 /* Largest cols the kernels take: the VNNI sum (qx + 128) * qw stays exact. */
 #define MN_I8_MAX_K 65535
 
-/* The fastest ISA this CPU runs (MINNOW_NO_SIMD=1 gives MN_I8_REF). */
+/* The fastest ISA this CPU runs (MINNOW_NO_SIMD=1 gives MN_I8_REF;
+ * MINNOW_I8_ISA=ref|avx2|avx512bw|avx512vnni caps it). */
 mn_i8_isa mn_i8_best_isa(void);
 int mn_i8_isa_ok(mn_i8_isa isa);
 const char *mn_i8_isa_name(mn_i8_isa isa);

@@ -240,6 +240,19 @@ static mn_status node_code(gen *G, int i) {
         }
         mn_sb_printf(c, ";\n    }\n");
         return MN_OK;
+    case MN_OP_CONCAT: {
+        int64_t o = 0;
+        for (int k = 0; k < n->nin; k++) {
+            int64_t m = mn_shape_numel(&g->nodes[n->in[k]].out);
+            mn_sb_printf(c, "    memcpy(");
+            buf(G, c, i);
+            mn_sb_printf(c, " + %lld, ", (long long)o);
+            buf(G, c, n->in[k]);
+            mn_sb_printf(c, ", sizeof(float) * %lld);\n", (long long)m);
+            o += m;
+        }
+        return MN_OK;
+    }
     case MN_OP_BATCHNORM: {
         int C = n->out.d[0];
         const float *var = mn_param_data(g, n->p[3]);

@@ -347,6 +347,12 @@ static mn_status one(ex *E, const mn_graph *g, int i, vname *v) {
         bad = !node(E, n->nin == 2 ? "Add" : "Sum", nm, nm, in, n->nin);
         break;
     }
+    case MN_OP_CONCAT: {
+        const char *in[MN_MAX_IN];
+        for (int k = 0; k < n->nin; k++) in[k] = v[n->in[k]];
+        bad = attr(E, node(E, "Concat", nm, nm, in, n->nin), aint(E, "axis", 1));
+        break;
+    }
     case MN_OP_SOFTMAX: {
         const char *in[1] = {x};
         bad = attr(E, node(E, "Softmax", nm, nm, in, 1), aint(E, "axis", 1));

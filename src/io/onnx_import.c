@@ -296,7 +296,11 @@ static mn_status add_node(imp *m, const Onnx__NodeProto *n, mn_op op, const mn_a
                           const val *in2, mn_shape out, int bias, char *name_out) {
     char name[MN_NAME_MAX];
     make_name(m, n, name);
-    const char *ins[2] = {m->g->nodes[in->node].name, in2 ? m->g->nodes[in2->node].name : NULL};
+    /* copies: mn_graph_add may move g->nodes while it reads the names */
+    char n0[MN_NAME_MAX], n1[MN_NAME_MAX] = "";
+    memcpy(n0, m->g->nodes[in->node].name, MN_NAME_MAX);
+    if (in2) memcpy(n1, m->g->nodes[in2->node].name, MN_NAME_MAX);
+    const char *ins[2] = {n0, in2 ? n1 : NULL};
     int idx = mn_graph_add(m->g, op, name, ins, in2 ? 2 : 1, a);
     if (idx < 0) return MN_EFORMAT;
     if (name_out) memcpy(name_out, name, MN_NAME_MAX);
@@ -664,6 +668,43 @@ static mn_status do_add(imp *m, const Onnx__NodeProto *n) {
     return alias(m, n, x);
 }
 
+static mn_status do_concat(imp *m, const Onnx__NodeProto *n) {
+    if (n->n_input < 2 || n->n_input > MN_MAX_IN)
+        return mn_error(MN_EUNSUPPORTED, "onnx: node '%s' (Concat): 2..%d inputs supported", nname(n), MN_MAX_IN);
+    val *x[MN_MAX_IN];
+    mn_status st;
+    for (size_t i = 0; i < n->n_input; i++)
+        if ((st = act_in(m, n, i, &x[i]))) return st;
+    int64_t axis;
+    if ((st = attr_int(n, "axis", 1, &axis))) return st;
+    int rank = x[0]->sh.ndim + 1;
+    if (axis < 0) axis += rank;
+    if (axis != 1) return mn_error(MN_EUNSUPPORTED, "onnx: node '%s' (Concat): only axis 1 (channels) is supported", nname(n));
+    mn_shape out = x[0]->sh;
+    for (size_t i = 1; i < n->n_input; i++) {
+        const mn_shape *s = &x[i]->sh;
+        if (s->ndim != out.ndim || (s->ndim == 3 && (s->d[1] != out.d[1] || s->d[2] != out.d[2])))
+            return mn_error(MN_ESHAPE, "onnx: node '%s' (Concat): inputs differ in rank or spatial size", nname(n));
+        out.d[0] += s->d[0];
+    }
+    char name[MN_NAME_MAX];
+    make_name(m, n, name);
+    const char *ins[MN_MAX_IN];
+    char copies[MN_MAX_IN][MN_NAME_MAX]; /* mn_graph_add may move g->nodes */
+    for (size_t i = 0; i < n->n_input; i++) {
+        memcpy(copies[i], m->g->nodes[x[i]->node].name, MN_NAME_MAX);
+        ins[i] = copies[i];
+    }
+    mn_attrs a = {0};
+    int idx = mn_graph_add(m->g, MN_OP_CONCAT, name, ins, (int)n->n_input, &a);
+    if (idx < 0) return MN_EFORMAT;
+    val v = {0};
+    v.node = idx;
+    v.sh = out;
+    v.bias = -1;
+    return add_val(m, n->output[0], &v);
+}
+
 static mn_status do_node(imp *m, const Onnx__NodeProto *n) {
     const char *op = n->op_type;
     val *x;
@@ -688,6 +729,7 @@ static mn_status do_node(imp *m, const Onnx__NodeProto *n) {
     if (!strcmp(op, "AveragePool")) return do_pool(m, n, MN_OP_AVGPOOL);
     if (!strcmp(op, "BatchNormalization")) return do_bn(m, n);
     if (!strcmp(op, "Add")) return do_add(m, n);
+    if (!strcmp(op, "Concat")) return do_concat(m, n);
     if (!strcmp(op, "Reshape")) return do_reshape(m, n);
     if (!strcmp(op, "Pad")) return do_pad(m, n);
     if (!strcmp(op, "Sub")) return do_norm(m, n, 0);

@@ -60,9 +60,35 @@ static inline __attribute__((always_inline)) void fwd_body(const float *x, int H
             int iy = oy * s - pad + i;
             if (iy < 0 || iy >= H) continue;
             const float *xr = x + (int64_t)iy * W;
+            const float *wr = w + i * k;
+            /* Stride 1, k 3 or 5: one pass over the columns where every tap
+             * is valid, all taps at once (one load/store of y, not k); the
+             * per-tap loops below then cover only the borders. */
+            int L = 0, R = 0;
+            if (s == 1 && (k == 3 || k == 5)) {
+                int t;
+                col_range(0, 1, pad, W, OW, &L, &t);
+                col_range(k - 1, 1, pad, W, OW, &t, &R);
+                const float *xs = xr - pad;
+                if (k == 3)
+                    for (int ox = L; ox < R; ox++)
+                        yr[ox] += wr[0] * xs[ox] + wr[1] * xs[ox + 1] + wr[2] * xs[ox + 2];
+                else
+                    for (int ox = L; ox < R; ox++)
+                        yr[ox] += wr[0] * xs[ox] + wr[1] * xs[ox + 1] + wr[2] * xs[ox + 2] +
+                                  wr[3] * xs[ox + 3] + wr[4] * xs[ox + 4];
+                if (R < L) R = L;
+            }
             for (int j = 0; j < k; j++) {
                 int lo, hi;
                 col_range(j, s, pad, W, OW, &lo, &hi);
+                if (R > L) { /* only the border columns are left */
+                    float wv = w[i * k + j];
+                    const float *xs = xr + j - pad;
+                    for (int ox = lo; ox < hi && ox < L; ox++) yr[ox] += wv * xs[ox];
+                    for (int ox = lo > R ? lo : R; ox < hi; ox++) yr[ox] += wv * xs[ox];
+                    continue;
+                }
                 float wv = w[i * k + j];
                 const float *xs = xr + j - pad;
                 if (s == 1)

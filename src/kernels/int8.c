@@ -14,6 +14,7 @@
  * unsigned x signed bytes: sum (q+128) w = sum q w + 128 rowsum(w), so the
  * packed weights carry their row sums and the kernels subtract them).
  * Padding is code 0 in activations and weight 0, so it adds nothing. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "minnow/quant.h"
@@ -44,7 +45,13 @@ int mn_i8_isa_ok(mn_i8_isa isa) {
 }
 
 mn_i8_isa mn_i8_best_isa(void) {
-    for (int i = MN_I8__COUNT - 1; i > 0; i--)
+    /* MINNOW_I8_ISA=ref|avx2|avx512bw|avx512vnni caps the choice (tests and
+     * benchmarks of each path); it never picks what the CPU lacks. */
+    const char *cap = getenv("MINNOW_I8_ISA");
+    int top = MN_I8__COUNT - 1;
+    for (int i = 0; cap && i < MN_I8__COUNT; i++)
+        if (strcmp(cap, mn_i8_isa_name((mn_i8_isa)i)) == 0) top = i;
+    for (int i = top; i > 0; i--)
         if (mn_i8_isa_ok((mn_i8_isa)i)) return (mn_i8_isa)i;
     return MN_I8_REF;
 }

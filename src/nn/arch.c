@@ -179,8 +179,14 @@ mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int 
     unsigned char *file = NULL;
     if (!spec && !strchr(arch, ';')) {
         size_t len;
-        if (mn_read_file(arch, &file, &len))
-            return mn_error(MN_EARG, "unknown architecture '%s' (built-ins: lenet300, lenet5, mlp1200, mlp800, conv2, conv4, conv6; or a spec file)", arch);
+        if (mn_read_file(arch, &file, &len)) {
+            char names[512] = "";
+            for (int i = 0; i < NBUILTIN; i++) {
+                size_t l = strlen(names);
+                snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", g_builtin[i].name);
+            }
+            return mn_error(MN_EARG, "unknown architecture '%s' (built-ins: %s; or a spec file)", arch, names);
+        }
         char *t = realloc(file, len + 1);
         if (!t) { free(file); return mn_error(MN_ENOMEM, "out of memory"); }
         t[len] = 0;

@@ -19,6 +19,7 @@ static const mn_opdef *const g_ops[MN_OP__COUNT] = {
     [MN_OP_FLATTEN] = &mn_op_flatten, [MN_OP_BATCHNORM] = &mn_op_batchnorm,
     [MN_OP_ADD] = &mn_op_add,         [MN_OP_SOFTMAX] = &mn_op_softmax,
     [MN_OP_SIGN] = &mn_op_sign, [MN_OP_BDENSE] = &mn_op_bdense, [MN_OP_BCONV] = &mn_op_bconv,
+    [MN_OP_CONCAT] = &mn_op_concat,
 };
 
 const mn_opdef *mn__opdef(mn_op op) {
@@ -274,6 +275,13 @@ mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
             float *ga = mn__w(g, n, 0), *var = mn__w(g, n, 3);
             for (int64_t k = 0; k < g->params[n->p[0]].n; k++) ga[k] = var[k] = 1;
         }
+    }
+    /* Topological order: a node's inputs are settled before it. */
+    for (int i = 0; i < g->nnodes; i++) {
+        mn_node *n = &g->nodes[i];
+        n->needs_grad = 0;
+        for (int k = 0; k < n->np; k++) n->needs_grad |= g->params[n->p[k]].trainable;
+        for (int k = 0; k < n->nin; k++) n->needs_grad |= g->nodes[n->in[k]].needs_grad;
     }
     g->finalized = 1;
     return MN_OK;

@@ -25,6 +25,7 @@ extern const mn_opdef mn_op_input, mn_op_dense, mn_op_conv, mn_op_maxpool,
     mn_op_avgpool, mn_op_relu, mn_op_tanh, mn_op_dropout, mn_op_flatten,
     mn_op_batchnorm, mn_op_add, mn_op_softmax;
 extern const mn_opdef mn_op_sign, mn_op_bdense, mn_op_bconv;
+extern const mn_opdef mn_op_concat;
 /* Depthwise conv (op_dwconv.c): op_conv.c dispatches nodes it applies to. */
 int mn__dw_applies(const mn_graph *g, const mn_node *n);
 void mn__dw_forward(mn_graph *g, mn_node *n, int batch);
@@ -42,9 +43,10 @@ static inline const mn_node *mn__in(const mn_graph *g, const mn_node *n, int i) 
 static inline const mn_shape *mn__in_shape(const mn_graph *g, const mn_node *n, int i) {
     return &g->nodes[n->in[i]].out;
 }
-/* Input i needs a gradient unless it is the graph input. */
+/* Input i needs a gradient only if a trainable parameter lies at or before
+ * it (set by finalize): flatten after the input, for one, needs none. */
 static inline int mn__needs_dx(const mn_graph *g, const mn_node *n, int i) {
-    return g->nodes[n->in[i]].op != MN_OP_INPUT;
+    return g->nodes[n->in[i]].needs_grad;
 }
 static inline float *mn__w(const mn_graph *g, const mn_node *n, int i) {
     return g->w + g->params[n->p[i]].off;
