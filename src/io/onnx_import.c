@@ -17,44 +17,6 @@
 #ifndef MINNOW_HAVE_ONNX
 
 int mn_onnx_available(void) { return 0; }
-/* protobuf-c unpacks nested messages recursively with no depth limit, so a
- * small file of deeply nested attribute graphs would overflow the stack.
- * This scan follows every length-delimited field that parses as a message
- * and refuses nesting deeper than MAX_DEPTH (real models nest < 20).
- * Returns 1 if buf is fine (or not a message at all), 0 if too deep. */
-#define MAX_DEPTH 64
-static int varint(const unsigned char *b, size_t len, size_t *pos, uint64_t *v) {
-    *v = 0;
-    for (int sh = 0; sh < 64; sh += 7) {
-        if (*pos >= len) return 0;
-        unsigned char c = b[(*pos)++];
-        *v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) return 1;
-    }
-    return 0;
-}
-
-static int depth_ok(const unsigned char *b, size_t len, int depth) {
-    if (depth > MAX_DEPTH) return 0;
-    size_t pos = 0;
-    while (pos < len) {
-        uint64_t tag, v;
-        if (!varint(b, len, &pos, &tag) || (tag >> 3) == 0) return 1;
-        switch (tag & 7) {
-        case 0: if (!varint(b, len, &pos, &v)) return 1; break;
-        case 1: if (len - pos < 8) return 1; pos += 8; break;
-        case 5: if (len - pos < 4) return 1; pos += 4; break;
-        case 2:
-            if (!varint(b, len, &pos, &v) || v > len - pos) return 1;
-            if (!depth_ok(b + pos, (size_t)v, depth + 1)) return 0;
-            pos += (size_t)v;
-            break;
-        default: return 1; /* groups: not ONNX, protobuf-c will refuse or skip them */
-        }
-    }
-    return 1;
-}
-
 mn_status mn_onnx_import_mem(const unsigned char *buf, size_t len, mn_graph *g) {
     (void)buf;
     (void)len;
