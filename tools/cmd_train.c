@@ -47,8 +47,8 @@ static int resume_from(const char *path, mn_graph *g, mn_checkpoint *ck, mn_trai
     }
     mn_graph cg;
     cli_check(mn_checkpoint_load(path, &cg, ck));
-    cli_check(mn_checkpoint_match(ck, cfg, tr));
-    cli_check(mn_checkpoint_match_graph(&cg, g));
+    if (mn_checkpoint_match(ck, cfg, tr) || mn_checkpoint_match_graph(&cg, g))
+        cli_die("%s: %s (remove it to start afresh)", path, mn_errmsg());
     mn_graph_free(g);
     *g = cg;
     log->n = 0;
