@@ -5,25 +5,7 @@
 # that load, evaluate, report and benchmark.
 set -u
 BIN=${1:?usage: cli_binarize.sh path/to/minnow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-expect_fail() { # CODE NEEDLE -- command...
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return 1; }
-  ok
-}
+. "$(dirname "$0")/clilib.sh"
 pycheck() { # FILE PYTHON-EXPR-ON-r
   /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert $2, r" "$1" 2>"$T/pyerr" \
     || bad "check '$2' on $(head -c 300 "$1"): $(tail -1 "$T/pyerr")"
@@ -83,5 +65,4 @@ expect_ok "$BIN" eval "$T/t.mnw" --data "$T/d"
 expect_ok "$BIN" train --arch "$SPEC" --binary binaryconnect --data "$T/d" --epochs 2 --batch 20 -o "$T/t2.mnw"
 [ -s "$T/t2.mnw" ] && [ "$(stat -c %s "$T/t2.mnw")" -lt "$(stat -c %s "$T/dense.mnw")" ] || bad "train --binary file not smaller"
 
-echo "cli_binarize: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_binarize

@@ -6,34 +6,7 @@
 # arguments give one clear line, a non-zero exit and no output file.
 set -u
 BIN=${1:?usage: cli_compress.sh path/to/minnow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-PY=/usr/bin/python3
-
-# expect_fail CODE NEEDLE -- command...: exit CODE, one stderr line with NEEDLE.
-expect_fail() {
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qF -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return 1; }
-  ok
-}
-# check FILE PYTHON-EXPR: the JSON in FILE (as r) satisfies the expression.
-check() {
-  $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert eval(sys.argv[2]), r' "$1" "$2" 2>"$T/perr" \
-    && ok || bad "check '$2' on $(head -c 400 "$1"): $(tail -1 "$T/perr")"
-}
-absent() { [ ! -e "$1" ] && ok || bad "$1 exists after a failure"; }
-
+. "$(dirname "$0")/clilib.sh"
 mkcsv() { # file n: 3 classes by the signs of two of 12 features
   awk -v n="$2" -v s="$3" 'BEGIN{srand(s); print "a,b,c,d,e,f,g,h,i,j,k,l,label";
     for(i=0;i<n;i++){a=rand()*2-1;b=rand()*2-1; l=(a>0)+(b>0);
@@ -137,5 +110,4 @@ head -c 300 "$T/c.mnw" >"$T/trunc.mnw"
 expect_fail 1 "trunc.mnw" -- "$BIN" encode "$T/trunc.mnw" --huffman -o "$T/x.mnw"
 absent "$T/x.mnw"
 
-echo "cli_compress: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_compress

@@ -3,27 +3,7 @@
 # clear line on stderr, non-zero exit, no crash, no half-written output).
 set -u
 BIN=${1:?usage: cli_core.sh path/to/minnow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect_fail CODE NEEDLE -- command...: exit code CODE, exactly one stderr
-# line containing NEEDLE, and no sanitizer/crash output.
-expect_fail() {
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return; }
-  ok
-}
+. "$(dirname "$0")/clilib.sh"
 json_ok() { /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null || { bad "not JSON: $(head -c 200 "$1")"; return 1; }; ok; }
 
 # A small separable CSV problem: 3 classes by the sign pattern of 4 features.
@@ -109,5 +89,4 @@ cmp -s "$T/s1.mnw" "$T/s2.mnw" && ok || bad "same seed gave different models"
 expect_ok "$BIN" train --arch "$SPEC" --data "$T/d" --epochs 3 --batch 16 --seed 10 -o "$T/s3.mnw"
 cmp -s "$T/s1.mnw" "$T/s3.mnw" && bad "different seeds gave the same model" || ok
 
-echo "cli_core: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_core

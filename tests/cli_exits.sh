@@ -5,24 +5,7 @@
 # bad input (one clear stderr line, non-zero exit, no output file left).
 set -u
 BIN=${1:?usage: cli_exits.sh path/to/minnow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_fail() { # CODE NEEDLE -- command...
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return; }
-  ok
-}
+. "$(dirname "$0")/clilib.sh"
 py() { /usr/bin/python3 -c "$@"; }
 
 # 3 classes from the signs of two of 6 features.
@@ -82,5 +65,4 @@ expect_fail 1 "shape" -- "$BIN" arch lenet5 --shape 1,28
 expect_fail 1 "unknown architecture" -- "$BIN" arch nosuch
 expect_fail 2 "ARCH" -- "$BIN" arch
 
-echo "cli_exits: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_exits

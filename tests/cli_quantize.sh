@@ -4,32 +4,7 @@
 # non-zero exit, no half-written output).
 set -u
 BIN=${1:?usage: cli_quantize.sh path/to/minnow}
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-expect_fail() { # CODE NEEDLE -- command...
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return; }
-  ok
-}
-# check FILE PYTHON-EXPR-over-r: the JSON report satisfies the expression.
-check() {
-  "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert eval(sys.argv[2]), r' "$1" "$2" 2>"$T/perr" ||
-    { bad "$2: $(tail -1 "$T/perr")"; return; }
-  ok
-}
+. "$(dirname "$0")/clilib.sh"
 
 # 3 classes from the signs of two of 12 features (CSV rows are flat, so
 # this model is dense; the conv path runs on MNIST below when present).
@@ -110,5 +85,4 @@ else
   echo "cli_quantize: no MNIST in $M, conv part skipped"
 fi
 
-echo "cli_quantize: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_quantize
