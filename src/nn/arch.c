@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "minnow/io.h"
+#include "io/mnw_fmt.h"
 
 static const struct { const char *name, *spec; } g_builtin[] = {
     /* LeNet-300-100 (LeCun et al. 1998; Han et al. 2015). */
@@ -94,26 +95,22 @@ static int parse_int(const char *v, int nclass, int *out) {
     return 1;
 }
 
+/* The spec's attribute names are the file format's (io/mnw_fmt.h): one
+ * table, so a new attribute is spelled the same in both. */
 static mn_status set_attr(mn_attrs *a, const char *key, const char *val, int nclass, int line) {
-    struct { const char *k; int *p; } ints[] = {
-        {"units", &a->units}, {"filters", &a->filters}, {"k", &a->k}, {"stride", &a->stride},
-        {"pad", &a->pad}, {"groups", &a->groups}, {"c", &a->c}, {"h", &a->h}, {"w", &a->w},
-        {"bmode", &a->bmode}, {"xscale", &a->xscale}, {"bfold", &a->bfold},
-        {"act_bits", &a->act_bits}, {"act_frac", &a->act_frac}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if (strcmp(key, ints[i].k) == 0) {
-            if (!parse_int(val, nclass, ints[i].p))
+    for (int i = 0; i < MNW_NATTRS; i++) {
+        if (strcmp(key, mnw_attrs[i].name) != 0) continue;
+        void *field = (char *)a + mnw_attrs[i].off;
+        if (mnw_attrs[i].type == MNW_ATTR_I32) {
+            if (!parse_int(val, nclass, (int *)field))
                 return mn_error(MN_EARG, "spec statement %d: %s=%s is not a non-negative integer", line, key, val);
-            return MN_OK;
-        }
-    struct { const char *k; float *p; } fl[] = {{"rate", &a->rate}, {"eps", &a->eps}, {"momentum", &a->momentum}, {"bsparse", &a->bsparse}};
-    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
-        if (strcmp(key, fl[i].k) == 0) {
+        } else {
             char *end;
-            *fl[i].p = strtof(val, &end);
+            *(float *)field = strtof(val, &end);
             if (*val == 0 || *end) return mn_error(MN_EARG, "spec statement %d: %s=%s is not a number", line, key, val);
-            return MN_OK;
         }
+        return MN_OK;
+    }
     return mn_error(MN_EARG, "spec statement %d: unknown attribute '%s'", line, key);
 }
 
