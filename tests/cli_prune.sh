@@ -97,6 +97,15 @@ check "$T/out" "r['nonzero'] == r['weights'] - round(0.9 * r['weights'])"
 # lottery with the control: output layer at half the rate
 expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.75 --rounds 2 --control --epochs 3 -o "$T/lt.mnw" --json
 check "$T/out" "(lambda L: L['fc1.weight']['nonzero'] == 64 and L['fc2.weight']['nonzero'] == 128 and L['fc3.weight']['nonzero'] == 160 - round(0.4375 * 160) and 0 <= r['lottery']['control_val_error'] <= 1)($L)"
+# lottery with a hold-out: every training early-stopped on the last 100 train rows
+expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --rounds 2 --control --holdout 100 --epochs 3 -o "$T/lth.mnw" --json
+check "$T/out" "(lambda t: all(1 <= t[k] <= 3 for k in ('dense_epoch', 'ticket_epoch', 'control_epoch')) and all(0 <= t[k] <= 1 for k in ('dense_holdout_error', 'ticket_holdout_error', 'control_holdout_error')) and [x['round'] for x in t['rounds']] == [0, 1, 2] and all(1 <= x['epoch'] <= 3 and 0 <= x['holdout_error'] <= 1 for x in t['rounds']))(r['lottery'])"
+expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 100 --epochs 2 -o "$T/lth2.mnw"
+grep -q "held-out error at the kept epoch: dense" "$T/out" && ok || bad "lottery hold-out text: $(cat "$T/out")"
+expect_fail 1 "leaves nothing to train on" -- "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 400 --epochs 1 -o "$T/xl.mnw"
+expect_fail 1 "--holdout apply to lottery" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --holdout 10 -o "$T/xl.mnw"
+expect_fail 2 "--holdout" -- "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout=-5 -o "$T/xl.mnw"
+[ -e "$T/xl.mnw" ] && bad "a failed lottery left $T/xl.mnw" || ok
 # neuron: half of the hidden units go, shapes shrink
 expect_ok "$BIN" prune "$T/m.mnw" "${D[@]}" --method neuron --sparsity 0.5 --criterion activity --finetune 1 -o "$T/neu.mnw" --json
 check "$T/out" "(lambda L: (L['fc1.weight']['rows'], L['fc2.weight']['rows'], L['fc2.weight']['cols'], L['fc3.weight']['cols']) == (16, 8, 16, 8))($L)"

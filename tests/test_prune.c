@@ -476,6 +476,102 @@ static void test_lottery(void **state) {
     mn_graph_free(&g);
 }
 
+/* Early stopping on a hold-out: what the trainings saw, which epoch each
+ * kept, and that the kept weights are that epoch's. */
+typedef struct lt_log {
+    int trainings, epochs, steps_seen;
+    float loss[4][64];    /* held-out loss per epoch of the first trainings */
+    int n[4];
+    float *wlast;         /* the dense training's final weights */
+    int64_t last_step;
+    int captured;
+} lt_log;
+
+static void lt_log_epoch(void *ud, const mn_epoch_stats *e) {
+    lt_log *l = ud;
+    if (e->epoch == 1) l->trainings++;
+    int t = l->trainings - 1;
+    if (t >= 0 && t < 4 && e->epoch <= 64) { l->loss[t][e->epoch - 1] = e->val_loss; l->n[t] = e->epoch; }
+}
+static void lt_log_progress(void *ud, const mn_progress *p) {
+    ((lt_log *)ud)->steps_seen = p->steps;
+}
+static void lt_log_step(void *ud, mn_graph *g, int64_t step) {
+    lt_log *l = ud;
+    if (!l->captured && step == l->last_step) { /* the first training is the dense one */
+        memcpy(l->wlast, g->w, sizeof(float) * (size_t)g->nw);
+        l->captured = 1;
+    }
+}
+static int argmin(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (v[i] < v[b]) b = i;
+    return b + 1;
+}
+
+static void test_lottery_holdout(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 21);
+    mn_dataset d;
+    synth(&d, 100, 8, 22); /* 40 to train on, 60 held out: it overfits */
+    assert_int_equal(mn_set_input_norm(&g, &d), MN_OK);
+    mn_lottery_cfg c = {0};
+    c.sparsity = 0.5f;
+    c.rounds = 1;
+    c.control = 1;
+    c.control_seed = 7;
+    c.holdout = 60;
+    mn_train_default(&c.train);
+    c.train.epochs = 12;
+    c.train.batch = 10;
+    c.train.opt.lr = 0.01f;
+    lt_log log = {0};
+    log.wlast = malloc(sizeof(float) * (size_t)g.nw);
+    assert_non_null(log.wlast);
+    log.last_step = (int64_t)c.train.epochs * 4 - 1;
+    c.train.on_epoch = lt_log_epoch;
+    c.train.on_progress = lt_log_progress;
+    c.train.on_step = lt_log_step;
+    c.train.ud = &log;
+    mn_lottery_result r;
+    assert_int_equal(mn_prune_lottery(&g, &d, &d, &c, &r), MN_OK);
+    /* Only the first 40 samples were trained on: 4 steps of 10. */
+    assert_int_equal(log.steps_seen, 4);
+    assert_int_equal(log.trainings, 3);
+    /* Each training kept its epoch of lowest held-out loss; the dense one
+     * overfits, so that is not its last epoch. */
+    assert_int_equal(r.dense_epoch, argmin(log.loss[0], log.n[0]));
+    assert_int_equal(r.ticket_epoch, argmin(log.loss[1], log.n[1]));
+    assert_int_equal(r.control_epoch, argmin(log.loss[2], log.n[2]));
+    assert_true(r.dense_epoch < c.train.epochs);
+    assert_true(r.dense_holdout >= 0 && r.ticket_holdout >= 0 && r.control_holdout >= 0);
+    /* g is the ticket at its kept epoch: its held-out loss is that epoch's. */
+    mn_dataset hold = d;
+    hold.n = 60;
+    hold.x = d.x + 40 * 64;
+    hold.y = d.y + 40;
+    mn_eval_result e;
+    assert_int_equal(mn_eval(&g, &hold, 250, &e), MN_OK);
+    assert_true(fabsf(e.loss - log.loss[1][r.ticket_epoch - 1]) < 1e-5f);
+    assert_true(fabsf(e.error - r.ticket_holdout) < 1e-6f);
+    assert_int_equal(mn_eval(&g, &d, 250, &e), MN_OK);
+    assert_true(fabsf(e.error - r.ticket_error) < 1e-6f);
+    /* The mask comes from the weights at the END of the dense training (as
+     * in the paper), not from the early-stopped ones. */
+    int fc1 = mn_graph_find_param(&g, "fc1.weight");
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.5 * 1920));
+    assert_threshold(log.wlast, &g, &fc1, 1);
+    /* A hold-out that leaves nothing to train on. */
+    c.holdout = 100;
+    assert_int_equal(mn_prune_lottery(&g, &d, &d, &c, &r), MN_EARG);
+    c.holdout = -1;
+    assert_int_equal(mn_prune_lottery(&g, &d, &d, &c, &r), MN_EARG);
+    free(log.wlast);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
 static void test_sensitivity(void **state) {
     (void)state;
     mn_graph g;
@@ -568,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_structured_dead_units),
         cmocka_unit_test(test_activity_scores),
         cmocka_unit_test(test_lottery),
+        cmocka_unit_test(test_lottery_holdout),
         cmocka_unit_test(test_sensitivity),
         cmocka_unit_test(test_sparse_save),
         cmocka_unit_test(test_mnist_accuracy),

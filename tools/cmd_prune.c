@@ -35,6 +35,9 @@ static const char *HELP =
     "  --rounds R        lottery: prune/rewind/retrain rounds (default 1)\n"
     "  --rewind-iter K   lottery: rewind to the weights after K steps (default 0: init)\n"
     "  --control         lottery: also train a random re-initialisation of the ticket\n"
+    "  --holdout N       lottery: hold out the last N training samples; every training runs\n"
+    "                    on the rest and keeps its epoch of lowest held-out loss (early\n"
+    "                    stopping, as Frankle & Carbin report); default 0: the last epoch\n"
     "  --epochs E        gradual, snip, lottery: training epochs (default 15)\n"
     "  --data DIR        data directory (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
     "  --split NAME      training split (default train)\n"
@@ -83,8 +86,11 @@ static void on_stage(void *ud, const mn_prune_stage *s) {
 static void on_round(void *ud, const mn_lottery_round *r) {
     (void)ud;
     if (nrounds < MAX_STAGES) rounds[nrounds++] = *r;
-    fprintf(stderr, "lottery round %d/%d: %.2f%% of weights left, val error %.2f%%\n", r->round, r->rounds,
+    fprintf(stderr, "lottery round %d/%d: %.2f%% of weights left, val error %.2f%%", r->round, r->rounds,
             100 * r->density, 100 * r->val_error);
+    if (r->holdout_error >= 0)
+        fprintf(stderr, " (early-stopped at epoch %d, held-out error %.2f%%)", r->epoch, 100 * r->holdout_error);
+    fputc('\n', stderr);
 }
 
 static void snapshot(const mn_graph *g) {
@@ -161,11 +167,15 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
         printf("]");
         if (lt) {
             printf(",\"lottery\":{\"dense_val_error\":%.6g,\"ticket_val_error\":%.6g,\"control_val_error\":%.6g,"
-                   "\"density\":%.6f,\"rounds\":[",
-                   lt->dense_error, lt->ticket_error, lt->control_error, lt->density);
+                   "\"density\":%.6f,\"dense_holdout_error\":%.6g,\"ticket_holdout_error\":%.6g,"
+                   "\"control_holdout_error\":%.6g,\"dense_epoch\":%d,\"ticket_epoch\":%d,\"control_epoch\":%d,"
+                   "\"rounds\":[",
+                   lt->dense_error, lt->ticket_error, lt->control_error, lt->density, lt->dense_holdout,
+                   lt->ticket_holdout, lt->control_holdout, lt->dense_epoch, lt->ticket_epoch, lt->control_epoch);
             for (int i = 0; i < nrounds; i++)
-                printf("%s{\"round\":%d,\"density\":%.6f,\"val_error\":%.6g}", i ? "," : "", rounds[i].round,
-                       rounds[i].density, rounds[i].val_error);
+                printf("%s{\"round\":%d,\"density\":%.6f,\"val_error\":%.6g,\"epoch\":%d,\"holdout_error\":%.6g}",
+                       i ? "," : "", rounds[i].round, rounds[i].density, rounds[i].val_error, rounds[i].epoch,
+                       rounds[i].holdout_error);
             printf("]}");
         }
         printf("}\n");
@@ -178,6 +188,13 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
         printf("lottery: dense %.2f%%, ticket %.2f%%", 100 * lt->dense_error, 100 * lt->ticket_error);
         if (lt->control_error >= 0) printf(", random re-init control %.2f%%", 100 * lt->control_error);
         printf(" (%.2f%% of weights left)\n", 100 * lt->density);
+        if (lt->ticket_holdout >= 0) {
+            printf("lottery held-out error at the kept epoch: dense %.2f%% (epoch %d), ticket %.2f%% (epoch %d)",
+                   100 * lt->dense_holdout, lt->dense_epoch, 100 * lt->ticket_holdout, lt->ticket_epoch);
+            if (lt->control_holdout >= 0)
+                printf(", control %.2f%% (epoch %d)", 100 * lt->control_holdout, lt->control_epoch);
+            putchar('\n');
+        }
     }
     if (fb_in > 0) printf("file: %ld -> %ld bytes (%.2fx smaller)\n", fb_in, fb, fb > 0 ? (double)fb_in / fb : 0.0);
     else printf("file: %ld bytes\n", fb);
@@ -191,8 +208,9 @@ static void check_opts(const cli_args *a, int m, int gradual) {
     if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD)) cli_die("--steps applies to magnitude and obd");
     if (cli_flag(a, "steps") && gradual) cli_die("--steps and --schedule gradual exclude each other");
     if (cli_flag(a, "criterion") && m != M_NEURON && m != M_FILTER) cli_die("--criterion applies to neuron and filter");
-    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control")) && m != M_LOTTERY)
-        cli_die("--rounds, --rewind-iter and --control apply to lottery");
+    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control") || cli_flag(a, "holdout")) &&
+        m != M_LOTTERY)
+        cli_die("--rounds, --rewind-iter, --control and --holdout apply to lottery");
     if (cli_flag(a, "arch") != (m == M_SNIP || m == M_LOTTERY))
         cli_die(m == M_SNIP || m == M_LOTTERY ? "%s starts from --arch (random init), not a trained model"
                                               : "--arch applies to snip and lottery; %s prunes IN.mnw",
@@ -209,7 +227,7 @@ int cmd_prune(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv,
               "method: sparsity: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
-              "samples: rounds: rewind-iter: control data: split: val: o: json " CLI_TRAIN_OPTS,
+              "samples: rounds: rewind-iter: control holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
               help);
     const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
     if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery)");
@@ -271,7 +289,12 @@ int cmd_prune(int argc, char **argv) {
         mn_rng rng;
         mn_rng_seed(&rng, tc.seed);
         mn_graph_init_params(&g, &rng);
-        cli_check(mn_set_input_norm(&g, &tr));
+        /* Lottery with a hold-out: the input statistics come from the
+         * samples it trains on only. */
+        int hold = m == M_LOTTERY ? (int)cli_int(&a, "holdout", 0, 0, 1 << 30) : 0;
+        mn_dataset fit = tr;
+        if (hold > 0 && hold < tr.n) fit.n = tr.n - hold;
+        cli_check(mn_set_input_norm(&g, &fit));
         if (!(t = malloc(sizeof(float) * (size_t)(g.nparams + 1)))) cli_die("out of memory");
         if (!one_number) cli_check(mn_prune_parse_targets(&g, spec, sel, t));
     }
@@ -300,6 +323,7 @@ int cmd_prune(int argc, char **argv) {
         lc.rewind_iter = cli_int(&a, "rewind-iter", 0, 0, 1L << 30);
         lc.control = cli_flag(&a, "control");
         lc.control_seed = tc.seed + 1000003;
+        lc.holdout = (int)cli_int(&a, "holdout", 0, 0, 1 << 30);
         lc.train = tc;
         lc.on_round = on_round;
         cli_check(mn_prune_lottery(&g, &tr, vp, &lc, &lt));

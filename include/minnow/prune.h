@@ -159,6 +159,11 @@ typedef struct mn_lottery_round {
     int round, rounds;    /* 1-based; round 0 is the dense training */
     float density;        /* kept fraction of the prunable weights */
     float val_error;      /* after (re)training */
+    /* With a hold-out (mn_lottery_cfg.holdout > 0): the epoch kept (1-based,
+     * lowest held-out loss) and the held-out error there; else the last
+     * epoch and -1. */
+    int epoch;
+    float holdout_error;
 } mn_lottery_round;
 
 typedef struct mn_lottery_cfg {
@@ -170,6 +175,14 @@ typedef struct mn_lottery_cfg {
     mn_train_cfg train;   /* every (re)training: train.epochs */
     void (*on_round)(void *ud, const mn_lottery_round *r);
     void *ud;
+    /* Early stopping (Frankle & Carbin report every network at the iteration
+     * of minimum validation loss).  holdout > 0: the LAST `holdout` samples
+     * of `train` are set aside; every training (dense, ticket rounds,
+     * control) runs on the rest, evaluates the held-out part after each
+     * epoch and ends with the weights of the epoch of lowest held-out loss.
+     * `val` is then only reported on, never used to choose.  0: train on all
+     * of `train` and keep the last epoch. */
+    int holdout;
 } mn_lottery_cfg;
 
 typedef struct mn_lottery_result {
@@ -177,10 +190,15 @@ typedef struct mn_lottery_result {
     float ticket_error;   /* the rewound, retrained ticket */
     float control_error;  /* random re-init with the same mask (-1 if none) */
     float density;        /* kept fraction of the prunable weights */
+    /* With a hold-out: held-out error of each at its kept epoch (else -1)
+     * and that epoch (1-based; without a hold-out the last). */
+    float dense_holdout, ticket_holdout, control_holdout;
+    int dense_epoch, ticket_epoch, control_epoch;
 } mn_lottery_result;
 
 /* g: built and initialised (its current weights are the init).  On return g
- * holds the trained ticket (masked).  val is required. */
+ * holds the trained ticket (masked).  val is required.  MN_EARG if the
+ * hold-out leaves no sample on either side. */
 mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
                            const mn_dataset *val, const mn_lottery_cfg *c,
                            mn_lottery_result *res);

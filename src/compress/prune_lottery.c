@@ -2,7 +2,10 @@
  * of each layer's remaining weights (the output layer at half the rate),
  * rewind the survivors to their initial values (or to those after K steps,
  * Frankle et al. 2020), retrain; repeat.  The control re-initialises the
- * same sparse structure at random. */
+ * same sparse structure at random.  With a hold-out, every training is
+ * early-stopped as in the paper: it keeps the weights of the epoch with the
+ * lowest loss on the last `holdout` training samples, which it never trains
+ * on, so the val split is only reported on. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,11 @@ typedef struct lt_state {
     float *wk;          /* captured weights */
     const mn_graph *g;
     int captured;
+    /* early stopping on the hold-out */
+    float *wbest;       /* weights of the best epoch so far (NULL: no hold-out) */
+    float *wlast;       /* hold-out: the weights training ended with, as |w| */
+    float best_loss, best_err;
+    int best_epoch;
 } lt_state;
 
 static void lt_progress(void *ud, const mn_progress *p) {
@@ -24,6 +32,14 @@ static void lt_progress(void *ud, const mn_progress *p) {
 static void lt_epoch(void *ud, const mn_epoch_stats *e) {
     lt_state *s = ud;
     if (s->user.on_epoch) s->user.on_epoch(s->user.ud, e);
+    /* Strictly lower only: on a tie the earlier epoch stays, as an
+     * "iteration of minimum loss" would. */
+    if (s->wbest && e->val_loss >= 0 && e->val_loss < s->best_loss) {
+        s->best_loss = e->val_loss;
+        s->best_err = e->val_error;
+        s->best_epoch = e->epoch;
+        memcpy(s->wbest, s->g->w, sizeof(float) * (size_t)s->g->nw);
+    }
 }
 static void lt_step(void *ud, mn_graph *g, int64_t step) {
     lt_state *s = ud;
@@ -34,16 +50,34 @@ static void lt_step(void *ud, mn_graph *g, int64_t step) {
     }
 }
 
-static mn_status train_once(mn_graph *g, const mn_dataset *tr, const mn_dataset *va,
-                            lt_state *s, float *err) {
+/* Trains on tr (evaluating hold, if any, after each epoch and ending at its
+ * best epoch), then measures the error on va.  *epoch and *herr: the epoch
+ * kept and its held-out error (-1 without a hold-out). */
+static mn_status train_once(mn_graph *g, const mn_dataset *tr, const mn_dataset *hold,
+                            const mn_dataset *va, lt_state *s, float *err, int *epoch, float *herr) {
     mn_train_cfg tc = s->user;
     tc.on_step = lt_step;
     tc.on_progress = lt_progress;
     tc.on_epoch = lt_epoch;
     tc.ud = s;
+    s->best_loss = INFINITY;
+    s->best_err = -1;
+    s->best_epoch = 0;
     mn_optim_reset(g, &tc.opt);
-    mn_status st = mn_train(g, tr, va, &tc);
+    /* Without a hold-out the per-epoch evaluation is on val, for progress
+     * only: nothing is chosen by it. */
+    mn_status st = mn_train(g, tr, hold ? hold : va, &tc);
     if (st) return st;
+    *epoch = tc.epochs;
+    *herr = -1;
+    if (hold && s->best_epoch > 0) {
+        /* The paper prunes the weights at the end of training and reports
+         * the network at the early-stopping iteration: keep both. */
+        for (int64_t i = 0; i < g->nw; i++) s->wlast[i] = fabsf(g->w[i]);
+        memcpy(g->w, s->wbest, sizeof(float) * (size_t)g->nw);
+        *epoch = s->best_epoch;
+        *herr = s->best_err;
+    }
     mn_eval_result r;
     if ((st = mn_eval(g, va, 250, &r))) return st;
     *err = r.error;
@@ -71,58 +105,80 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
     if (!(c->sparsity >= 0 && c->sparsity < 1)) return mn_error(MN_EARG, "sparsity %g is outside [0, 1)", c->sparsity);
     if (c->rewind_iter < 0) return mn_error(MN_EARG, "rewind iteration must be >= 0");
     if (c->train.batch < 1 || c->train.epochs < 1) return mn_error(MN_EARG, "the lottery procedure needs training epochs");
-    int64_t total = (int64_t)c->train.epochs * ((train->n + c->train.batch - 1) / c->train.batch);
+    if (c->holdout < 0 || (c->holdout > 0 && c->holdout >= train->n))
+        return mn_error(MN_EARG, "a hold-out of %d samples leaves nothing to train on (the training set has %d)",
+                        c->holdout, train->n);
+    /* Views, not copies: the first n - holdout samples train, the rest
+     * choose the early-stopping epoch. */
+    mn_dataset fit = *train, hold = *train;
+    int64_t isz = (int64_t)train->c * train->h * train->w;
+    fit.n = train->n - c->holdout;
+    hold.n = c->holdout;
+    hold.x = train->x + (int64_t)fit.n * isz;
+    hold.y = train->y + fit.n;
+    const mn_dataset *hp = c->holdout > 0 ? &hold : NULL;
+    int64_t total = (int64_t)c->train.epochs * ((fit.n + c->train.batch - 1) / c->train.batch);
     if (c->rewind_iter > total)
         return mn_error(MN_EARG, "rewind iteration %lld is past the end of training (%lld steps)",
                         (long long)c->rewind_iter, (long long)total);
     mn_status st = MN_OK;
     size_t bytes = sizeof(float) * (size_t)g->nw;
     float *w0 = malloc(bytes), *wk = malloc(bytes), *t = malloc(sizeof(float) * (size_t)(g->nparams + 1));
-    if (!w0 || !wk || !t) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    float *wb = hp ? malloc(bytes) : NULL, *wl = hp ? malloc(bytes) : NULL;
+    if (!w0 || !wk || !t || (hp && (!wb || !wl))) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
     memcpy(w0, g->w, bytes);
-    lt_state s = {c->train, c->rewind_iter, wk, g, 0};
+    lt_state s = {c->train, c->rewind_iter, wk, g, 0, wb, wl, INFINITY, -1, 0};
     memset(res, 0, sizeof *res);
-    res->control_error = -1;
-    if ((st = train_once(g, train, val, &s, &res->dense_error))) goto out;
+    res->control_error = res->control_holdout = -1;
+    if ((st = train_once(g, &fit, hp, val, &s, &res->dense_error, &res->dense_epoch, &res->dense_holdout))) goto out;
     s.k = 0; /* capture during the first training only */
     const float *rewind = c->rewind_iter > 0 ? wk : w0;
     if (c->on_round) {
-        mn_lottery_round r = {0, c->rounds, density(g), res->dense_error};
+        mn_lottery_round r = {0, c->rounds, density(g), res->dense_error, res->dense_epoch, res->dense_holdout};
         c->on_round(c->ud, &r);
     }
-    float err = res->dense_error;
+    float err = res->dense_error, herr = res->dense_holdout;
+    int ep = res->dense_epoch;
     for (int round = 1; round <= c->rounds; round++) {
         /* Cumulative pruned fraction after `round` rounds of rate ph (hidden
-         * layers) and ph / 2 (output layer). */
+         * layers) and ph / 2 (output layer).  Pruning is by the magnitude
+         * of the weights at the end of training (also with early stopping:
+         * wl holds them, g the early-stopped ones). */
         double ph = 1 - pow(1 - c->sparsity, 1.0 / c->rounds);
         for (int p = 0; p < g->nparams; p++) {
             if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) { t[p] = -1; continue; }
             double rate = mn_prune_is_output_layer(g, p) ? ph / 2 : ph;
             t[p] = (float)(1 - pow(1 - rate, round));
         }
-        if ((st = mn_prune_by_score(g, t, MN_SCOPE_LAYER, 0, NULL))) goto out;
+        if ((st = mn_prune_by_score(g, t, MN_SCOPE_LAYER, 0, hp && s.best_epoch > 0 ? wl : NULL))) goto out;
         rewind_to(g, rewind);
-        if ((st = train_once(g, train, val, &s, &err))) goto out;
+        if ((st = train_once(g, &fit, hp, val, &s, &err, &ep, &herr))) goto out;
         if (c->on_round) {
-            mn_lottery_round r = {round, c->rounds, density(g), err};
+            mn_lottery_round r = {round, c->rounds, density(g), err, ep, herr};
             c->on_round(c->ud, &r);
         }
     }
     res->ticket_error = err;
+    res->ticket_holdout = herr;
+    res->ticket_epoch = ep;
     res->density = density(g);
     if (c->control) {
-        /* Same mask, fresh random values; the ticket is put back after. */
+        /* Same mask, fresh values from the same init distribution (another
+         * seed); the ticket is put back after. */
         memcpy(w0, g->w, bytes);
         mn_rng r;
         mn_rng_seed(&r, c->control_seed);
         mn_graph_init_params(g, &r);
         mn_graph_apply_masks(g);
-        if ((st = train_once(g, train, val, &s, &res->control_error))) goto out;
+        if ((st = train_once(g, &fit, hp, val, &s, &res->control_error, &res->control_epoch, &res->control_holdout)))
+            goto out;
         memcpy(g->w, w0, bytes);
     }
 out:
     free(w0);
     free(wk);
+    free(wb);
+    free(wl);
     free(t);
     return st;
 }
