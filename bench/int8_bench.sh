@@ -4,6 +4,9 @@
 #   bench/int8_bench.sh            (trains lenet300 15 epochs, lenet5 8)
 #   MINNOW_BENCH_MODELS=DIR bench/int8_bench.sh   (reuse DIR/lenet300.mnw,
 #                                                  DIR/lenet5.mnw if there)
+#   MINNOW_BENCH_REPEAT=N   (default 3) runs of every latency, interleaved
+#                           (f32, int8, torch, f32, int8, ...); the table
+#                           shows the median of the N medians
 #
 # 1. Builds minnow (Release) into $MINNOW_BENCH_BUILD (default build-int8bench).
 # 2. Dense parents by the core recipe, then `minnow quantize --method affine`
@@ -14,6 +17,8 @@
 #    bench/int8_torch.py (PyTorch fp32, dynamic int8 = quantize_dynamic on
 #    nn.Linear, static int8 = eager post-training quantization of conv and
 #    linear).  Ratios are other / minnow int8: above 1 means int8 is faster.
+#    Conv layers of the int8 model run the store's conv kernel: the input
+#    quantized once, panels gathered from the codes (no f32 im2col).
 # The machine may be shared: run it twice and compare.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,7 @@ PY=${PYTHON:-/usr/bin/python3}
 TMP=$(mktemp -d /tmp/minnow-int8-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 MODELS=${MINNOW_BENCH_MODELS:-$TMP}
+REPEAT=${MINNOW_BENCH_REPEAT:-3}
 
 die() { echo "int8_bench: $*" >&2; exit 1; }
 [ -e "$DATA/train-images-idx3-ubyte.gz" ] || [ -e "$DATA/train-images-idx3-ubyte" ] ||
@@ -39,6 +45,7 @@ HAVE_TORCH=0
 
 jfield() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print("n/a" if v is None else v)' "$1" "$2" 2>/dev/null || echo n/a; }
 ratio() { if [[ $1 == n/a || $2 == n/a ]]; then echo n/a; else "$PY" -c "print('%.2f' % ($1 / $2))"; fi; }
+median() { "$PY" -c 'import sys, statistics as s; v = [float(a) for a in sys.argv[1:] if a != "n/a"]; print(s.median(v) if v else "n/a")' "$@"; }
 fmt() { if [[ $1 == n/a ]]; then echo n/a; else "$PY" -c "print('%.${2:-1}f' % $1)"; fi; }
 
 echo "minnow int8 benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -64,25 +71,29 @@ for arch in lenet300 lenet5; do
 done
 echo
 
-echo "Median latency of one forward pass in microseconds (1 thread, random input)"
+echo "Median latency of one forward pass in microseconds (1 thread, random input; median of $REPEAT runs)"
 printf '%-10s %6s %10s %10s %10s %10s %10s %10s %10s %10s\n' arch batch "f32" "int8" "torch f32" "torch dyn" \
   "torch st" "f32/int8" "dyn/int8" "st/int8"
 for arch in lenet300 lenet5; do
   for batch in 1 64; do
-    lf=n/a; li=n/a; tf=n/a; td=n/a; ts=n/a
-    "$MINNOW" bench "$MODELS/$arch.mnw" --batch $batch --threads 1 --json >"$TMP/b.json" 2>/dev/null &&
-      lf=$(jfield "$TMP/b.json" 'd["latency_us"]')
-    "$MINNOW" bench "$TMP/$arch-int8.mnw" --batch $batch --threads 1 --json >"$TMP/b.json" 2>/dev/null &&
-      li=$(jfield "$TMP/b.json" 'd["latency_us"]')
-    if [ $HAVE_TORCH = 1 ]; then
-      if "$PY" bench/int8_torch.py --arch $arch --batch $batch --json >"$TMP/t.json" 2>"$TMP/t.err"; then
-        tf=$(jfield "$TMP/t.json" 'd["fp32_us"]')
-        td=$(jfield "$TMP/t.json" 'd["dynamic_int8_us"]')
-        ts=$(jfield "$TMP/t.json" 'd["static_int8_us"]')
-      else
-        echo "int8_bench: int8_torch.py $arch failed: $(tail -1 "$TMP/t.err")" >&2
+    LF=(); LI=(); TF=(); TD=(); TS=()
+    for ((rep = 0; rep < REPEAT; rep++)); do
+      "$MINNOW" bench "$MODELS/$arch.mnw" --batch $batch --threads 1 --json >"$TMP/b.json" 2>/dev/null &&
+        LF+=("$(jfield "$TMP/b.json" 'd["latency_us"]')")
+      "$MINNOW" bench "$TMP/$arch-int8.mnw" --batch $batch --threads 1 --json >"$TMP/b.json" 2>/dev/null &&
+        LI+=("$(jfield "$TMP/b.json" 'd["latency_us"]')")
+      if [ $HAVE_TORCH = 1 ]; then
+        if "$PY" bench/int8_torch.py --arch $arch --batch $batch --json >"$TMP/t.json" 2>"$TMP/t.err"; then
+          TF+=("$(jfield "$TMP/t.json" 'd["fp32_us"]')")
+          TD+=("$(jfield "$TMP/t.json" 'd["dynamic_int8_us"]')")
+          TS+=("$(jfield "$TMP/t.json" 'd["static_int8_us"]')")
+        else
+          echo "int8_bench: int8_torch.py $arch failed: $(tail -1 "$TMP/t.err")" >&2
+        fi
       fi
-    fi
+    done
+    lf=$(median "${LF[@]}"); li=$(median "${LI[@]}"); tf=$(median "${TF[@]}")
+    td=$(median "${TD[@]}"); ts=$(median "${TS[@]}")
     printf '%-10s %6s %10s %10s %10s %10s %10s %9sx %9sx %9sx\n' $arch $batch "$(fmt $lf)" "$(fmt $li)" \
       "$(fmt $tf)" "$(fmt $td)" "$(fmt $ts)" "$(ratio $lf $li)" "$(ratio $td $li)" "$(ratio $ts $li)"
   done

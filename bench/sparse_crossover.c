@@ -5,14 +5,27 @@
  * largest density at which sparse is still faster.  Built and run by
  * bench/sparse_bench.sh; single thread.
  *
- * usage: sparse_crossover [--quick] [--isa ref|portable|avx2|avx512] */
+ * usage: sparse_crossover [--quick] [--isa ref|portable|avx2|avx512]
+ *
+ * With --model FILE (repeatable) --data DIR it instead runs whole models at
+ * batch 1 on real images (the first --images N of DIR's val split, default
+ * 300), since the batch-1 column kernel's work depends on the input: the
+ * median forward latency per model, and per CSR dense layer the median
+ * fraction of active inputs (those differing from the skipped baseline)
+ * and the times of the row kernel, the dispatcher (what inference runs)
+ * and OpenBLAS sgemv on the same layer's real inputs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/data.h"
+#include "minnow/io.h"
 #include "minnow/kernels.h"
 #include "minnow/sparse.h"
+
+/* The batch-1 row kernel alone (sparse.c), to compare with the dispatcher. */
+void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
 
 typedef struct { const char *name; int rows, cols, conv_p; } shape;
 
@@ -83,10 +96,126 @@ static void sparse_call(void *u) {
     }
 }
 
+/* ---- --model: whole models on real images ---------------------------------- */
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof *t, cmp_d);
+    return t[n / 2];
+}
+
+/* Median of the per-call time of one layer kernel, each timing over 8
+ * consecutive images (5 rounds): a different input every call, as in
+ * inference, so that the branch predictor cannot learn one input's pattern. */
+enum { K_ROWS, K_DISPATCH, K_SGEMV };
+static double time_layer(int kind, const mn_csr *m, const float *wd, const float *X, int nimg, float *y, double *t) {
+    int n = 0;
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < nimg; i++) {
+            double t0 = mn_now();
+            for (int rep = 0; rep < 8; rep++) {
+                const float *x = X + (int64_t)((i + rep) % nimg) * m->cols;
+                if (kind == K_ROWS) mn__csr_xwt_rows(m, x, 1, y);
+                else if (kind == K_DISPATCH) mn_csr_xwt(m, x, 1, y);
+                else mn_sgemm(0, 1, 1, m->rows, m->cols, 1.0f, x, m->cols, wd, m->cols, 1.0f, y, m->rows);
+            }
+            t[n++] = (mn_now() - t0) / 8;
+        }
+    return median(t, n);
+}
+
+static int model_mode(const char **paths, int nmodels, const char *dir, int nimg) {
+    mn_dataset d;
+    if (mn_data_load(dir, "val", &d)) { fprintf(stderr, "sparse_crossover: %s\n", mn_errmsg()); return 1; }
+    if (nimg > d.n) nimg = d.n;
+    int64_t isz = (int64_t)d.c * d.h * d.w;
+    printf("batch 1 on the first %d val images of %s, 1 thread, %s; median us\n", nimg, dir,
+           mn_sgemm_uses_blas() ? "OpenBLAS" : "portable sgemm");
+    mn_graph g[8];
+    for (int mi = 0; mi < nmodels; mi++) {
+        if (mn_model_load(paths[mi], &g[mi]) || mn_graph_reserve(&g[mi], 64)) {
+            fprintf(stderr, "sparse_crossover: %s: %s\n", paths[mi], mn_errmsg());
+            return 1;
+        }
+        if (mn_shape_numel(mn_graph_input_shape(&g[mi])) != isz) {
+            fprintf(stderr, "sparse_crossover: %s does not take %s's images\n", paths[mi], dir);
+            return 1;
+        }
+    }
+    /* The models take turns in blocks of nimg images (each block starts
+     * with 20 untimed ones), so that they see the same machine load; not
+     * image by image, where the dense model's 1 MB of weights would evict
+     * the sparse one's from L2 between its calls. */
+    enum { ROUNDS = 5 };
+    double *t = malloc(sizeof(double) * (size_t)nimg * ROUNDS * nmodels), *t64 = malloc(sizeof(double) * 21 * nmodels);
+    for (int i = 0; i < 50; i++)
+        for (int mi = 0; mi < nmodels; mi++) mn_graph_forward(&g[mi], d.x + (i % nimg) * isz, 1, 0);
+    int64_t per = (int64_t)nimg * ROUNDS;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int mi = 0; mi < nmodels; mi++) {
+            for (int i = 0; i < 20; i++) mn_graph_forward(&g[mi], d.x + (i % nimg) * isz, 1, 0);
+            for (int i = 0; i < nimg; i++) {
+                double t0 = mn_now();
+                mn_graph_forward(&g[mi], d.x + i * isz, 1, 0);
+                t[mi * per + (int64_t)round * nimg + i] = (mn_now() - t0) * 1e6;
+            }
+        }
+    for (int round = 0; round < 21; round++)
+        for (int mi = 0; mi < nmodels; mi++) {
+            double t0 = mn_now();
+            mn_graph_forward(&g[mi], d.x, 64, 0);
+            t64[mi * 21 + round] = (mn_now() - t0) * 1e6;
+        }
+    double first = 0;
+    for (int mi = 0; mi < nmodels; mi++) {
+        double fwd = median(t + mi * per, (int)per), p10 = t[mi * per + per / 10];
+        if (!mi) first = fwd;
+        printf("\n%s: forward batch 1 %.2f us (p10 %.2f; %.2fx the first model's time); batch 64 %.1f us\n", paths[mi],
+               fwd, p10, fwd / first, median(t64 + mi * 21, 21));
+    }
+    for (int mi = 0; mi < nmodels; mi++) {
+        int header = 0;
+        for (int ni = 0; ni < g[mi].nnodes; ni++) {
+            mn_node *nd = &g[mi].nodes[ni];
+            const mn_store *st = nd->op == MN_OP_DENSE ? g[mi].params[nd->p[0]].store : NULL;
+            if (!st || st->kind != MN_ST_CSR) continue;
+            if (!header++)
+                printf("\n%s, per CSR dense layer on its real inputs:\n  %-10s %9s %8s %8s %10s %11s %9s\n", paths[mi],
+                       "layer", "shape", "density", "active", "row_us", "dispatch_us", "sgemv_us");
+            const mn_csr *m = st->impl;
+            float *X = malloc(sizeof(float) * (size_t)nimg * m->cols), *y = calloc((size_t)m->rows, sizeof(float));
+            double *act = malloc(sizeof(double) * (size_t)nimg);
+            for (int i = 0; i < nimg; i++) {
+                mn_graph_forward(&g[mi], d.x + i * isz, 1, 0);
+                memcpy(X + (int64_t)i * m->cols, g[mi].nodes[nd->in[0]].y, sizeof(float) * (size_t)m->cols);
+                float base;
+                act[i] = (double)mn_csr_pick_base(X + (int64_t)i * m->cols, m->cols, &base) / m->cols;
+            }
+            double rows_us = time_layer(K_ROWS, m, NULL, X, nimg, y, t) * 1e6;
+            double disp_us = time_layer(K_DISPATCH, m, NULL, X, nimg, y, t) * 1e6;
+            double gemv_us = time_layer(K_SGEMV, m, mn_param_data(&g[mi], nd->p[0]), X, nimg, y, t) * 1e6;
+            char shp[32];
+            snprintf(shp, sizeof shp, "%dx%d", m->rows, m->cols);
+            printf("  %-10s %9s %7.1f%% %7.1f%% %10.2f %11.2f %9.2f\n", nd->name, shp,
+                   100.0 * (double)m->nnz / ((double)m->rows * m->cols), 100 * median(act, nimg), rows_us, disp_us,
+                   gemv_us);
+            free(X), free(y), free(act);
+        }
+    }
+    for (int mi = 0; mi < nmodels; mi++) mn_graph_free(&g[mi]);
+    free(t), free(t64);
+    mn_dataset_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     g_isa = mn_sparse_best_isa();
+    const char *models[8], *dir = NULL;
+    int nmodels = 0, nimg = 300;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_min_s = 0.005;
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc && nmodels < 8) models[nmodels++] = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--images") && i + 1 < argc) nimg = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *v = argv[++i];
             mn_sparse_isa want = !strcmp(v, "ref")        ? MN_SPARSE_REF
@@ -95,9 +224,17 @@ int main(int argc, char **argv) {
                                                           : MN_SPARSE_AVX512;
             if (want > g_isa) { fprintf(stderr, "sparse_crossover: this CPU cannot run %s\n", v); return 1; }
             g_isa = want;
-        } else { fprintf(stderr, "usage: sparse_crossover [--quick] [--isa ref|portable|avx2|avx512]\n"); return 2; }
+        } else {
+            fprintf(stderr, "usage: sparse_crossover [--quick] [--isa ref|portable|avx2|avx512]\n"
+                            "       sparse_crossover --model FILE [--model FILE ...] --data DIR [--images N]\n");
+            return 2;
+        }
     }
     mn_set_threads(1);
+    if (nmodels) {
+        if (!dir || nimg < 1) { fprintf(stderr, "sparse_crossover: --model needs --data DIR (and --images >= 1)\n"); return 2; }
+        return model_mode(models, nmodels, dir, nimg);
+    }
     const char *isa_name[] = {"ref", "portable", "avx2", "avx512"};
     printf("sparse kernels: %s; dense: %s; 1 thread; time per call in us; ratio = dense/sparse\n",
            isa_name[g_isa], mn_sgemm_uses_blas() ? "OpenBLAS sgemm" : "portable sgemm");

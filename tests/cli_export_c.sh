@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `minnow export-c`: a Deep-Compressed LeNet-300-100 (recipe) and a pruned,
-# int8 small CNN become standalone C that compiles with strict C99 flags
-# alone, whose outputs on real MNIST val images equal minnow's runtime
-# outputs, and whose const weight bytes stay within 10% of the .mnw file.
+# int8 small CNN, and binarized MLPs and CNNs (BinaryConnect, XNOR-Net with
+# thresholds and input scales, bitwise with zeros) become standalone C that
+# compiles with strict C99 flags alone, whose outputs on real MNIST val
+# images equal minnow's runtime outputs, and whose const weight bytes stay
+# within 10% of the .mnw file.
 # Skips (77) without MNIST data or gcc.
 set -u
 BIN=${1:?usage: cli_export_c.sh path/to/minnow}
@@ -62,7 +64,46 @@ grep -q mdl_csr_row "$T/cnn_p/model.c" && grep -q mdl_dense_csr "$T/cnn_p/model.
 export_and_check "$T/cnn_q.mnw" "$T/cnn_q" 5e-2 || true
 grep -q 'signed char p' "$T/cnn_q/model.c" || bad "int8 cnn not exported as int8 codes"
 
-# 3. Bad input: one line, non-zero exit.
+# 3. Binarized models: the weights stay 1 bit (uint64_t sign planes, a zero
+# plane for bitwise sparsity), +-1 layers run XNOR + popcount, and the logits
+# equal minnow's to float tolerance with every argmax the same.
+binary_case() { # NAME MODEL
+  local d="$T/$1"
+  export_and_check "$2" "$d" || return 1
+  grep -q 'argmax_agree 200' "$d.check" || bad "$1: argmax differs: $(cat "$d.check")"
+  grep -q 'static const uint64_t p[0-9]*_w\[' "$d/model.c" || bad "$1: no packed sign plane"
+  grep -q 'stdint.h' "$d/model.c" || bad "$1: no stdint.h"
+  grep -E -q 'mdl_xnor\(xb|mdl_sacc\(x|mdl_cacc\(x' "$d/model.c" || bad "$1: no binary kernel used"
+  return 0
+}
+MLP='input in c=1 h=28 w=28; flatten f; dense fc1 units=48; relu r1; dense fc2 units=32; relu r2; dense fc3 units=classes'
+BCNN='input in c=1 h=28 w=28; conv c1 filters=4 k=5; relu r1; maxpool p1 k=2; conv c2 filters=8 k=3 pad=1; relu r2; conv c3 filters=8 k=3 stride=2 pad=1; relu r3; flatten f; dense fc units=classes'
+"$BIN" train --arch lenet300 --binary binaryconnect --epochs 1 --val none --threads 1 -o "$T/bc.mnw" 2>/dev/null || bad "train --binary binaryconnect"
+if binary_case bc "$T/bc.mnw"; then
+  # all three layers binary: the const arrays are the bits, close to the file
+  wb=$(grep -o '"weight_bytes":[0-9]*' "$T/bc.json" | cut -d: -f2)
+  fb=$(stat -c %s "$T/bc.mnw")
+  rb=$(rodata "$T/bc/model.o")
+  echo "  binaryconnect lenet300: const weight arrays $wb bytes (nm: $rb), .mnw file $fb bytes"
+  [ "$rb" -ge "$wb" ] && [ "$rb" -le $((wb + 1024)) ] || bad "bc: nm counts $rb bytes of const data, export-c said $wb"
+  [ $((wb * 10)) -le $((fb * 11)) ] && [ $((wb * 10)) -ge $((fb * 9)) ] || bad "bc: weights $wb bytes not within 10% of the file's $fb"
+fi
+"$BIN" train --arch "$MLP" --epochs 1 --val none --threads 1 -o "$T/mlp.mnw" 2>/dev/null || bad "train mlp"
+"$BIN" train --arch "$BCNN" --epochs 1 --val none --threads 1 -o "$T/bcnn.mnw" 2>/dev/null || bad "train cnn"
+binarize() { # OUT PARENT ARGS...
+  local o=$1 p=$2; shift 2
+  "$BIN" binarize "$T/$p.mnw" "$@" --epochs 1 --val none --threads 1 -o "$T/$o.mnw" >/dev/null 2>&1 || bad "binarize $o: $*"
+}
+binarize xnor mlp --method xnor
+binary_case xnor "$T/xnor.mnw" && { grep -q '? 1.0f : -1.0f' "$T/xnor/model.c" || bad "xnor: no thresholds"; }
+binarize bw mlp --method bitwise --sparsity 0.3 --pretrain-epochs 1
+binary_case bw "$T/bw.mnw" && { grep -q 'static const uint64_t p[0-9]*_m\[' "$T/bw/model.c" || bad "bitwise: no zero plane"; }
+binarize xcnn bcnn --method xnor
+binary_case xcnn "$T/xcnn.mnw" && { grep -q 'mdl_field' "$T/xcnn/model.c" || bad "xnor cnn: no binary conv"; }
+binarize xcnnk bcnn --method xnor --input-scale
+binary_case xcnnk "$T/xcnnk.mnw" && { grep -q 'mdl_kbox(s' "$T/xcnnk/model.c" || bad "xnor cnn: no input scale K"; }
+
+# 4. Bad input: one line, non-zero exit.
 "$BIN" export-c "$T/missing.mnw" -o "$T/x" 2>"$T/err"; rc=$?
 [ $rc = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] || bad "missing model: exit $rc, $(cat "$T/err")"
 "$BIN" export-c "$T/dc.mnw" 2>"$T/err"; rc=$?

@@ -33,6 +33,53 @@ static void t_sgemm(void **s) {
                 }
 }
 
+/* Every variant of the conv layers' small GEMM against the plain one, on
+ * the lenet5 shapes, odd edges (rows not a multiple of the tile, columns
+ * not a multiple of the vector) and both strides of A. */
+typedef void (*small_fn)(int, int, int, const float *, int64_t, int64_t, const float *, int64_t,
+                         int, const float *, float *, int64_t);
+
+static void t_sgemm_small(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 3);
+    int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {7, 5, 0}, {13, 33, 9}, {20, 576, 25}, {25, 20, 576},
+                      {50, 64, 500}, {500, 50, 64}, {500, 64, 50}, {12, 32, 4}, {29, 47, 31}};
+    const mn_cpu *cpu = mn_cpu_features();
+    small_fn fns[4] = {mn_sgemm_small, mn_sgemm_small_portable,
+                       cpu->avx2 && cpu->fma ? mn_sgemm_small_avx2 : NULL,
+                       cpu->avx512f ? mn_sgemm_small_avx512 : NULL};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int opt = 0; opt < 4; opt++) {
+                int M = sizes[c][0], N = sizes[c][1], K = sizes[c][2], beta = opt & 1;
+                int64_t ldc = N + 3, ldb = N + 1;
+                int64_t rsa = ta ? 1 : K + 2, csa = ta ? M : 1;
+                size_t na = (size_t)(ta ? (int64_t)K * M + 1 : M * rsa + 1);
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * (K * ldb + 1));
+                float *bias = malloc(sizeof(float) * M), *C0 = malloc(sizeof(float) * M * ldc);
+                float *C1 = malloc(sizeof(float) * M * ldc);
+                fill(A, na, &r);
+                fill(B, (size_t)(K * ldb + 1), &r);
+                fill(bias, (size_t)M, &r);
+                fill(C0, (size_t)(M * ldc), &r);
+                const float *bs = (opt & 2) ? bias : NULL;
+                float *ref = malloc(sizeof(float) * M * ldc);
+                memcpy(ref, C0, sizeof(float) * M * ldc);
+                mn_sgemm_small_ref(M, N, K, A, rsa, csa, B, ldb, beta, bs, ref, ldc);
+                for (int v = 0; v < 4; v++) {
+                    if (!fns[v]) continue;
+                    memcpy(C1, C0, sizeof(float) * M * ldc);
+                    fns[v](M, N, K, A, rsa, csa, B, ldb, beta, bs, C1, ldc);
+                    /* The padding between rows is never written. */
+                    for (int i = 0; i < M; i++)
+                        for (int64_t j = N; j < ldc; j++) assert_true(C1[i * ldc + j] == C0[i * ldc + j]);
+                    assert_true(tu_maxdiff(C1, ref, (size_t)(M * ldc)) < 1e-4f * (1 + K / 64.0f));
+                }
+                free(A); free(B); free(bias); free(C0); free(C1); free(ref);
+            }
+}
+
 static void t_im2col(void **s) {
     (void)s;
     mn_rng r;
@@ -61,7 +108,44 @@ static void t_im2col(void **s) {
     }
 }
 
+/* The portable and AVX-512 im2col/col2im against the plain ones directly
+ * (mn_im2col picks one of them), rows shorter and longer than a vector. */
+static void t_im2col_variants(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 4);
+    int cfg[][6] = {/* C H W k stride pad */
+                    {20, 12, 12, 5, 1, 0}, {1, 28, 28, 5, 1, 0}, {2, 9, 40, 5, 1, 2}, {3, 19, 17, 3, 1, 1},
+                    {2, 6, 33, 4, 1, 3}, {2, 8, 8, 3, 2, 1}, {1, 3, 3, 3, 1, 2}};
+    int avx = mn_cpu_features()->avx512f;
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+        for (int v = 0; v < 2; v++) {
+            if (v == 1 && !avx) continue;
+            int C = cfg[c][0], H = cfg[c][1], W = cfg[c][2], k = cfg[c][3], st = cfg[c][4], pad = cfg[c][5];
+            int OH = mn_conv_out(H, k, st, pad), OW = mn_conv_out(W, k, st, pad);
+            int64_t ld = (int64_t)OH * OW + (c & 1);
+            size_t ncol = (size_t)C * k * k * ld, nx = (size_t)C * H * W;
+            float *x = malloc(sizeof(float) * nx), *c1 = malloc(sizeof(float) * ncol), *c2 = malloc(sizeof(float) * ncol);
+            float *d1 = malloc(sizeof(float) * nx), *d2 = malloc(sizeof(float) * nx);
+            fill(x, nx, &r);
+            fill(c1, ncol, &r); /* stale values must be overwritten, padding included */
+            memcpy(c2, c1, sizeof(float) * ncol);
+            if (v) mn_im2col_avx512(x, C, H, W, k, st, pad, OH, OW, c1, ld);
+            else mn_im2col_portable(x, C, H, W, k, st, pad, OH, OW, c1, ld);
+            mn_im2col_ref(x, C, H, W, k, st, pad, OH, OW, c2, ld);
+            assert_memory_equal(c1, c2, sizeof(float) * ncol);
+            fill(c1, ncol, &r);
+            fill(d1, nx, &r);
+            memcpy(d2, d1, sizeof(float) * nx);
+            if (v) mn_col2im_avx512(c1, C, H, W, k, st, pad, OH, OW, ld, d1);
+            else mn_col2im_portable(c1, C, H, W, k, st, pad, OH, OW, ld, d1);
+            mn_col2im_ref(c1, C, H, W, k, st, pad, OH, OW, ld, d2);
+            assert_true(tu_maxdiff(d1, d2, nx) < 1e-5f);
+            free(x); free(c1); free(c2); free(d1); free(d2);
+        }
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_im2col)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

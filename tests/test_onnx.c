@@ -288,6 +288,68 @@ static void test_ort(void **state) {
     free(x);
 }
 
+/* Binarized models (BinaryConnect, XNOR-Net folded / unfolded / with input
+ * scales, bitwise with a zero plane; dense and conv): minnow -> ONNX (float
+ * weights, sign as Where(GreaterOrEqual(x, 0), 1, -1), thresholds) -> ONNX
+ * Runtime gives minnow's outputs on 200 val images. */
+static void test_ort_binary(void **state) {
+    (void)state;
+    if (!mn_onnx_available() || !getenv("MINNOW_BIN")) skip();
+    int n = 0;
+    float *x = val_images(&n);
+    if (!x) skip();
+    const char *src = getenv("MINNOW_SRC"), *tmp = tu_tmpdir();
+    char cmd[4096], m[512], path[600];
+    snprintf(cmd, sizeof cmd, "%s/tests/onnx/node_modules/onnxruntime-node/package.json", src ? src : ".");
+    FILE *f = fopen(cmd, "r");
+    if (!f) { free(x); skip(); } /* test_ort installs it when it can */
+    fclose(f);
+    static const char *MLP = "input in c=1 h=28 w=28; flatten f; dense fc1 units=48; relu r1; dense fc2 units=32; relu r2;"
+                             "dense fc3 units=10";
+    /* c2 takes a max-pool of signs (padding), c3 the signs themselves (XNOR-Net's K, stride 2) */
+    static const char *BCNN = "input in c=1 h=28 w=28; conv c1 filters=4 k=5; relu r1; maxpool p1 k=2;"
+                              "conv c2 filters=8 k=3 pad=1; relu r2; conv c3 filters=8 k=3 stride=2 pad=1; relu r3;"
+                              "flatten f; dense fc units=10";
+    static const struct { const char *parent, *args, *what; } cases[] = {
+        {"mlp", "--method binaryconnect", "bc mlp"},                            /* real inputs */
+        {"mlp", "--method xnor", "xnor mlp"},                                   /* thresholds */
+        {"mlp", "--method xnor --input-scale", "xnor mlp beta"},                /* sign ops, beta */
+        {"mlp", "--method bitwise --sparsity 0.3 --pretrain-epochs 1", "bitwise 30% 0s"},
+        {"cnn", "--method xnor", "xnor cnn"},                                   /* conv thresholds */
+        {"cnn", "--method xnor --input-scale", "xnor cnn K"},                   /* conv, K, unfolded */
+    };
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "train --arch '%s' --epochs 1 --val none --threads 1 -o %s/b%s.mnw", k ? BCNN : MLP, tmp,
+                 k ? "cnn" : "mlp");
+        assert_int_equal(run_cli(cmd), 0);
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(m, sizeof m, "%s/bin%zu.mnw", tmp, i);
+        snprintf(cmd, sizeof cmd, "binarize %s/b%s.mnw %s --epochs 1 --val none --threads 1 -o %s", tmp, cases[i].parent,
+                 cases[i].args, m);
+        assert_int_equal(run_cli(cmd), 0);
+        int agree;
+        float d = ort_diff(m, x, n, &agree);
+        if (d < 0) { free(x); skip(); }
+        fprintf(stderr, "  ORT vs minnow, %-16s max |diff| %.3g, argmax agree %d/%d\n", cases[i].what, d, agree, n);
+        assert_true(d < 1e-4f);
+        assert_int_equal(agree, n);
+        /* the file holds the float values: no smaller than 4 bytes per weight */
+        mn_graph g;
+        assert_int_equal(mn_model_load(m, &g), MN_OK);
+        int64_t nw = 0;
+        for (int p = 0; p < g.nparams; p++) nw += g.params[p].n;
+        mn_graph_free(&g);
+        snprintf(path, sizeof path, "%s.onnx", m);
+        unsigned char *buf;
+        size_t len;
+        assert_int_equal(mn_read_file(path, &buf, &len), MN_OK);
+        assert_true(len >= 4 * (size_t)nw * 9 / 10);
+        free(buf);
+    }
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_torch_roundtrip),
@@ -295,6 +357,7 @@ int main(void) {
         cmocka_unit_test(test_export_import),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_ort),
+        cmocka_unit_test(test_ort_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

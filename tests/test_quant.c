@@ -11,6 +11,7 @@
 
 #include "minnow/arch.h"
 #include "minnow/io.h"
+#include "minnow/kernels.h"
 #include "minnow/quant.h"
 #include "minnow/train.h"
 
@@ -316,6 +317,172 @@ static void test_store_kernels(void **state) {
             for (int bits = 2; bits <= 8; bits += 2)
                 check_store(isa, shapes[si][0], shapes[si][1], shapes[si][2], bits, si & 1);
     }
+    if (saved) setenv("MINNOW_I8_ISA", saved, 1);
+    else unsetenv("MINNOW_I8_ISA");
+    free(saved);
+}
+
+/* ---- conv from the raw input (no f32 im2col) ----------------------------- */
+
+typedef struct { int C, H, W, k, s, pad; } cgeo;
+static const cgeo g_geos[] = {{1, 28, 28, 5, 1, 0}, {20, 12, 12, 5, 1, 0}, {3, 7, 9, 3, 1, 1}, {2, 6, 5, 3, 2, 1},
+                              {4, 5, 5, 1, 1, 0},   {5, 9, 8, 5, 1, 2},    {3, 11, 13, 3, 3, 0}, {7, 5, 6, 2, 1, 1},
+                              {1, 3, 40, 3, 1, 0},  {2, 4, 4, 4, 1, 3},    {6, 10, 3, 3, 2, 2}};
+
+static float *rand_image(int n, const mn_qact *a) {
+    float *x = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) {
+        x[i] = frand(-4, 9);
+        if (rnd() % 7 == 0) x[i] = rintf(x[i] / a->scale * 2) / 2 * a->scale; /* exact ties */
+        if (rnd() % 60 == 0) x[i] = (rnd() & 1) ? NAN : (rnd() & 1) ? INFINITY : -1e30f;
+    }
+    return x;
+}
+
+/* The padded code image and the gathered panels of every ISA equal their
+ * references and what quantizing the f32 im2col matrix gives, byte for
+ * byte, for chunks of pixels at odd offsets. */
+static void conv_gather(void) {
+    mn_qact a = {0.05f, -20, -128, 127};
+    int tested = 0;
+    for (size_t gi = 0; gi < sizeof g_geos / sizeof *g_geos; gi++) {
+        cgeo G = g_geos[gi];
+        int OH = mn_conv_out(G.H, G.k, G.s, G.pad), OW = mn_conv_out(G.W, G.k, G.s, G.pad), P = OH * OW;
+        int K = G.C * G.k * G.k;
+        float *x = rand_image(G.C * G.H * G.W, &a), *B = malloc(sizeof(float) * K * P);
+        mn_im2col_ref(x, G.C, G.H, G.W, G.k, G.s, G.pad, OH, OW, B, P);
+        for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+            if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+            mn_i8_isa I = (mn_i8_isa)isa;
+            size_t ib = mn_i8_image_bytes(I, G.C, G.H, G.W, G.pad), used = ib - 64;
+            unsigned char *x0 = mn_alloc(ib, 1), *x1 = mn_alloc(ib, 1);
+            memset(x0, 0x5a, ib); /* the slack may hold anything */
+            mn_i8_quant_image(I, x, G.C, G.H, G.W, G.pad, &a, x0);
+            mn_i8_quant_image_ref(I, x, G.C, G.H, G.W, G.pad, &a, x1);
+            assert_memory_equal(x0, x1, used);
+            const int chunks[][2] = {{0, P}, {P > 5 ? 5 : 0, P > 5 ? P - 5 : P}, {P / 2, 1}, {P > 17 ? P - 17 : 0, P > 17 ? 17 : P}};
+            for (int ci = 0; ci < 4; ci++) {
+                int p0 = chunks[ci][0], n = chunks[ci][1];
+                size_t pb = mn_i8_pbytes(I, n, K);
+                unsigned char *p1 = mn_alloc(pb, 1), *p2 = mn_alloc(pb, 1), *p3 = mn_alloc(pb, 1);
+                void *rb = mn_alloc(mn_i8_im2panel_rbytes(I, K), 1);
+                int na = mn_i8_ldacc(n);
+                int32_t *s1 = calloc(na, 4), *s2 = calloc(na, 4), *s3 = calloc(na, 4);
+                memset(p1, 0x33, pb);
+                mn_i8_im2panel(I, x0, G.C, G.H, G.W, G.k, G.s, G.pad, OW, p0, n, p1, s1, rb);
+                mn_i8_im2panel_ref(I, x1, G.C, G.H, G.W, G.k, G.s, G.pad, OW, p0, n, p2, s2);
+                mn_i8_quant_panel_ref(I, B + p0, P, n, K, &a, p3, s3);
+                if (memcmp(p1, p3, pb) || memcmp(p2, p3, pb))
+                    fail_msg("im2panel %s C%d %dx%d k%d s%d pad%d p0=%d n=%d differs", mn_i8_isa_name(I), G.C, G.H,
+                             G.W, G.k, G.s, G.pad, p0, n);
+                int ns = I == MN_I8_REF ? n : na;
+                assert_memory_equal(s1, s3, 4 * ns);
+                assert_memory_equal(s2, s3, 4 * ns);
+                mn_free(p1); mn_free(p2); mn_free(p3); mn_free(rb); free(s1); free(s2); free(s3);
+            }
+            mn_free(x0); mn_free(x1);
+            tested++;
+        }
+        free(x); free(B);
+    }
+    print_message("int8 conv gather: %d geometry x ISA cases\n", tested);
+}
+
+/* Twice: VNNI's stride-1 gather with and without VBMI (vpermb). */
+static void test_conv_gather(void **st) {
+    (void)st;
+    conv_gather();
+    setenv("MINNOW_I8_VBMI", "0", 1);
+    conv_gather();
+    unsetenv("MINNOW_I8_VBMI");
+}
+
+/* The int32 epilogue equals the int64 reference, bias or not, at the ends
+ * of the exact range (cols = MN_I8_OUT_MAX_K, extreme codes). */
+static void test_conv_epilogue(void **st) {
+    (void)st;
+    const int R = 7, n = 37, ld = 48;
+    int32_t acc[7 * 48], c0[7], zw[7], sq[48];
+    float mul[7], bias[7], y0[7 * 40], y1[7 * 40];
+    for (int trial = 0; trial < 40; trial++) {
+        int K = trial < 20 ? MN_I8_OUT_MAX_K : 1 + (int)(rnd() % 600);
+        for (int r = 0; r < R; r++) {
+            /* a row of extreme codes: qw - zw = +-255, qx - za = +-255 */
+            int zwr = (rnd() & 1) ? 127 : -128, za = (rnd() & 1) ? 127 : -128;
+            int qw = zwr == 127 ? -128 : 127, qx = za == 127 ? -128 : 127;
+            if (trial & 1) { zwr = (int)(rnd() % 256) - 128; za = (int)(rnd() % 256) - 128; qw = (int)(rnd() % 256) - 128; }
+            zw[r] = zwr;
+            c0[r] = (int32_t)((int64_t)K * za * zwr - (int64_t)za * qw * K);
+            for (int j = 0; j < n; j++) {
+                sq[j] = qx * K;
+                acc[r * ld + j] = qx * qw * K;
+            }
+            mul[r] = frand(1e-6f, 1e-3f);
+            bias[r] = frand(-2, 2);
+        }
+        for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+            if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+            for (int b = 0; b < 2; b++) {
+                mn_i8_wx_out((mn_i8_isa)isa, acc, ld, R, n, c0, zw, mul, sq, b ? bias : NULL, y0, 40);
+                mn_i8_wx_out_ref(acc, ld, R, n, c0, zw, mul, sq, b ? bias : NULL, y1, 40);
+                for (int r = 0; r < R; r++) assert_memory_equal(y0 + r * 40, y1 + r * 40, 4 * n);
+            }
+        }
+    }
+}
+
+/* The store's conv trait gives, bit for bit, im2col + wb + bias, on every
+ * ISA; it declines (returns non-zero) what it cannot do. */
+static void test_store_conv(void **state) {
+    (void)state;
+    const mn_store_traits *t = mn_store_traits_of(MN_ST_AFFINE);
+    assert_non_null(t->conv);
+    char *saved = getenv("MINNOW_I8_ISA") ? strdup(getenv("MINNOW_I8_ISA")) : NULL;
+    static const int filters[] = {20, 50, 1, 17, 33, 5, 16, 9, 3, 64, 2};
+    for (int isa = 0; isa < MN_I8__COUNT; isa++) {
+        if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
+        setenv("MINNOW_I8_ISA", mn_i8_isa_name((mn_i8_isa)isa), 1);
+        for (size_t gi = 0; gi < sizeof g_geos / sizeof *g_geos; gi++) {
+            cgeo G = g_geos[gi];
+            int F = filters[gi], K = G.C * G.k * G.k, batch = 1 + (int)(gi % 3);
+            mn_conv_geom cg = {G.C, G.H, G.W, G.k, G.s, G.pad, mn_conv_out(G.H, G.k, G.s, G.pad),
+                               mn_conv_out(G.W, G.k, G.s, G.pad)};
+            int P = cg.OH * cg.OW, isz = G.C * G.H * G.W;
+            mn_store *s = rand_store(F, K, 8, gi & 1, 1, 0);
+            mn_affine_info in;
+            assert_int_equal(mn_affine_store_info(s, &in), MN_OK);
+            float *x = rand_image(batch * isz, &in.act), *bias = malloc(sizeof(float) * F);
+            float *y0 = malloc(sizeof(float) * batch * F * P), *y1 = malloc(sizeof(float) * batch * F * P);
+            float *B = malloc(sizeof(float) * K * P), *Cm = malloc(sizeof(float) * F * P);
+            for (int f = 0; f < F; f++) bias[f] = frand(-1, 1);
+            size_t sb = mn_i8_image_bytes(in.isa, G.C, G.H, G.W, G.pad);
+            void *scr = mn_alloc(sb, 1);
+            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb - 1), 1); /* too little scratch */
+            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb), 0);
+            for (int b = 0; b < batch; b++) {
+                mn_im2col_ref(x + b * isz, G.C, G.H, G.W, G.k, G.s, G.pad, cg.OH, cg.OW, B, P);
+                t->wb(s, B, P, P, Cm, P);
+                for (int f = 0; f < F; f++)
+                    for (int p = 0; p < P; p++) y1[(b * F + f) * P + p] = Cm[f * P + p] + bias[f];
+            }
+            if (memcmp(y0, y1, sizeof(float) * batch * F * P))
+                fail_msg("conv trait %s C%d %dx%d k%d s%d pad%d F%d differs from im2col + wb",
+                         mn_i8_isa_name(in.isa), G.C, G.H, G.W, G.k, G.s, G.pad, F);
+            assert_int_equal(t->conv(s, &cg, x, batch, NULL, y0, scr, sb), 0); /* no bias: wb's C */
+            assert_memory_equal(y0 + (int64_t)(batch - 1) * F * P, Cm, sizeof(float) * F * P);
+            mn_free(scr); free(x); free(bias); free(y0); free(y1); free(B); free(Cm);
+            mn_store_free(s);
+        }
+    }
+    /* a weight-only store, and a geometry that is not the store's, decline */
+    mn_store *w = rand_store(4, 9, 8, 1, 0, 0), *a = rand_store(4, 9, 8, 1, 1, 0);
+    mn_conv_geom cg = {1, 5, 5, 3, 1, 0, 3, 3}, bad = {2, 5, 5, 3, 1, 0, 3, 3};
+    float x[25] = {0}, y[36];
+    unsigned char scr[4096];
+    assert_int_equal(t->conv(w, &cg, x, 1, NULL, y, scr, sizeof scr), 1);
+    assert_int_equal(t->conv(a, &bad, x, 1, NULL, y, scr, sizeof scr), 1);
+    assert_int_equal(t->conv(a, &cg, x, 1, NULL, y, scr, sizeof scr), 0);
+    mn_store_free(w); mn_store_free(a);
     if (saved) setenv("MINNOW_I8_ISA", saved, 1);
     else unsetenv("MINNOW_I8_ISA");
     free(saved);
@@ -633,6 +800,9 @@ int main(void) {
         cmocka_unit_test(test_store_roundtrip),
         cmocka_unit_test(test_store_hostile),
         cmocka_unit_test(test_store_kernels),
+        cmocka_unit_test(test_conv_gather),
+        cmocka_unit_test(test_conv_epilogue),
+        cmocka_unit_test(test_store_conv),
         cmocka_unit_test(test_wquant),
         cmocka_unit_test(test_quantile_fixed),
         cmocka_unit_test(test_affine_model),

@@ -375,6 +375,127 @@ static void test_threads(void **state) {
     mn_set_threads(1);
 }
 
+/* Batch 1 over the active inputs (sparse_csc.c): every path against the
+ * reference and exact products, for inputs with no, half and all entries
+ * zero and with a constant non-zero baseline (a normalised background
+ * pixel), at bases that do and do not match the input; the dispatcher
+ * (which picks the base and the path) must agree too.  The column copy
+ * must hold the same nonzeros as the rows. */
+enum { X_DENSE, X_HALF_ZERO, X_ALL_ZERO, X_BASELINE, X__COUNT };
+
+static float *make_x(mn_rng *r, int cols, int kind, float c) {
+    float *x = rand_vec(r, cols);
+    for (int i = 0; i < cols; i++) {
+        if (kind == X_ALL_ZERO || (kind == X_HALF_ZERO && mn_rng_uniform(r) < 0.5)) x[i] = 0;
+        if (kind == X_BASELINE && mn_rng_uniform(r) < 0.8) x[i] = c;
+    }
+    if (kind == X_BASELINE) x[0] = x[cols / 2] = c; /* the corners pick_base samples */
+    return x;
+}
+
+static void check_csc(const mn_csr *m, const float *w) {
+    assert_int_equal(m->colptr[0], 0);
+    assert_int_equal(m->colptr[m->cols], (uint32_t)m->nnz);
+    for (int c = 0; c < m->cols; c++)
+        for (uint32_t k = m->colptr[c]; k < m->colptr[c + 1]; k++) {
+            assert_true(k == m->colptr[c] || m->crow[k] > m->crow[k - 1]);
+            assert_true(m->cval[k] == w[(int64_t)m->crow[k] * m->cols + c]);
+        }
+    for (int r = 0; r < m->rows; r++) {
+        double s = 0;
+        for (int c = 0; c < m->cols; c++) s += w[(int64_t)r * m->cols + c];
+        assert_true(m->rowsum[r] == (float)s);
+    }
+}
+
+static void test_xv(void **state) {
+    (void)state;
+    mn_rng r;
+    mn_rng_seed(&r, 12);
+    /* 5 x 2500: more inputs than the AVX-512 path lists at once (1024). */
+    const int shapes[][2] = {{1, 1}, {7, 5}, {33, 17}, {19, 784}, {100, 300}, {300, 784}, {10, 1100}, {5, 2500}};
+    const double dens[] = {0, 0.01, 0.08, 0.5, 1};
+    const float c = -0.4242f; /* (0 - 0.1307) / 0.3081, MNIST's zero pixel */
+    int best = mn_sparse_best_isa();
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t di = 0; di < sizeof dens / sizeof dens[0]; di++) {
+            int rows = shapes[si][0], cols = shapes[si][1];
+            float *w = rand_sparse(&r, rows, cols, dens[di]);
+            mn_store *s = make(w, rows, cols);
+            check_csc(csr_of(s), w);
+            double *wabs = calloc((size_t)rows, sizeof(double)), *tol = malloc(sizeof(double) * (size_t)rows);
+            for (int i = 0; i < rows; i++)
+                for (int c2 = 0; c2 < cols; c2++) wabs[i] += fabs(w[(int64_t)i * cols + c2]);
+            for (int kind = 0; kind < X__COUNT; kind++) {
+                float *x = make_x(&r, cols, kind, c), *y0 = rand_vec(&r, rows);
+                float *y = malloc(sizeof(float) * (size_t)rows);
+                double *want = malloc(sizeof(double) * (size_t)rows), *mag = malloc(sizeof(double) * (size_t)rows);
+                exact_xwt(w, rows, cols, x, 1, y0, want, mag);
+                int nbase = 0;
+                for (int c2 = 0; c2 < cols; c2++) nbase += x[c2] == c;
+                /* pick_base finds the baseline the input has. */
+                float base;
+                int act = mn_csr_pick_base(x, cols, &base);
+                if (kind == X_ALL_ZERO) assert_true(base == 0 && act == 0);
+                if (kind == X_BASELINE && cols >= 5) assert_true(base == c && act == cols - nbase);
+                if (kind == X_HALF_ZERO && cols >= 17) assert_true(base == 0);
+                /* Any base is exact: 0, the input's baseline, and one no input has
+                 * (every input then active).  The tolerance also covers rounding
+                 * in base * rowsum, ~|base| sum_c |W[r, c]|. */
+                const float bases[] = {0, c, 0.75f};
+                for (int bi = 0; bi < 3; bi++) {
+                    for (int i = 0; i < rows; i++) tol[i] = mag[i] + 2 * fabs(bases[bi]) * wabs[i];
+                    for (int isa = -1; isa <= best; isa++) {
+                        memcpy(y, y0, sizeof(float) * (size_t)rows);
+                        if (isa < 0) mn_csr_xv_base_ref(csr_of(s), x, bases[bi], y);
+                        else mn_csr_xv_base_isa((mn_sparse_isa)isa, csr_of(s), x, bases[bi], y);
+                        char what[112];
+                        snprintf(what, sizeof what, "xv isa %d %dx%d d=%g x kind %d base %g", isa, rows, cols, dens[di],
+                                 kind, (double)bases[bi]);
+                        check_close(y, want, tol, rows, what);
+                    }
+                }
+                /* The dispatcher at batch 1 on every path (it picks base and path). */
+                for (int isa = 0; isa <= best; isa++) {
+                    memcpy(y, y0, sizeof(float) * (size_t)rows);
+                    mn_csr_xwt_isa((mn_sparse_isa)isa, csr_of(s), x, 1, y);
+                    char what[96];
+                    snprintf(what, sizeof what, "xwt b1 isa %d %dx%d d=%g x kind %d", isa, rows, cols, dens[di], kind);
+                    for (int i = 0; i < rows; i++) tol[i] = mag[i] + 2 * fabs(c) * wabs[i];
+                    check_close(y, want, tol, rows, what);
+                }
+                free(x), free(y0), free(y), free(want), free(mag);
+            }
+            free(wabs), free(tol);
+            mn_store_free(s);
+            free(w);
+        }
+}
+
+/* A NaN or infinite input reaches the output as the row kernel would
+ * give it, on the column path too. */
+static void test_xv_nonfinite(void **state) {
+    (void)state;
+    mn_rng r;
+    mn_rng_seed(&r, 13);
+    int rows = 40, cols = 300;
+    float *w = rand_sparse(&r, rows, cols, 0.3);
+    mn_store *s = make(w, rows, cols);
+    float *x = calloc((size_t)cols, sizeof(float));
+    x[7] = NAN, x[100] = INFINITY, x[200] = 1.5f;
+    for (int isa = 0; isa <= (int)mn_sparse_best_isa(); isa++) {
+        float y[40] = {0}, yr[40] = {0};
+        mn_csr_xwt_ref(csr_of(s), x, 1, yr);
+        mn_csr_xwt_isa((mn_sparse_isa)isa, csr_of(s), x, 1, y);
+        for (int i = 0; i < rows; i++) {
+            if (isnan(yr[i])) assert_true(isnan(y[i]));
+            else assert_true(y[i] == yr[i] || fabsf(y[i] - yr[i]) <= 1e-5f * fabsf(yr[i]));
+        }
+    }
+    free(x), free(w);
+    mn_store_free(s);
+}
+
 /* ---- pruned graphs -------------------------------------------------------- */
 
 /* Zeros the smallest-magnitude fraction `sp` of every dense/conv weight. */
@@ -436,9 +557,23 @@ static void check_pruned(const char *arch, int c, int h, int w, double sp, int w
     mn_rng_seed(&r, 9);
     mn_graph_init_params(&g, &r);
     magnitude_prune(&g, sp);
+    /* Normalised as for MNIST: a zero pixel reaches the first layer as
+     * -mean/std, the baseline the batch-1 column path skips. */
+    int pm = mn_graph_find_param(&g, "x.mean"), ps = mn_graph_find_param(&g, "x.std");
+    assert_true(pm >= 0 && ps >= 0);
+    for (int i = 0; i < c; i++) mn_param_data(&g, pm)[i] = 0.1307f, mn_param_data(&g, ps)[i] = 0.3081f;
     const int batches[] = {1, 64};
     float *x = rand_vec(&r, (int64_t)64 * c * h * w), *dense[2], *sparse[2];
     for (int i = 0; i < 2; i++) dense[i] = run(&g, x, batches[i]);
+    /* Image-like inputs one at a time: mostly zero pixels, some saturated. */
+    enum { NIMG = 6 };
+    int64_t isz = (int64_t)c * h * w, osz = mn_shape_numel(mn_graph_output_shape(&g));
+    float *img = malloc(sizeof(float) * (size_t)(NIMG * isz)), *dimg[NIMG];
+    for (int64_t i = 0; i < NIMG * isz; i++) {
+        float u = mn_rng_uniform(&r);
+        img[i] = u < 0.8f ? 0.0f : u < 0.9f ? 1.0f : mn_rng_uniform(&r);
+    }
+    for (int i = 0; i < NIMG; i++) dimg[i] = run(&g, img + i * isz, 1);
     unsigned char *fd;
     size_t fdl;
     assert_int_equal(mn_model_save_mem(&g, &fd, &fdl), MN_OK);
@@ -448,6 +583,11 @@ static void check_pruned(const char *arch, int c, int h, int w, double sp, int w
     for (int i = 0; i < 2; i++) {
         sparse[i] = run(&g, x, batches[i]);
         rel_close(sparse[i], dense[i], mn_shape_numel(mn_graph_output_shape(&g)) * batches[i], 1e-5);
+    }
+    float *simg[NIMG];
+    for (int i = 0; i < NIMG; i++) {
+        simg[i] = run(&g, img + i * isz, 1);
+        rel_close(simg[i], dimg[i], osz, 1e-5);
     }
     /* The file keeps the CSR stores and the loaded model runs the same. */
     unsigned char *fs;
@@ -464,6 +604,12 @@ static void check_pruned(const char *arch, int c, int h, int w, double sp, int w
         assert_memory_equal(o, sparse[i], sizeof(float) * (size_t)(mn_shape_numel(mn_graph_output_shape(&g)) * batches[i]));
         free(o);
     }
+    for (int i = 0; i < NIMG; i++) {
+        float *o = run(&l, img + i * isz, 1);
+        assert_memory_equal(o, simg[i], sizeof(float) * (size_t)osz);
+        free(o), free(simg[i]), free(dimg[i]);
+    }
+    free(img);
     if (sp >= 0.9) assert_true(fsl * 6 <= fdl); /* Deep Compression's pruning-only ratio is ~10x */
     /* A density cap below every layer's density puts everything back to f32. */
     assert_int_equal(mn_graph_sparsify(&l, 0.0f), MN_OK);
@@ -554,6 +700,8 @@ static int run_suite(void) {
         cmocka_unit_test(test_xwt),
         cmocka_unit_test(test_wb),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_xv),
+        cmocka_unit_test(test_xv_nonfinite),
         cmocka_unit_test(test_pruned_lenet300),
         cmocka_unit_test(test_pruned_lenet5),
         cmocka_unit_test(test_sparsify_rules),

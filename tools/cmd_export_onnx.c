@@ -12,7 +12,9 @@ static const char *HELP =
     "Softmax, Flatten.  Pruned, k-means shared and sparse layers are written as\n"
     "their f32 values (zeros included); int8 affine layers as int8 initializers\n"
     "through DequantizeLinear, their input through QuantizeLinear/DequantizeLinear\n"
-    "when the layer runs integer.  Binarized ops are not exported.\n"
+    "when the layer runs integer.  Binary layers (sign, bdense, bconv) as float\n"
+    "weights (sign x scale) and sign as Where(x >= 0, 1, -1): the same outputs,\n"
+    "but not the 1-bit size (export-c keeps the bits).\n"
     "  -o FILE           output, written atomically\n"
     "  --json            one JSON object on stdout\n";
 

@@ -4,15 +4,17 @@
  * storage as const arrays (f32; CSR as row pointers, u16 columns and f32
  * values; int8 affine codes with their scales; codebook layers as their
  * centroids plus one canonical-Huffman bit stream of index gaps and
- * centroid indices, decoded while the layer runs) and the inference code for
+ * centroid indices, decoded while the layer runs; binary layers as packed
+ * sign bits (and the zero plane of bitwise layers) in u64 words, run with
+ * XNOR/popcount or signed adds) and the inference code for
  * exactly that model.  The source needs no malloc and nothing from libc but
  * memcpy/memset (plus expf/tanhf from math.h only for softmax/tanh nodes):
  *
  *     int model_run(const float *in, float *out, void *scratch);
  *
  * with MODEL_IN_SIZE / MODEL_OUT_SIZE floats and MODEL_SCRATCH_BYTES of
- * float-aligned scratch; it returns 0.  Binarized ops (sign, bdense, bconv)
- * and fixed-point activation rounding are MN_EUNSUPPORTED. */
+ * float-aligned scratch; it returns 0.  Fixed-point activation rounding is
+ * MN_EUNSUPPORTED. */
 #ifndef MINNOW_EXPORT_C_H
 #define MINNOW_EXPORT_C_H
 

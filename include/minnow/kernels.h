@@ -22,6 +22,31 @@ void mn_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha,
 /* 1 if the build uses OpenBLAS. */
 int mn_sgemm_uses_blas(void);
 
+/* The small GEMMs of a conv layer run one image at a time (the operands stay
+ * in L2), with no packing and no threads of its own:
+ *   C[M,N] = A[M,K] * B[K,N] + (beta ? C : 0) + bias[i]   (bias may be NULL)
+ * where A[i,k] = A[i*rsa + k*csa] (csa = 1: row-major; rsa = 1: A stored
+ * transposed), B is row-major with row stride ldb and C with ldc.  Picks
+ * AVX-512, AVX2+FMA or mn_sgemm from mn_cpu_features(); the result does
+ * not depend on the thread count. */
+void mn_sgemm_small(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                    const float *B, int64_t ldb, int beta, const float *bias,
+                    float *C, int64_t ldc);
+void mn_sgemm_small_ref(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                        const float *B, int64_t ldb, int beta, const float *bias,
+                        float *C, int64_t ldc);
+/* What MINNOW_NO_SIMD=1 runs: mn_sgemm after a bias pre-fill. */
+void mn_sgemm_small_portable(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                             const float *B, int64_t ldb, int beta, const float *bias,
+                             float *C, int64_t ldc);
+/* Only when mn_cpu_features() has avx512f / avx2 and fma. */
+void mn_sgemm_small_avx512(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                           const float *B, int64_t ldb, int beta, const float *bias,
+                           float *C, int64_t ldc);
+void mn_sgemm_small_avx2(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                         const float *B, int64_t ldb, int beta, const float *bias,
+                         float *C, int64_t ldc);
+
 /* One image x[C,H,W] to columns: col[(c*k + i)*k + j][ldcol] holds, at
  * column p = oy*OW + ox, x[c, oy*s - pad + i, ox*s - pad + j] (0 outside).
  * ldcol >= OH*OW lets several images share one wide column matrix. */
@@ -35,6 +60,18 @@ void mn_im2col_ref(const float *x, int C, int H, int W, int k, int stride,
                    int pad, int OH, int OW, float *col, int64_t ldcol);
 void mn_col2im_ref(const float *col, int C, int H, int W, int k, int stride,
                    int pad, int OH, int OW, int64_t ldcol, float *dx);
+
+/* The loops mn_im2col / mn_col2im run without AVX-512 (and for stride > 1),
+ * and the masked AVX-512 versions (stride 1; any other stride falls back to
+ * the portable loops); only when mn_cpu_features() has avx512f. */
+void mn_im2col_portable(const float *x, int C, int H, int W, int k, int stride,
+                        int pad, int OH, int OW, float *col, int64_t ldcol);
+void mn_col2im_portable(const float *col, int C, int H, int W, int k, int stride,
+                        int pad, int OH, int OW, int64_t ldcol, float *dx);
+void mn_im2col_avx512(const float *x, int C, int H, int W, int k, int stride,
+                      int pad, int OH, int OW, float *col, int64_t ldcol);
+void mn_col2im_avx512(const float *col, int C, int H, int W, int k, int stride,
+                      int pad, int OH, int OW, int64_t ldcol, float *dx);
 
 /* In 64 bits and clamped: k and pad may come from a hostile file. */
 static inline int mn_conv_out(int in, int k, int stride, int pad) {

@@ -13,6 +13,8 @@
  * f32 initializers, or, for MN_ST_AFFINE stores, as int8 initializers
  * through DequantizeLinear (and the layer's input through a
  * QuantizeLinear/DequantizeLinear pair when the store quantizes its input).
+ * Binary layers (sign, bdense, bconv) become float weights (sign x scale)
+ * and sign becomes Where(GreaterOrEqual(x, 0), 1, -1): same outputs, f32 size.
  *
  * Without protobuf-c at build time every call returns MN_EUNSUPPORTED with
  * "built without ONNX support". */

@@ -106,6 +106,43 @@ void mn_i8_gemm_xw(mn_i8_isa isa, const void *wp, int rows, int cols, const void
 void mn_i8_gemm_wx(mn_i8_isa isa, const void *wr, int rows, int cols, const void *xp, int n, int32_t *acc,
                    int ldacc);
 
+/* ---- conv without the f32 im2col (src/kernels/int8_conv*.c) ------------
+ *
+ * The layer input x[C, H, W] of one image is quantized once into a padded
+ * image of codes in the ISA's activation element (int8, uint8 q + 128 for
+ * VNNI, int16 for AVX2 / AVX-512BW), rows of ld = mn_i8_image_ld elements,
+ * the border holding the code of 0.0 (act->zero), so that it gives the
+ * same codes as quantizing the f32 im2col matrix.  mn_i8_im2panel then
+ * gathers those codes into the panels mn_i8_gemm_wx takes (byte for byte
+ * what mn_i8_quant_panel makes of the f32 columns), and mn_i8_wx_out turns
+ * the int32 sums into f32 outputs. */
+int mn_i8_image_ld(mn_i8_isa isa, int W, int pad);
+/* Bytes of one padded image (with slack for wide reads); 0 on overflow. */
+size_t mn_i8_image_bytes(mn_i8_isa isa, int C, int H, int W, int pad);
+void mn_i8_quant_image(mn_i8_isa isa, const float *x, int C, int H, int W, int pad, const mn_qact *a, void *xq);
+void mn_i8_quant_image_ref(mn_i8_isa isa, const float *x, int C, int H, int W, int pad, const mn_qact *a,
+                           void *xq);
+/* Panels of the output pixels p0 .. p0+n-1 (p = oy * OW + ox) of a k x k
+ * conv (stride s) over the padded image xq; sumq (mn_i8_ldacc(n) entries)
+ * gets each pixel's sum of codes.  rb: mn_i8_im2panel_rbytes of scratch. */
+size_t mn_i8_im2panel_rbytes(mn_i8_isa isa, int cols);
+void mn_i8_im2panel(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, int s, int pad, int OW, int p0,
+                    int n, void *xp, int32_t *sumq, void *rb);
+void mn_i8_im2panel_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, int s, int pad, int OW,
+                        int p0, int n, void *xp, int32_t *sumq);
+
+/* Largest cols for which every zero-point-corrected sum fits int32. */
+#define MN_I8_OUT_MAX_K 33025
+/* y[r * ldy + j] = (float)(acc[r * ldacc + j] + c0[r] - zw[r] * sumq[j]) *
+ * mul[r] (+ bias[r] if bias), r < rows, j < n: the int32 sum is exact for
+ * cols <= MN_I8_OUT_MAX_K (the fast one wraps, the _ref one sums in
+ * int64), then the same two float operations as the wb path. */
+void mn_i8_wx_out(mn_i8_isa isa, const int32_t *acc, int ldacc, int rows, int n, const int32_t *c0,
+                  const int32_t *zw, const float *mul, const int32_t *sumq, const float *bias, float *y,
+                  int64_t ldy);
+void mn_i8_wx_out_ref(const int32_t *acc, int ldacc, int rows, int n, const int32_t *c0, const int32_t *zw,
+                      const float *mul, const int32_t *sumq, const float *bias, float *y, int64_t ldy);
+
 /* ---- per-tensor / per-row weight quantization (src/compress/quant_affine.c) */
 
 typedef enum mn_wclip {

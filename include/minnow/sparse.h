@@ -39,6 +39,16 @@ typedef struct mn_csr {
     const float *val;       /* nnz, 64-byte aligned */
     int bits;               /* gap field width in the file: 4 or 8 */
     int64_t entries;        /* file entries: nnz + fillers */
+    /* A column-major copy of the same nonzeros, built at load for batch 1
+     * (EIE, Han et al. 2016: skip the inputs that are zero): column c's
+     * nonzeros are k in [colptr[c], colptr[c+1]), at rows crow[k] (strictly
+     * increasing) with values cval[k].  rowsum[r] = sum_c W[r, c] (summed in
+     * double) lets a constant baseline be skipped too: W x = W (x - b 1) +
+     * b (W 1).  Not part of the file. */
+    const uint32_t *colptr; /* cols + 1 */
+    const int32_t *crow;    /* nnz */
+    const float *cval;      /* nnz, 64-byte aligned */
+    const float *rowsum;    /* rows */
 } mn_csr;
 
 extern const mn_store_traits mn_st_csr;
@@ -71,7 +81,8 @@ typedef enum mn_sparse_isa {
 } mn_sparse_isa;
 
 /* The best path this CPU runs (MN_SPARSE_PORTABLE under MINNOW_NO_SIMD=1).
- * Batch-1 xwt runs the portable row kernel on every path but the reference. */
+ * Batch-1 xwt runs the column path over the active inputs (sparse_csc.c)
+ * or the portable row kernel on every path but the reference. */
 mn_sparse_isa mn_sparse_best_isa(void);
 
 void mn_csr_xwt(const mn_csr *m, const float *x, int batch, float *y);
@@ -80,6 +91,34 @@ void mn_csr_wb(const mn_csr *m, const float *B, int n, int64_t ldb, float *C,
 void mn_csr_xwt_ref(const mn_csr *m, const float *x, int batch, float *y);
 void mn_csr_wb_ref(const mn_csr *m, const float *B, int n, int64_t ldb,
                    float *C, int64_t ldc);
+/* Batch 1 over the active inputs only (column-major scatter, EIE):
+ *   y[r] += base * rowsum[r] + sum_{c: x[c] != base} (x[c] - base) W[r, c]
+ * which is x W^T for any x and any finite base; the work is the nonzeros of
+ * the active columns.  mn_csr_xwt at batch 1 picks the base itself (see
+ * mn_csr_pick_base) and runs this when few enough inputs are active, the
+ * row kernel otherwise. */
+void mn_csr_xv_base(const mn_csr *m, const float *x, float base, float *y);
+void mn_csr_xv_base_ref(const mn_csr *m, const float *x, float base, float *y);
+void mn_csr_xv_base_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,
+                        float base, float *y);
+/* The baseline batch 1 skips, chosen in one pass over x: 0 or the finite
+ * value that two of x's first, middle and last entries share (a normalised
+ * zero pixel reaches the first layer as -mean/std, and images have
+ * background corners), whichever more inputs equal.  Returns the number of
+ * inputs that differ from *base. */
+int mn_csr_pick_base(const float *x, int cols, float *base);
+/* mn_csr_xwt at batch 1 takes the column path when its estimated cost,
+ * act * (COL * cols + NNZ * nnz) with act active inputs, is below the row
+ * kernel's, nnz * cols (one unit = one row-kernel nonzero; COL = the cost
+ * of visiting a column, NNZ = of a scattered nonzero).  Fitted to where the
+ * paths cross on random 8%-dense layers with a fresh input each call
+ * (docs/SPARSE.md): AVX-512 at ~60% active inputs for 300x784, ~35% for
+ * 100x300, ~80% for 500x800; portable at ~30%, ~20%, ~40%. */
+#define MN_SPARSE_XV_COL_AVX512 14.0
+#define MN_SPARSE_XV_NNZ_AVX512 1.07
+#define MN_SPARSE_XV_COL_PORTABLE 20.0
+#define MN_SPARSE_XV_NNZ_PORTABLE 2.5
+
 /* A given path, for tests and benchmarks: isa must be <= mn_sparse_best_isa(). */
 void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,
                     int batch, float *y);

@@ -34,6 +34,9 @@ typedef struct mn_store {
     void *impl;         /* the kind's own representation, owned by the store */
 } mn_store;
 
+/* The geometry the conv trait takes. */
+typedef struct mn_conv_geom { int C, H, W, k, stride, pad, OH, OW; } mn_conv_geom;
+
 typedef struct mn_store_traits {
     const char *name;
     /* Bytes of the encoded form as written to the file (header + data). */
@@ -53,6 +56,15 @@ typedef struct mn_store_traits {
     void (*xwt)(const mn_store *s, const float *x, int batch, float *y);
     void (*wb)(const mn_store *s, const float *B, int n, int64_t ldb, float *C,
                int64_t ldc);
+    /* Optional, NULL = not provided.  The whole conv at inference (groups
+     * 1) from the raw input x[batch, C, H, W] (rows = filters, cols =
+     * C*k*k): y[batch, rows, OH*OW] = conv + bias[r] (bias may be NULL),
+     * without the f32 im2col matrix; scratch: scratch_bytes for it to use.
+     * Returns 0 when done, non-zero when it does not apply (the caller then
+     * runs im2col + wb). */
+    int (*conv)(const mn_store *s, const mn_conv_geom *g, const float *x,
+                int batch, const float *bias, float *y, void *scratch,
+                size_t scratch_bytes);
 } mn_store_traits;
 
 /* NULL for MN_ST_F32 or a kind this build does not have. */

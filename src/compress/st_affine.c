@@ -41,6 +41,8 @@ typedef struct aff {
     int nbj;         /* conv: output pixels per kernel call */
     void *xbuf, *pbuf;
     int32_t *acc, *sumq;
+    int32_t *c0i, *zwi; /* conv trait: c0 and zw for the int32 epilogue */
+    void *rbuf;         /* conv trait: 16 im2col rows of codes */
 } aff;
 
 static void aff_free(aff *a) {
@@ -48,6 +50,7 @@ static void aff_free(aff *a) {
     free(a->q); free(a->scale); free(a->zero);
     mn_free(a->wp); mn_free(a->wr); free(a->mul); free(a->c0); free(a->zw); mn_free(a->wf);
     mn_free(a->xbuf); mn_free(a->pbuf); mn_free(a->acc); mn_free(a->sumq);
+    free(a->c0i); free(a->zwi); mn_free(a->rbuf);
     free(a);
 }
 
@@ -110,7 +113,11 @@ static mn_status prepare(aff *a, int rows, int cols) {
     a->pbuf = mn_alloc(mn_i8_pbytes(a->isa, a->nbj, cols), 1);
     a->acc = mn_alloc((size_t)na, sizeof(int32_t));
     a->sumq = mn_alloc((size_t)(NB > a->nbj ? NB : a->nbj), sizeof(int32_t));
-    if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->xbuf || !a->pbuf || !a->acc || !a->sumq)
+    a->c0i = malloc(sizeof(int32_t) * rows);
+    a->zwi = malloc(sizeof(int32_t) * rows);
+    a->rbuf = mn_alloc(mn_i8_im2panel_rbytes(a->isa, cols), 1);
+    if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->xbuf || !a->pbuf || !a->acc || !a->sumq ||
+        !a->c0i || !a->zwi || !a->rbuf)
         return mn_error(MN_ENOMEM, "out of memory");
     mn_i8_pack_w(a->isa, a->q, rows, cols, a->wp);
     mn_i8_pack_wrows(a->isa, a->q, rows, cols, a->wr);
@@ -124,6 +131,9 @@ static mn_status prepare(aff *a, int rows, int cols) {
         a->zw[r] = a->zero[k];
         a->c0[r] = (double)((int64_t)cols * za * a->zero[k] - za * sq);
         a->mul[r] = a->act.scale * a->scale[k];
+        /* |c0| <= 2 * 128 * 128 * cols: int32 where the conv trait runs */
+        a->zwi[r] = a->zero[k];
+        a->c0i[r] = cols <= MN_I8_OUT_MAX_K ? (int32_t)((int64_t)cols * za * a->zero[k] - za * sq) : 0;
     }
     return MN_OK;
 }
@@ -304,4 +314,34 @@ static void wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, 
     }
 }
 
-const mn_store_traits mn_st_affine = {"affine", bytes, decode, serialize, deserialize, st_free, xwt, wb};
+/* The whole conv from the raw input: each image quantized once into a
+ * padded code image (in the caller's scratch), its panels gathered from
+ * those codes (no f32 im2col, no quantizing of 25x-duplicated columns), the
+ * same int8 GEMM, and an int32 epilogue that adds the bias.  Gives the
+ * same bits as im2col + wb + bias. */
+static int conv(const mn_store *s, const mn_conv_geom *g, const float *x, int batch, const float *bias, float *y,
+                void *scratch, size_t sbytes) {
+    const aff *a = s->impl;
+    int R = s->rows, K = s->cols;
+    if (!a->has_act || K > MN_I8_OUT_MAX_K || (int64_t)g->C * g->k * g->k != K || g->OH <= 0 || g->OW <= 0 ||
+        (int64_t)g->OH * g->OW > INT32_MAX)
+        return 1;
+    size_t need = mn_i8_image_bytes(a->isa, g->C, g->H, g->W, g->pad);
+    if (!need || need > sbytes || need > INT32_MAX) return 1; /* the gathers index it with int */
+    int P = g->OH * g->OW;
+    int64_t isz = (int64_t)g->C * g->H * g->W;
+    for (int b = 0; b < batch; b++) {
+        mn_i8_quant_image(a->isa, x + b * isz, g->C, g->H, g->W, g->pad, &a->act, scratch);
+        float *yb = y + (int64_t)b * R * P;
+        for (int j0 = 0; j0 < P; j0 += a->nbj) {
+            int nb = P - j0 < a->nbj ? P - j0 : a->nbj, ld = mn_i8_ldacc(nb);
+            mn_i8_im2panel(a->isa, scratch, g->C, g->H, g->W, g->k, g->stride, g->pad, g->OW, j0, nb, a->pbuf,
+                           a->sumq, a->rbuf);
+            mn_i8_gemm_wx(a->isa, a->wr, R, K, a->pbuf, nb, a->acc, ld);
+            mn_i8_wx_out(a->isa, a->acc, ld, R, nb, a->c0i, a->zwi, a->mul, a->sumq, bias, yb + j0, P);
+        }
+    }
+    return 0;
+}
+
+const mn_store_traits mn_st_affine = {"affine", bytes, decode, serialize, deserialize, st_free, xwt, wb, conv};

@@ -294,7 +294,7 @@ fail:
 }
 
 const mn_store_traits mn_st_codebook = {
-    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, mn__cb_xwt, mn__cb_wb,
+    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, mn__cb_xwt, mn__cb_wb, NULL,
 };
 
 /* ---- building ---- */

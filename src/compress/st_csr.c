@@ -12,7 +12,8 @@
  *
  * Run-time form (mn_csr in sparse.h): one 64-byte aligned block holding the
  * struct, the values, absolute int32 columns and row pointers, fillers and
- * zeros dropped. */
+ * zeros dropped, and a column-major copy of the same nonzeros with the row
+ * sums, for the batch-1 kernel that skips inactive inputs (sparse_csc.c). */
 #include "minnow/sparse.h"
 
 #include <math.h>
@@ -34,20 +35,49 @@ static uint64_t file_size(int rows, uint64_t e, int bits) {
     return HDR + 4 * ((uint64_t)rows + 1) + 4 * e + gap_bytes(e, bits);
 }
 
-/* Allocates the run-time block for rows x cols with nnz nonzeros. */
+/* Allocates the run-time block for rows x cols with nnz nonzeros: the CSR
+ * arrays, then the column-major copy (finish_csc fills it). */
 static mn_csr *csr_alloc(int rows, int cols, int64_t nnz) {
     size_t a = up64(sizeof(mn_csr)), v = up64((size_t)nnz * 4), c = up64((size_t)nnz * 4);
-    size_t r = ((size_t)rows + 1) * 4;
-    unsigned char *blk = mn_alloc(a + v + c + r, 1);
+    size_t r = up64(((size_t)rows + 1) * 4), cp = up64(((size_t)cols + 1) * 4), rs = (size_t)rows * 4;
+    unsigned char *blk = mn_alloc(a + 2 * (v + c) + r + cp + rs, 1);
     if (!blk) return NULL;
     mn_csr *m = (mn_csr *)blk;
     m->rows = rows;
     m->cols = cols;
     m->nnz = nnz;
-    m->val = (const float *)(blk + a);
-    m->col = (const int32_t *)(blk + a + v);
-    m->rowptr = (const uint32_t *)(blk + a + v + c);
+    unsigned char *p = blk + a;
+    m->val = (const float *)p, p += v;
+    m->col = (const int32_t *)p, p += c;
+    m->cval = (const float *)p, p += v;
+    m->crow = (const int32_t *)p, p += c;
+    m->rowptr = (const uint32_t *)p, p += r;
+    m->colptr = (const uint32_t *)p, p += cp;
+    m->rowsum = (const float *)p;
     return m;
+}
+
+/* The column-major copy and the row sums, from the filled CSR arrays.
+ * Walking rows in order keeps each column's rows increasing. */
+static void finish_csc(mn_csr *m) {
+    uint32_t *cp = (uint32_t *)m->colptr;
+    int32_t *crow = (int32_t *)m->crow;
+    float *cval = (float *)m->cval, *rs = (float *)m->rowsum;
+    memset(cp, 0, sizeof(uint32_t) * ((size_t)m->cols + 1));
+    for (int64_t k = 0; k < m->nnz; k++) cp[m->col[k] + 1]++;
+    for (int c = 0; c < m->cols; c++) cp[c + 1] += cp[c];
+    for (int r = 0; r < m->rows; r++) {
+        double s = 0;
+        for (uint32_t k = m->rowptr[r]; k < m->rowptr[r + 1]; k++) {
+            uint32_t o = cp[m->col[k]]++;
+            crow[o] = r, cval[o] = m->val[k];
+            s += m->val[k];
+        }
+        rs[r] = (float)s;
+    }
+    /* The fill advanced each column's start to the next one's: shift back. */
+    for (int c = m->cols; c > 0; c--) cp[c] = cp[c - 1];
+    cp[0] = 0;
 }
 
 /* Entries needed at `bits` for the run-time form. */
@@ -199,6 +229,7 @@ static mn_status st_deserialize(const unsigned char *b, size_t len, int rows, in
         }
     }
     mr[rows] = o;
+    finish_csc(m);
     /* Keep the file's index width; the entry count is recomputed since any
      * explicit zeros it held are gone. */
     m->bits = bits;
@@ -220,7 +251,7 @@ static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
     mn_csr_wb(csr(s), B, n, ldb, C, ldc);
 }
 
-const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize, st_free, st_xwt, st_wb};
+const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize, st_free, st_xwt, st_wb, NULL};
 
 mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out) {
     if (rows <= 0 || cols <= 0) return mn_error(MN_EARG, "csr: bad matrix shape %dx%d", rows, cols);
@@ -243,6 +274,7 @@ mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out) 
             if (wr[c] != 0) mv[o] = wr[c], mc[o++] = c;
     }
     mr[rows] = o;
+    finish_csc(m);
     pick_bits(m);
     if (m->entries > (int64_t)UINT32_MAX) {
         mn_free(m); free(s);

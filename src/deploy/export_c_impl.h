@@ -16,10 +16,11 @@ void mn_sb_float(mn_sb *b, float v);
 void mn_sb_farray(mn_sb *b, const char *name, const float *v, int64_t n, size_t *bytes);
 
 /* How the emitted code reads a weight matrix (rows x cols). */
-typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK } mn_cw_kind;
+typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK, MN_CW_BINARY, MN_CW__COUNT } mn_cw_kind;
 typedef struct mn_cw {
     mn_cw_kind kind;
     int p, rows, cols;
+    int bin_mask;           /* binary: has a nonzero plane */
     int has_act;            /* affine: its input is quantized first */
     float act_inv, act_lo, act_hi, act_scale;
 } mn_cw;
@@ -33,5 +34,18 @@ void mn_cw_emit_helpers(mn_sb *code, mn_cw_kind kind);
  * using rb (cols floats of scratch) and, for codebooks, the decoder state
  * variable `cbs`. */
 void mn_cw_row_expr(mn_sb *code, const mn_cw *w, const char *rb);
+
+/* Binarized layers (export_c_bin.c).  The C expressions of a node's input
+ * and output buffers, and of the pre-sign buffer an XNOR-Net input scale
+ * reads (NULL when the node has none). */
+typedef struct mn_cb_bufs { const char *x, *y, *pre; } mn_cb_bufs;
+/* Code (and const data) for node i: a sign, bdense or bconv. */
+mn_status mn_cb_node(const mn_graph *g, int i, const mn_cb_bufs *b, mn_sb *data, mn_sb *code, size_t *bytes);
+/* A binary store's bit planes p<P>_w (sign), p<P>_m (nonzero, if any) and,
+ * if scales, the scales p<P>_s; *has_mask says whether p<P>_m exists. */
+mn_status mn_cb_emit_planes(const mn_graph *g, int p, const mn_store *st, int scales, mn_sb *data, size_t *bytes,
+                            int *has_mask);
+/* The helpers binary code uses (needs <stdint.h> and <string.h>). */
+void mn_cb_emit_helpers(mn_sb *code);
 
 #endif

@@ -1,5 +1,6 @@
 /* The C generator's weights: each storage kind as const arrays plus the
- * helper that yields one row of the matrix at run time.
+ * helper that yields one row of the matrix at run time (binary planes and
+ * the binarized ops are in export_c_bin.c).
  *
  * Codebook layers are re-encoded for the device: the nonzero weights in
  * row-major order as (gap, centroid index) pairs, both canonical-Huffman
@@ -266,6 +267,7 @@ mn_status mn_cw_emit_weight(const mn_graph *g, int p, mn_sb *data, size_t *bytes
     case MN_ST_CSR: w->kind = MN_CW_CSR; return emit_csr(g, p, st, data, bytes);
     case MN_ST_AFFINE: w->kind = MN_CW_AFFINE; return emit_affine(g, p, st, data, bytes, w);
     case MN_ST_CODEBOOK: w->kind = MN_CW_CODEBOOK; return emit_codebook(g, p, st, data, bytes);
+    case MN_ST_BINARY: w->kind = MN_CW_BINARY; return mn_cb_emit_planes(g, p, st, 1, data, bytes, &w->bin_mask);
     default:
         return mn_error(MN_EUNSUPPORTED, "export-c: %s: storage %s is not supported by export-c", g->params[p].name,
                         mn_storage_name(st->kind));
@@ -274,7 +276,9 @@ mn_status mn_cw_emit_weight(const mn_graph *g, int p, mn_sb *data, size_t *bytes
 
 void mn_cw_emit_helpers(mn_sb *c, mn_cw_kind kind) {
     switch (kind) {
-    case MN_CW_F32: break;
+    case MN_CW_F32:
+    case MN_CW__COUNT: break;
+    case MN_CW_BINARY: mn_cb_emit_helpers(c); break;
     case MN_CW_CSR:
         mn_sb_printf(c,
             "/* CSR: row pointers, u16 columns, f32 values. */\n"
@@ -394,5 +398,11 @@ void mn_cw_row_expr(mn_sb *c, const mn_cw *w, const char *rb) {
     case MN_CW_AFFINE: mn_sb_printf(c, "mdl_aff_row(p%d_q, p%d_s, p%d_z, (int)(sizeof p%d_s / sizeof p%d_s[0]), r, %d, %s)",
                                     p, p, p, p, p, w->cols, rb); break;
     case MN_CW_CODEBOOK: mn_sb_printf(c, "mdl_cb_row(&p%d_d, &cbs, r, %d, %s)", p, w->cols, rb); break;
+    case MN_CW_BINARY:
+        if (w->bin_mask) mn_sb_printf(c, "mdl_bin_row(p%d_w, p%d_m, ", p, p);
+        else mn_sb_printf(c, "mdl_bin_row(p%d_w, 0, ", p);
+        mn_sb_printf(c, "p%d_s, (int)(sizeof p%d_s / sizeof p%d_s[0]), r, %d, %s)", p, p, p, w->cols, rb);
+        break;
+    case MN_CW__COUNT: break;
     }
 }

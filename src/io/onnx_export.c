@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/binary.h"
 #include "minnow/io.h"
 #include "minnow/onnx.h"
 #include "minnow/quant.h"
@@ -51,6 +52,7 @@ typedef struct ex {
     pool P;
     Onnx__GraphProto *gp;
     size_t capn, capi;
+    int pm1, zero;     /* the scalar initializers +-1 / 0 are written */
 } ex;
 
 static int push(pool *P, void ***arr, size_t *n, size_t *cap, void *v) {
@@ -255,6 +257,154 @@ static mn_status bias(ex *E, const mn_graph *g, const mn_node *n, char *bname) {
     return initf(E, bname, &d, 1, mn_param_data(g, n->p[1]), p->n) ? mn_error(MN_ENOMEM, "out of memory") : MN_OK;
 }
 
+/* ---- binarized layers: ONNX has no 1-bit type, so weights are floats ---- */
+
+#define NOMEM mn_error(MN_ENOMEM, "out of memory")
+static const char ONE[] = "minnow_one", MONE[] = "minnow_minus_one", ZERO[] = "minnow_zero";
+
+/* The scalar initializers +1 and -1, written once; 0 on success. */
+static int pm1(ex *E) {
+    if (E->pm1) return 0;
+    const float one = 1, mone = -1;
+    if (initf(E, ONE, NULL, 0, &one, 1) || initf(E, MONE, NULL, 0, &mone, 1)) return -1;
+    E->pm1 = 1;
+    return 0;
+}
+
+/* out = x >= 0 ? +1 : -1 (NaN: -1), minnow's sign exactly. */
+static mn_status sign_of(ex *E, const char *x, const char *out) {
+    const float zero = 0;
+    if (pm1(E) || (!E->zero && initf(E, ZERO, NULL, 0, &zero, 1))) return NOMEM;
+    E->zero = 1;
+    char ge[NM];
+    snprintf(ge, NM, "%s_ge0", out);
+    const char *a[2] = {x, ZERO}, *b[3] = {ge, ONE, MONE};
+    return node(E, "GreaterOrEqual", ge, ge, a, 2) && node(E, "Where", out, out, b, 3) ? MN_OK : NOMEM;
+}
+
+/* The weight initializer of a bdense / bconv.  Folded: the unscaled signs
+ * (+1, -1, 0 from the bit planes), so the layer's sum is minnow's integer
+ * acc (exact in float for +-1 inputs) before the thresholds.  Otherwise the
+ * values minnow's layer multiplies by: the decoded sign * scale (g->w of a
+ * frozen layer), or the deterministic effective weights of one that is not
+ * frozen. */
+static mn_status bweight(ex *E, const mn_graph *g, const mn_node *n, char *wname) {
+    const mn_param *p = &g->params[n->p[0]];
+    int64_t dims[4];
+    for (int i = 0; i < p->shape.ndim; i++) dims[i] = p->shape.d[i];
+    int rows, cols;
+    mn_param_matrix(g, n->p[0], &rows, &cols);
+    snprintf(wname, NM, "%s%s", p->name, n->a.bfold ? "_signs" : "");
+    const float *w = mn_param_data(g, n->p[0]);
+    float *v = pal(&E->P, sizeof(float) * (size_t)p->n);
+    if (!v) return NOMEM;
+    const mn_bin_store *bs = mn_binary_store(p->store);
+    if (p->store && !bs)
+        return mn_error(MN_EUNSUPPORTED, "export-onnx: node '%s': %s storage in a %s layer is not supported", n->name,
+                        mn_storage_name(p->store->kind), mn_op_name(n->op));
+    if (n->a.bfold && bs) {
+        for (int r = 0; r < rows; r++) {
+            const uint64_t *b = bs->bits + (int64_t)r * bs->words, *m = bs->mask ? bs->mask + (int64_t)r * bs->words : NULL;
+            for (int c = 0; c < cols; c++) {
+                int on = !m || (m[c >> 6] >> (c & 63) & 1);
+                v[(int64_t)r * cols + c] = !on ? 0.0f : (b[c >> 6] >> (c & 63) & 1) ? 1.0f : -1.0f;
+            }
+        }
+    } else if (n->a.bfold) {
+        for (int64_t i = 0; i < p->n; i++) v[i] = w[i] > 0 ? 1.0f : w[i] < 0 ? -1.0f : 0.0f;
+    } else if (n->a.bmode != MN_BIN_FROZEN && !p->store) {
+        int kk = p->shape.ndim == 4 ? p->shape.d[2] * p->shape.d[3] : 1;
+        mn_bin_effective((mn_bin_mode)n->a.bmode, w, rows, cols, mn_bin_glorot(cols, rows * kk), n->a.bsparse, NULL, v);
+    } else {
+        memcpy(v, w, sizeof(float) * (size_t)p->n);
+    }
+    return initf(E, wname, dims, p->shape.ndim, v, p->n) ? NOMEM : MN_OK;
+}
+
+/* A per-unit vector as [units] (dense) or [units, 1, 1] (conv, broadcasting
+ * over the positions). */
+static int unitvec(ex *E, const char *name, const float *v, int units, int conv) {
+    int64_t d[3] = {units, 1, 1};
+    return initf(E, name, d, conv ? 3 : 1, v, units);
+}
+
+/* bdense / bconv:
+ *   folded:    Where(GreaterOrEqual(Mul(x . signs, k), T), +1, -1)
+ *   xscale:    Add(Mul(x . W, beta or K), bias), beta = ReduceMean(Abs(pre)),
+ *              K = AveragePool(ReduceMean(Abs(pre)) over channels), the box
+ *              average minnow takes (zeros outside, divided by k*k)
+ *   otherwise: Gemm / Conv with W and the bias. */
+static mn_status bin_layer(ex *E, const mn_graph *g, int i, vname *v, char *x) {
+    const mn_node *n = &g->nodes[i];
+    const char *nm = n->name;
+    int conv = n->op == MN_OP_BCONV, units = conv ? n->a.filters : n->a.units;
+    char w[NM], t[NM], bname[NM];
+    mn_status st;
+    if (!conv && g->nodes[n->in[0]].out.ndim != 1) {
+        snprintf(t, NM, "%s_flat", nm);
+        const char *fi[1] = {x};
+        if (attr(E, node(E, "Flatten", t, t, fi, 1), aint(E, "axis", 1))) return NOMEM;
+        snprintf(x, NM, "%s", t);
+    }
+    if ((st = bweight(E, g, n, w))) return st;
+    const float *p1 = mn_param_data(g, n->p[1]);
+    int sep = n->a.bfold || n->a.xscale; /* the bias (or thresholds) after the product */
+    snprintf(bname, NM, "%s", g->params[n->p[1]].name);
+    if (!sep && bias(E, g, n, bname)) return NOMEM;
+    char prod[NM];
+    snprintf(prod, NM, "%s%s", nm, sep ? "_acc" : "");
+    const char *in[3] = {x, w, bname};
+    Onnx__NodeProto *o = node(E, conv ? "Conv" : "Gemm", prod, prod, in, sep ? 2 : 3);
+    if (conv ? attr(E, o, aints(E, "kernel_shape", 2, n->a.k)) || attr(E, o, aints(E, "strides", 2, n->a.stride)) ||
+                   attr(E, o, aints(E, "pads", 4, n->a.pad)) || attr(E, o, aint(E, "group", 1))
+             : attr(E, o, aint(E, "transB", 1)))
+        return NOMEM;
+    if (n->a.bfold) {
+        char k[NM], T[NM], ka[NM];
+        snprintf(k, NM, "%s.thresh_k", nm);
+        snprintf(T, NM, "%s.thresh_T", nm);
+        snprintf(ka, NM, "%s_kacc", nm);
+        if (unitvec(E, k, p1, units, conv) || unitvec(E, T, p1 + units, units, conv)) return NOMEM;
+        const char *a[2] = {prod, k}, *c[2] = {ka, T}, *wh[3] = {NULL, ONE, MONE};
+        char ge[NM];
+        snprintf(ge, NM, "%s_fire", nm);
+        wh[0] = ge;
+        if (pm1(E)) return NOMEM;
+        return node(E, "Mul", ka, ka, a, 2) && node(E, "GreaterOrEqual", ge, ge, c, 2) && node(E, "Where", nm, nm, wh, 3)
+                   ? MN_OK : NOMEM;
+    }
+    if (!n->a.xscale) return MN_OK;
+    int k = n->in[0];
+    if (g->nodes[k].op == MN_OP_FLATTEN) k = g->nodes[k].in[0];
+    if (g->nodes[k].op != MN_OP_SIGN) return mn_error(MN_EUNSUPPORTED, "export-onnx: node '%s': input scale without a sign input", nm);
+    int pre = g->nodes[k].in[0];
+    char pa[NM], pf[NM], mean[NM], sc[NM], scaled[NM], bb[NM];
+    snprintf(pf, NM, "%s", v[pre]);
+    if (!conv && g->nodes[pre].out.ndim != 1) {
+        snprintf(pf, NM, "%s_preflat", nm);
+        const char *fi[1] = {v[pre]};
+        if (attr(E, node(E, "Flatten", pf, pf, fi, 1), aint(E, "axis", 1))) return NOMEM;
+    }
+    snprintf(pa, NM, "%s_preabs", nm);
+    snprintf(mean, NM, "%s_%s", nm, conv ? "premean" : "beta");
+    snprintf(sc, NM, "%s_K", nm);
+    snprintf(scaled, NM, "%s_scaled", nm);
+    snprintf(bb, NM, "%s_b", nm);
+    const char *a1[1] = {pf}, *a2[1] = {pa}, *a3[1] = {mean};
+    if (!node(E, "Abs", pa, pa, a1, 1)) return NOMEM;
+    Onnx__NodeProto *rm = node(E, "ReduceMean", mean, mean, a2, 1); /* over axis 1: features or channels */
+    if (attr(E, rm, aints(E, "axes", 1, 1)) || attr(E, rm, aint(E, "keepdims", 1))) return NOMEM;
+    if (conv) {
+        Onnx__NodeProto *ap = node(E, "AveragePool", sc, sc, a3, 1);
+        if (attr(E, ap, aints(E, "kernel_shape", 2, n->a.k)) || attr(E, ap, aints(E, "strides", 2, n->a.stride)) ||
+            attr(E, ap, aints(E, "pads", 4, n->a.pad)) || attr(E, ap, aint(E, "count_include_pad", 1)))
+            return NOMEM;
+    }
+    if (unitvec(E, bb, p1, units, conv)) return NOMEM;
+    const char *m[2] = {prod, conv ? sc : mean}, *ad[2] = {scaled, bb};
+    return node(E, "Mul", scaled, scaled, m, 2) && node(E, "Add", nm, nm, ad, 2) ? MN_OK : NOMEM;
+}
+
 static mn_status one(ex *E, const mn_graph *g, int i, vname *v) {
     const mn_node *n = &g->nodes[i];
     char x[NM], w[NM], b[NM], t[NM];
@@ -358,9 +508,11 @@ static mn_status one(ex *E, const mn_graph *g, int i, vname *v) {
         bad = attr(E, node(E, "Softmax", nm, nm, in, 1), aint(E, "axis", 1));
         break;
     }
+    case MN_OP_SIGN: return sign_of(E, x, nm);
+    case MN_OP_BDENSE:
+    case MN_OP_BCONV: return bin_layer(E, g, i, v, x);
     default:
-        return mn_error(MN_EUNSUPPORTED, "export-onnx: node '%s': op %s has no ONNX form here (binarized ops are not exported)",
-                        nm, mn_op_name(n->op));
+        return mn_error(MN_EUNSUPPORTED, "export-onnx: node '%s': op %s has no ONNX form here", nm, mn_op_name(n->op));
     }
     return bad ? mn_error(MN_ENOMEM, "out of memory") : MN_OK;
 }

@@ -16,8 +16,8 @@ static void valid_range(int OW, int W, int stride, int pad, int j, int *lo, int 
     *hi = h;
 }
 
-void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
-               int OH, int OW, float *col, int64_t ldcol) {
+void mn_im2col_portable(const float *x, int C, int H, int W, int k, int stride, int pad,
+                        int OH, int OW, float *col, int64_t ldcol) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
@@ -44,8 +44,8 @@ void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
             }
 }
 
-void mn_col2im(const float *col, int C, int H, int W, int k, int stride,
-               int pad, int OH, int OW, int64_t ldcol, float *dx) {
+void mn_col2im_portable(const float *col, int C, int H, int W, int k, int stride,
+                        int pad, int OH, int OW, int64_t ldcol, float *dx) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
@@ -67,6 +67,20 @@ void mn_col2im(const float *col, int C, int H, int W, int k, int stride,
                     }
                 }
             }
+}
+
+/* Rows of conv2 in lenet5 are 8 floats: a memcpy call per row cost more
+ * than the copy, so stride 1 goes to the masked AVX-512 version. */
+void mn_im2col(const float *x, int C, int H, int W, int k, int stride, int pad,
+               int OH, int OW, float *col, int64_t ldcol) {
+    if (stride == 1 && mn_cpu_features()->avx512f) mn_im2col_avx512(x, C, H, W, k, stride, pad, OH, OW, col, ldcol);
+    else mn_im2col_portable(x, C, H, W, k, stride, pad, OH, OW, col, ldcol);
+}
+
+void mn_col2im(const float *col, int C, int H, int W, int k, int stride,
+               int pad, int OH, int OW, int64_t ldcol, float *dx) {
+    if (stride == 1 && mn_cpu_features()->avx512f) mn_col2im_avx512(col, C, H, W, k, stride, pad, OH, OW, ldcol, dx);
+    else mn_col2im_portable(col, C, H, W, k, stride, pad, OH, OW, ldcol, dx);
 }
 
 /* The plain versions the fast ones are tested against. */

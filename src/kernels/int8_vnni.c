@@ -49,6 +49,37 @@ INL void blk(const uint8_t *P, int64_t pstride, int kq, const uint8_t *A, int ld
         }
 }
 
+/* One broadcast row (dense at batch 1): MB x NP = 1 x 4 chains are too few
+ * to hide vpdpbusd's latency, so even and odd k steps go to two sets of
+ * accumulators, added at the end (int32 sums: the same bits). */
+INL void blk1(const uint8_t *P, int64_t pstride, int kq, const uint8_t *A, const int32_t *rs, int32_t *acc,
+              const int NP) {
+    __m512i a[4], b[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) a[j] = b[j] = _mm512_setzero_si512();
+    int k = 0;
+    for (; k + 2 <= kq; k += 2) {
+        __m512i x0 = _mm512_set1_epi32(ld32(A + 4 * k)), x1 = _mm512_set1_epi32(ld32(A + 4 * k + 4));
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) {
+            a[j] = _mm512_dpbusd_epi32(a[j], x0, _mm512_load_si512((const void *)(P + j * pstride + (int64_t)k * 64)));
+            b[j] = _mm512_dpbusd_epi32(b[j], x1,
+                                       _mm512_load_si512((const void *)(P + j * pstride + (int64_t)k * 64 + 64)));
+        }
+    }
+    if (k < kq) {
+        __m512i x0 = _mm512_set1_epi32(ld32(A + 4 * k));
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++)
+            a[j] = _mm512_dpbusd_epi32(a[j], x0, _mm512_load_si512((const void *)(P + j * pstride + (int64_t)k * 64)));
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) {
+        __m512i c = _mm512_loadu_si512((const void *)(rs + 16 * j));
+        _mm512_storeu_si512((void *)(acc + 16 * j), _mm512_sub_epi32(_mm512_add_epi32(a[j], b[j]), _mm512_slli_epi32(c, 7)));
+    }
+}
+
 /* Runs blk over MB x NP tiles with constant sizes (registers, not memory). */
 INL void tiles(const uint8_t *P, int npanel, int kq, const uint8_t *A, int na, int lda, const int32_t *rs,
                int32_t *acc, int ldacc, const int XW) {
@@ -61,6 +92,15 @@ INL void tiles(const uint8_t *P, int npanel, int kq, const uint8_t *A, int na, i
             const int32_t *r = XW ? rs + 16 * p : rs + b;
             int32_t *o = acc + (int64_t)b * ldacc + 16 * p;
 #define CASE(M, N) case (M) * 8 + (N): blk(pp, pstride, kq, ab, lda, r, o, ldacc, M, N, XW); break
+            if (XW && mb == 1) {
+                switch (np) {
+                case 1: blk1(pp, pstride, kq, ab, r, o, 1); break;
+                case 2: blk1(pp, pstride, kq, ab, r, o, 2); break;
+                case 3: blk1(pp, pstride, kq, ab, r, o, 3); break;
+                default: blk1(pp, pstride, kq, ab, r, o, 4); break;
+                }
+                continue;
+            }
             switch (mb * 8 + np) {
                 CASE(1, 1); CASE(1, 2); CASE(1, 3); CASE(1, 4);
                 CASE(2, 1); CASE(2, 2); CASE(2, 3); CASE(2, 4);

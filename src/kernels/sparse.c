@@ -5,8 +5,9 @@
  * panel on the stack (batched xwt: a block of samples transposed; wb: a
  * block of B's columns copied), against which each nonzero is one
  * broadcast FMA.
- * Batch-1 xwt runs the portable row kernel everywhere: it beats gathers on
- * the CPUs we measured (docs/SPARSE.md). */
+ * Batch-1 xwt runs the column path over the active inputs (sparse_csc.c)
+ * when that is estimated cheaper, else the portable row kernel everywhere:
+ * it beats gathers on the CPUs we measured (docs/SPARSE.md). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
+int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y);
 
 /* ---- references ---------------------------------------------------------- */
 
@@ -71,7 +73,14 @@ static float row_dot(const mn_csr *m, int r, const float *x) {
 
 void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y) {
     int rows = m->rows, cols = m->cols;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && (int64_t)batch * m->nnz > (1 << 18))
+    /* A plain branch, not an `if` clause: libgomp sets up a one-thread team
+     * even when the clause is false, ~1 us, as long as a small layer takes. */
+    if (mn_get_threads() > 1 && (int64_t)batch * m->nnz > (1 << 18)) {
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            for (int b = 0; b < batch; b++) y[(int64_t)b * rows + r] += row_dot(m, r, x + (int64_t)b * cols);
+        return;
+    }
     for (int r = 0; r < rows; r++)
         for (int b = 0; b < batch; b++) y[(int64_t)b * rows + r] += row_dot(m, r, x + (int64_t)b * cols);
 }
@@ -255,6 +264,8 @@ mn_sparse_isa mn_sparse_best_isa(void) {
 
 void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x, int batch, float *y) {
     if (batch <= 0 || m->nnz == 0) return;
+    /* Batch 1 with mostly inactive inputs: the column path (sparse_csc.c). */
+    if (batch == 1 && isa != MN_SPARSE_REF && mn__csr_xv1(isa, m, x, y)) return;
     switch (isa) {
     case MN_SPARSE_AVX512: mn__csr_xwt_avx512(m, x, batch, y); break;
     case MN_SPARSE_AVX2: csr_xwt_avx2(m, x, batch, y); break;

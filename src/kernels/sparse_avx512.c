@@ -4,8 +4,9 @@
  * xwt, batch > 1: 16 samples at a time; their x rows are transposed on the
  *   stack into xt[col][16] so that one nonzero is one broadcast FMA over 16
  *   samples with one contiguous load; 16 rows of results are transposed
- *   back and added into y.  (Batch 1 runs the portable row kernel: on the
- *   AMD Zen 5 we measure on, 16-lane gathers lose to plain scalar loads.)
+ *   back and added into y.  (Batch 1 runs sparse_csc.c's column path or the
+ *   portable row kernel: on the AMD Zen 5 we measure on, 16-lane gathers
+ *   lose to plain scalar loads.)
  * wb: the same product with B's 16-column panels in place of the
  *   transposed samples: B is already [cols][n], so a panel is a plain copy
  *   (kept in L1) and each row's result is one vector of C; panels are split

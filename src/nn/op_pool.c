@@ -26,6 +26,11 @@ static mn_status infer(mn_graph *g, mn_node *n) {
     return MN_OK;
 }
 
+/* A fork/join costs more than pooling a small batch, and on a loaded
+ * machine a lot more (a descheduled thread stalls the barrier): only big
+ * inputs (batch 256 of 32x32 maps and up) are split over threads. */
+#define PAR_MIN (1 << 22)
+
 static size_t aux_max(const mn_graph *g, const mn_node *n, int batch) {
     (void)g;
     return (size_t)batch * mn_shape_numel(&n->out);
@@ -39,9 +44,10 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     int k = n->a.k, s = n->a.stride, p = n->a.pad;
     const float *x = mn__in(g, n, 0)->y;
     int32_t *am = (int32_t *)n->aux;
+    int par = (int64_t)batch * C * H * W >= PAR_MIN;
     if (k == 2 && s == 2 && p == 0) {
         /* The LeNet case: non-overlapping 2x2 windows, no bounds checks. */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (int bc = 0; bc < batch * C; bc++) {
             const float *xp = x + (int64_t)bc * H * W;
             float *yp = n->y + (int64_t)bc * OH * OW;
@@ -57,7 +63,7 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
         }
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (par)
     for (int bc = 0; bc < batch * C; bc++) {
         const float *xp = x + (int64_t)bc * H * W;
         float *yp = n->y + (int64_t)bc * OH * OW;
@@ -88,7 +94,8 @@ static void max_bwd(mn_graph *g, mn_node *n, int batch) {
     int64_t ip = (int64_t)in->d[1] * in->d[2], op = (int64_t)n->out.d[1] * n->out.d[2];
     float *dx = g->nodes[n->in[0]].dy;
     const int32_t *am = (const int32_t *)n->aux;
-    #pragma omp parallel for schedule(static)
+    int par = batch * mn_shape_numel(in) >= PAR_MIN;
+    #pragma omp parallel for schedule(static) if (par)
     for (int bc = 0; bc < batch * in->d[0]; bc++)
         for (int64_t o = 0; o < op; o++) {
             int32_t i = am[bc * op + o];
@@ -105,7 +112,8 @@ static void avg_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
     float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     const float *x = mn__in(g, n, 0)->y;
-    #pragma omp parallel for schedule(static)
+    int par = (int64_t)batch * C * H * W >= PAR_MIN;
+    #pragma omp parallel for schedule(static) if (par)
     for (int bc = 0; bc < batch * C; bc++) {
         const float *xp = x + (int64_t)bc * H * W;
         float *yp = n->y + (int64_t)bc * OH * OW;
@@ -134,7 +142,8 @@ static void avg_bwd(mn_graph *g, mn_node *n, int batch) {
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
     float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     float *dx = g->nodes[n->in[0]].dy;
-    #pragma omp parallel for schedule(static)
+    int par = (int64_t)batch * C * H * W >= PAR_MIN;
+    #pragma omp parallel for schedule(static) if (par)
     for (int bc = 0; bc < batch * C; bc++) {
         float *dp = dx + (int64_t)bc * H * W;
         const float *dyp = n->dy + (int64_t)bc * OH * OW;

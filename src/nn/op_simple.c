@@ -44,18 +44,25 @@ static void no_bwd(mn_graph *g, mn_node *n, int batch) { (void)g; (void)n; (void
 
 const mn_opdef mn_op_input = {"input", 0, 0, input_infer, NULL, NULL, input_fwd, no_bwd, NULL};
 
+/* restrict locals: the buffers never alias, and without it the
+ * conditional kept relu_bwd scalar (10 % of a lenet5 step). */
 static void relu_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     (void)train;
-    const float *x = mn__in(g, n, 0)->y;
+    const float *restrict x = mn__in(g, n, 0)->y;
+    float *restrict y = n->y;
     int64_t cnt = batch * mn_shape_numel(&n->out);
-    for (int64_t i = 0; i < cnt; i++) n->y[i] = x[i] > 0 ? x[i] : 0;
+    for (int64_t i = 0; i < cnt; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 static void relu_bwd(mn_graph *g, mn_node *n, int batch) {
     if (!mn__needs_dx(g, n, 0)) return;
-    float *dx = g->nodes[n->in[0]].dy;
+    float *restrict dx = g->nodes[n->in[0]].dy;
+    const float *restrict y = n->y, *restrict dy = n->dy;
     int64_t cnt = batch * mn_shape_numel(&n->out);
-    for (int64_t i = 0; i < cnt; i++) dx[i] += n->y[i] > 0 ? n->dy[i] : 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        float d = dy[i]; /* loaded unconditionally, so the select vectorises */
+        dx[i] += y[i] > 0 ? d : 0.0f;
+    }
 }
 
 const mn_opdef mn_op_relu = {"relu", 1, 1, same_shape, NULL, NULL, relu_fwd, relu_bwd, elems};
