@@ -30,6 +30,7 @@ EOF
 chmod +x "$B/minnow-vg"
 [ "${MINNOW_VG_DATA:-0}" = 1 ] || export MINNOW_DATA=/nonexistent-minnow-data
 export MINNOW_BIN=$B/minnow-vg MINNOW_SRC=$PWD
+export MINNOW_KILL_UNITS=64  # cli_kill: a small net is slow enough under valgrind
 
 if [ $# -gt 0 ]; then tests=("$@")
 else mapfile -t tests < <(ctest --test-dir "$B" -N | sed -n 's/^ *Test *#[0-9]*: //p'); fi

@@ -15,13 +15,15 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 has_verb() { "$BIN" --help 2>/dev/null | grep -q "^  $1 "; }
 
 # 10000 samples of 16 features, 3 classes: ~0.2 s an epoch, so that a kill
-# up to 0.09 s after an epoch line still lands inside the next epoch.
+# up to 0.09 s after an epoch line still lands inside the next epoch
+# (scripts/valgrind.sh asks for 64 units: valgrind slows everything ~50x).
 mkdir -p "$T/d"
 awk -v n=10000 -v seed=5 'BEGIN{srand(seed); printf "f0"; for(j=1;j<16;j++) printf ",f%d", j; print ",label";
   for(i=0;i<n;i++){s=0; for(j=0;j<16;j++){v=rand()*2-1; x[j]=v; s+=v*(j%3-1)}; l=(s>0)+(x[0]>0.5);
     for(j=0;j<16;j++) printf "%.3f,", x[j]; print l}}' >"$T/d/train.csv"
 head -1001 "$T/d/train.csv" >"$T/d/val.csv"
-SPEC="input x; dense fc1 units=384; relu r1; dropout d rate=0.2; dense fc2 units=384; relu r2; dense fc3 units=classes"
+U=${MINNOW_KILL_UNITS:-384}
+SPEC="input x; dense fc1 units=$U; relu r1; dropout d rate=0.2; dense fc2 units=$U; relu r2; dense fc3 units=classes"
 TRAIN=(train --arch "$SPEC" --data "$T/d" --epochs 6 --batch 32 --threads 1)
 
 # Runs "$@" in the background, waits until its stderr matches $WAIT_FOR
