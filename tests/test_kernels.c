@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/graph.h"
 #include "minnow/kernels.h"
 #include "testutil.h"
 
@@ -145,7 +146,70 @@ static void t_im2col_variants(void **s) {
         }
 }
 
+/* MN_PAR_FOR: every iteration exactly once on either branch, bodies with
+ * commas and `continue`, N = 0; mn_par_worth: only with threads and work. */
+static void t_par_for(void **s) {
+    (void)s;
+    int cnt[1000];
+    for (int par = 0; par < 2; par++)
+        for (int th = 1; th <= 2; th++) {
+            mn_set_threads(th);
+            memset(cnt, 0, sizeof cnt);
+            MN_PAR_FOR(par, i, 1000, {
+                if (i % 7 == 3) continue; /* skipped, as in a plain loop */
+                int a = i, b = 1;
+                cnt[i] += a - i + b;
+            });
+            for (int i = 0; i < 1000; i++) assert_int_equal(cnt[i], i % 7 == 3 ? 0 : 1);
+            int ran = 0;
+            MN_PAR_FOR(par, i, 0, { ran += 1 + i; });
+            assert_int_equal(ran, 0);
+        }
+    mn_set_threads(1);
+    assert_false(mn_par_worth(1 << 30, 1));
+    mn_set_threads(2);
+    assert_true(mn_par_worth(100, 100));
+    assert_false(mn_par_worth(99, 100));
+    mn_set_threads(1);
+}
+
+/* Pooling and batch norm take the serial branch below their size bars and
+ * the OpenMP one above: the outputs must not depend on which ran. */
+static void t_pool_bn_threads(void **s) {
+    (void)s;
+    mn_graph g;
+    mn_graph_init(&g);
+    assert_true(mn_g_input(&g, "x", 16, 32, 32) >= 0);
+    assert_true(mn_g_bn(&g, "bn", "x") >= 0);
+    assert_true(mn_g_pool(&g, MN_OP_MAXPOOL, "mp", "bn", 2, 2, 0) >= 0);
+    assert_true(mn_g_pool(&g, MN_OP_MAXPOOL, "mp3", "mp", 3, 2, 1) >= 0);
+    assert_true(mn_g_pool(&g, MN_OP_AVGPOOL, "ap", "mp3", 2, 1, 0) >= 0);
+    assert_int_equal(mn_graph_finalize(&g), MN_OK);
+    int batch = 260; /* 260 * 16 * 32 * 32 > the pools' 2^22 bar */
+    assert_int_equal(mn_graph_reserve(&g, batch), MN_OK);
+    size_t in = (size_t)batch * 16 * 32 * 32, out = (size_t)batch * mn_shape_numel(mn_graph_output_shape(&g));
+    float *x = malloc(sizeof(float) * in), *y[3];
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    fill(x, in, &r);
+    int bs[3] = {1, batch, batch}, th[3] = {1, 1, 2};
+    for (int v = 0; v < 3; v++) {
+        mn_set_threads(th[v]);
+        y[v] = malloc(sizeof(float) * out);
+        size_t per = out / batch, inper = in / batch;
+        for (int b0 = 0; b0 < batch; b0 += bs[v])
+            memcpy(y[v] + b0 * per, mn_graph_forward(&g, x + b0 * inper, bs[v], 0), sizeof(float) * per * bs[v]);
+    }
+    mn_set_threads(1);
+    assert_memory_equal(y[0], y[1], sizeof(float) * out);
+    assert_memory_equal(y[0], y[2], sizeof(float) * out);
+    for (int v = 0; v < 3; v++) free(y[v]);
+    free(x);
+    mn_graph_free(&g);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
+                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,28 @@ const mn_cpu *mn_cpu_features(void);
 void mn_set_threads(int n);
 int mn_get_threads(void);
 
+/* Whether a loop of `work` steps is worth splitting over threads: more than
+ * one thread set and at least min_work steps to pay for the fork/join. */
+static inline int mn_par_worth(int64_t work, int64_t min_work) {
+    return work >= min_work && mn_get_threads() > 1;
+}
+
+/* `for (int VAR = 0; VAR < N; VAR++) { ... }` as an OpenMP static loop when
+ * PAR is true, else as a plain loop.  A plain branch, not an if() clause:
+ * with the clause false GCC still calls GOMP_parallel, which builds a
+ * one-thread team (a malloc, a free, ~1 us) each time, as long as a whole
+ * batch-1 layer takes.  Iterations must be independent, as for any
+ * `omp parallel for`; results do not depend on which branch runs. */
+#define MN_PAR_FOR(PAR, VAR, N, ...)                                       \
+    do {                                                                   \
+        if (PAR) {                                                         \
+            _Pragma("omp parallel for schedule(static)")                   \
+            for (int VAR = 0; VAR < (N); VAR++) { __VA_ARGS__ }            \
+        } else {                                                           \
+            for (int VAR = 0; VAR < (N); VAR++) { __VA_ARGS__ }            \
+        }                                                                  \
+    } while (0)
+
 double mn_now(void); /* monotonic seconds */
 
 #ifdef __cplusplus

@@ -106,19 +106,17 @@ static void xwt_block_portable(const mn_csr *m, const float *x, int nb, float *y
 static void csr_xwt_portable(const mn_csr *m, const float *x, int batch, float *y) {
     if (batch == 1 || (int64_t)m->cols * 8 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
     int nblk = (batch + 7) / 8;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int b0 = i * 8, nb = batch - b0 < 8 ? batch - b0 : 8;
         xwt_block_portable(m, x + (int64_t)b0 * m->cols, nb, y + (int64_t)b0 * m->rows);
-    }
+    });
 }
 
 /* C over 64-column blocks accumulated in a local array: a fixed-length
  * inner loop with no aliasing, which compilers vectorise. */
 static void csr_wb_portable(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
     int nblk = (n + 63) / 64;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int j0 = i * 64, w = n - j0 < 64 ? n - j0 : 64;
         for (int r = 0; r < m->rows; r++) {
             float acc[64] = {0};
@@ -130,7 +128,7 @@ static void csr_wb_portable(const mn_csr *m, const float *B, int n, int64_t ldb,
             }
             memcpy(C + (int64_t)r * ldc + j0, acc, sizeof(float) * (size_t)w);
         }
-    }
+    });
 }
 
 /* ---- AVX2 + FMA ------------------------------------------------------------ */
@@ -204,11 +202,10 @@ T256 static void csr_xwt_avx2(const mn_csr *m, const float *x, int batch, float 
     int rows = m->rows, cols = m->cols;
     if (batch == 1 || (int64_t)cols * 8 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
     int nblk = (batch + 7) / 8;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int b0 = i * 8, nb = batch - b0 < 8 ? batch - b0 : 8;
         xwt_block8(m, x + (int64_t)b0 * cols, nb, y + (int64_t)b0 * rows);
-    }
+    });
 }
 
 /* C[:, j0 .. j0+nj-1], nj <= 8 * nsub, from nsub 8-column panels of B
@@ -246,11 +243,10 @@ T256 static void csr_wb_avx2(const mn_csr *m, const float *B, int n, int64_t ldb
     int nsub = (int)(WB_FLOATS / ((int64_t)m->cols * 8));
     if (nsub > 8) nsub = 8;
     int bw = 8 * (nsub > 0 ? nsub : 1), nblk = (n + bw - 1) / bw;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int j0 = i * bw;
         wb_panels8(m, B, ldb, C, ldc, j0, n - j0 < bw ? n - j0 : bw, nsub);
-    }
+    });
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */

@@ -106,11 +106,10 @@ T512 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *
     int rows = m->rows, cols = m->cols;
     if (batch == 1 || (int64_t)cols * 16 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
     int nblk = (batch + 15) / 16;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int b0 = i * 16, nb = batch - b0 < 16 ? batch - b0 : 16;
         xwt_block(m, x + (int64_t)b0 * cols, nb, y + (int64_t)b0 * rows);
-    }
+    });
 }
 
 /* C[:, j0 .. j0+nj-1] for nj <= 16 * nsub.  B's columns are first copied
@@ -153,9 +152,8 @@ T512 void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb,
     int nsub = (int)(XT_FLOATS / ((int64_t)m->cols * 16));
     if (nsub > 4) nsub = 4;
     int bw = 16 * (nsub > 0 ? nsub : 1), nblk = (n + bw - 1) / bw;
-    #pragma omp parallel for schedule(static) if (mn_get_threads() > 1 && nblk > 1)
-    for (int i = 0; i < nblk; i++) {
+    MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int j0 = i * bw;
         wb_panels(m, B, ldb, C, ldc, j0, n - j0 < bw ? n - j0 : bw, nsub);
-    }
+    });
 }

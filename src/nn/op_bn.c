@@ -17,6 +17,10 @@ static mn_status infer(mn_graph *g, mn_node *n) {
     return MN_OK;
 }
 
+/* Elements below which one thread beats a fork/join (a conv layer's
+ * training batch is well above it, a batch-1 feature vector well below). */
+#define BN_PAR_MIN (1 << 15)
+
 /* Saved: per-channel mean and 1/std of the batch, then x-hat. */
 static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
     (void)g;
@@ -30,8 +34,8 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
     float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
     float *bmean = n->aux, *binv = n->aux + C, *xhat = n->aux + 2 * C;
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
+    /* Batch-1 inference never enters OpenMP (MN_PAR_FOR). */
+    MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
         float mean, inv;
         if (train) {
             double s = 0, ss = 0;
@@ -62,7 +66,7 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
                 n->y[o + i] = gamma[c] * xhat[o + i] + beta[c];
             }
         }
-    }
+    });
 }
 
 static void backward(mn_graph *g, mn_node *n, int batch) {
@@ -73,8 +77,7 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
     const float *binv = n->aux + C, *xhat = n->aux + 2 * C;
     int need = mn__needs_dx(g, n, 0);
     float *dx = g->nodes[n->in[0]].dy;
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
+    MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < batch; b++) {
             int64_t o = ((int64_t)b * C + c) * plane;
@@ -89,7 +92,7 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
             for (int64_t i = 0; i < plane; i++)
                 dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
         }
-    }
+    });
 }
 
 static int64_t macs(const mn_graph *g, const mn_node *n) { (void)g; return mn_shape_numel(&n->out); }

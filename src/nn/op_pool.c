@@ -28,7 +28,8 @@ static mn_status infer(mn_graph *g, mn_node *n) {
 
 /* A fork/join costs more than pooling a small batch, and on a loaded
  * machine a lot more (a descheduled thread stalls the barrier): only big
- * inputs (batch 256 of 32x32 maps and up) are split over threads. */
+ * inputs (batch 256 of 32x32 maps and up) are split over threads, and
+ * smaller ones never enter OpenMP at all (MN_PAR_FOR). */
 #define PAR_MIN (1 << 22)
 
 static size_t aux_max(const mn_graph *g, const mn_node *n, int batch) {
@@ -44,11 +45,10 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     int k = n->a.k, s = n->a.stride, p = n->a.pad;
     const float *x = mn__in(g, n, 0)->y;
     int32_t *am = (int32_t *)n->aux;
-    int par = (int64_t)batch * C * H * W >= PAR_MIN;
+    int par = mn_par_worth((int64_t)batch * C * H * W, PAR_MIN);
     if (k == 2 && s == 2 && p == 0) {
         /* The LeNet case: non-overlapping 2x2 windows, no bounds checks. */
-        #pragma omp parallel for schedule(static) if (par)
-        for (int bc = 0; bc < batch * C; bc++) {
+        MN_PAR_FOR(par, bc, batch * C, {
             const float *xp = x + (int64_t)bc * H * W;
             float *yp = n->y + (int64_t)bc * OH * OW;
             int32_t *ap = am + (int64_t)bc * OH * OW;
@@ -60,11 +60,10 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
                     yp[oy * OW + ox] = xp[im];
                     ap[oy * OW + ox] = im;
                 }
-        }
+        });
         return;
     }
-    #pragma omp parallel for schedule(static) if (par)
-    for (int bc = 0; bc < batch * C; bc++) {
+    MN_PAR_FOR(par, bc, batch * C, {
         const float *xp = x + (int64_t)bc * H * W;
         float *yp = n->y + (int64_t)bc * OH * OW;
         int32_t *ap = am + (int64_t)bc * OH * OW;
@@ -85,7 +84,7 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
                 yp[oy * OW + ox] = best;
                 ap[oy * OW + ox] = bi;
             }
-    }
+    });
 }
 
 static void max_bwd(mn_graph *g, mn_node *n, int batch) {
@@ -94,13 +93,13 @@ static void max_bwd(mn_graph *g, mn_node *n, int batch) {
     int64_t ip = (int64_t)in->d[1] * in->d[2], op = (int64_t)n->out.d[1] * n->out.d[2];
     float *dx = g->nodes[n->in[0]].dy;
     const int32_t *am = (const int32_t *)n->aux;
-    int par = batch * mn_shape_numel(in) >= PAR_MIN;
-    #pragma omp parallel for schedule(static) if (par)
-    for (int bc = 0; bc < batch * in->d[0]; bc++)
+    int par = mn_par_worth(batch * mn_shape_numel(in), PAR_MIN);
+    MN_PAR_FOR(par, bc, batch * in->d[0], {
         for (int64_t o = 0; o < op; o++) {
             int32_t i = am[bc * op + o];
             if (i >= 0) dx[bc * ip + i] += n->dy[bc * op + o];
         }
+    });
 }
 
 static void avg_fwd(mn_graph *g, mn_node *n, int batch, int train) {
@@ -112,9 +111,8 @@ static void avg_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
     float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     const float *x = mn__in(g, n, 0)->y;
-    int par = (int64_t)batch * C * H * W >= PAR_MIN;
-    #pragma omp parallel for schedule(static) if (par)
-    for (int bc = 0; bc < batch * C; bc++) {
+    int par = mn_par_worth((int64_t)batch * C * H * W, PAR_MIN);
+    MN_PAR_FOR(par, bc, batch * C, {
         const float *xp = x + (int64_t)bc * H * W;
         float *yp = n->y + (int64_t)bc * OH * OW;
         for (int oy = 0; oy < OH; oy++)
@@ -130,7 +128,7 @@ static void avg_fwd(mn_graph *g, mn_node *n, int batch, int train) {
                 }
                 yp[oy * OW + ox] = sum * inv;
             }
-    }
+    });
 }
 
 static void avg_bwd(mn_graph *g, mn_node *n, int batch) {
@@ -142,9 +140,8 @@ static void avg_bwd(mn_graph *g, mn_node *n, int batch) {
     if (global) { k = H > W ? H : W; s = 1; p = 0; }
     float inv = global ? 1.0f / (H * W) : 1.0f / ((float)k * k);
     float *dx = g->nodes[n->in[0]].dy;
-    int par = (int64_t)batch * C * H * W >= PAR_MIN;
-    #pragma omp parallel for schedule(static) if (par)
-    for (int bc = 0; bc < batch * C; bc++) {
+    int par = mn_par_worth((int64_t)batch * C * H * W, PAR_MIN);
+    MN_PAR_FOR(par, bc, batch * C, {
         float *dp = dx + (int64_t)bc * H * W;
         const float *dyp = n->dy + (int64_t)bc * OH * OW;
         for (int oy = 0; oy < OH; oy++)
@@ -159,7 +156,7 @@ static void avg_bwd(mn_graph *g, mn_node *n, int batch) {
                     }
                 }
             }
-    }
+    });
 }
 
 static int64_t macs(const mn_graph *g, const mn_node *n) {
