@@ -5,32 +5,7 @@
 # exit without leaving an output file.
 set -u
 BIN=${1:?usage: cli_prune.sh path/to/minnow}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-PY=/usr/bin/python3
-
-# expect_fail CODE NEEDLE -- command...: exit CODE, one stderr line with NEEDLE.
-expect_fail() {
-  local code=$1 needle=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines: $(head -c 300 "$T/err")"; return; fi
-  if ! grep -qi -- "$needle" "$T/err"; then bad "$* -> '$(cat "$T/err")' lacks '$needle'"; return; fi
-  ok
-}
-expect_ok() {
-  "$@" >"$T/out" 2>"$T/err" || { bad "$* -> exit $?: $(head -c 300 "$T/err")"; return 1; }
-  ok
-}
-# check FILE PYTHON-EXPR: the JSON in FILE (as r) satisfies the expression.
-check() {
-  $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert eval(sys.argv[2]), r' "$1" "$2" 2>"$T/perr" \
-    && ok || bad "check '$2' on $(head -c 300 "$1"): $(tail -1 "$T/perr")"
-}
+. "$(dirname "$0")/clilib.sh"
 
 mkcsv() { # file n: 3 classes by the signs of two of 8 features
   awk -v n="$2" 'BEGIN{srand(5); print "a,b,c,d,e,f,g,h,label";
@@ -49,10 +24,10 @@ expect_ok "$BIN" prune --help
 expect_ok "$BIN" sensitivity --help
 expect_fail 1 "--method is required" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --sparsity 0.5 -o "$T/x.mnw"
 expect_fail 1 "unknown method 'frob'" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method frob --sparsity 0.5 -o "$T/x.mnw"
-expect_fail 1 "outside \[0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 1.0 -o "$T/x.mnw"
-expect_fail 1 "outside \[0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 1.5 -o "$T/x.mnw"
-expect_fail 1 "outside \[0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity=-0.1 -o "$T/x.mnw"
-expect_fail 1 "outside \[0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity fc1=0.5,fc2=1 -o "$T/x.mnw"
+expect_fail 1 "outside [0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 1.0 -o "$T/x.mnw"
+expect_fail 1 "outside [0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 1.5 -o "$T/x.mnw"
+expect_fail 1 "outside [0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity=-0.1 -o "$T/x.mnw"
+expect_fail 1 "outside [0, 1)" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity fc1=0.5,fc2=1 -o "$T/x.mnw"
 expect_fail 1 "unknown layer 'fc9'" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity fc1=0.5,fc9=0.5 -o "$T/x.mnw"
 expect_fail 1 "not a number" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity lots -o "$T/x.mnw"
 expect_fail 1 "one sparsity for all layers" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --scope global --sparsity fc1=0.5 -o "$T/x.mnw"
@@ -120,5 +95,4 @@ head -c 5 "$T/s.svg" | grep -q "<svg" && $PY -c 'import sys, xml.dom.minidom as 
 expect_ok "$BIN" sensitivity "$T/m.mnw" --data "$T/d" --levels 0,0.5
 grep -q "^fc2.weight" "$T/out" && ok || bad "sensitivity table: $(cat "$T/out")"
 
-echo "$passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli_prune
