@@ -18,7 +18,7 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 STRICT="-std=c99 -Wall -Wextra -Werror -pedantic"
 
 # Sum of the sizes of the object's read-only data symbols (the const arrays).
-rodata() { nm -S "$1" | awk '$3 ~ /^[rR]$/ {print $2}' | while read -r h; do echo $((16#$h)); done | paste -sd+ | bc; }
+rodata() { nm -S "$1" | awk '$3 ~ /^[rR]$/ {print $2}' | while read -r h; do echo $((16#$h)); done | awk '{s += $1} END {print s + 0}'; }
 
 # export MODEL DIR [TOL]: export-c with a 200-image check, strict compile of model.c
 # alone, then the check program; prints the JSON report.
