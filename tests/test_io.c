@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "minnow/io.h"
+#include "minnow/sparse.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -666,6 +667,60 @@ static void test_file_helpers(void **state) {
     assert_int_equal(dir_entries(tu_tmpdir(), "aborted"), 0);
 }
 
+/* An all-zero conv kernel stored as CSR is 24 bytes however large it is:
+ * a fuzzer-made file of this kind (CI, 2026-12) grew the kernel until
+ * loading allocated gigabytes.  Together the tensors may now declare at
+ * most 1024 values per DATA byte (+ 2^16), and the writer refuses what the
+ * reader would. */
+static void build_zero_conv(mn_graph *g, int k) {
+    mn_graph_init(g);
+    assert_true(mn_g_input(g, "in", 1, 2, 2) >= 0);
+    assert_true(mn_g_conv(g, "c", "in", 1, k, 1, k / 2, 1) >= 0);
+    if (mn_graph_finalize(g)) fail_msg("%s", mn_errmsg());
+    int p = mn_graph_find_param(g, "c.weight");
+    assert_true(p >= 0);
+    memset(mn_param_data(g, p), 0, sizeof(float) * (size_t)g->params[p].n);
+    mn_store *s;
+    mn_status st = mn_csr_from_dense(mn_param_data(g, p), 1, k * k, &s);
+    if (st || (st = mn_param_set_store(g, p, s))) fail_msg("%s", mn_errmsg());
+}
+
+static void test_expansion_limit(void **state) {
+    (void)state;
+    mn_graph g;
+    unsigned char *buf;
+    size_t len;
+    build_zero_conv(&g, 63);
+    assert_int_equal(mn_model_save_mem(&g, &buf, &len), MN_OK);
+    mn_graph_free(&g);
+    assert_int_equal(load_copy(buf, len), MN_OK);
+    /* k 63 -> 16383 (pad 8191) in the graph, the tensor record and the CSR
+     * header, behind fixed CRCs: a consistent file of 2^28 weights. */
+    unsigned char *ka = find_n(buf, "GRPH", "\x01\0k", 3), *pa = find_n(buf, "GRPH", "\x03\0pad", 5);
+    assert_int_equal(le(ka + 3 + 4, 4), 63);
+    assert_int_equal(le(pa + 5 + 4, 4), 31);
+    put(ka + 3 + 4, 16383, 4);
+    put(pa + 5 + 4, 8191, 4);
+    unsigned char *t = find_in(buf, "TENS", "c.weight") + strlen("c.weight");
+    assert_int_equal(le(t, 4), 4);
+    assert_true(le(t + 12, 4) == 63 && le(t + 16, 4) == 63);
+    put(t + 12, 16383, 4);
+    put(t + 16, 16383, 4);
+    unsigned char *csr = sec(buf, "DATA") + le(t + 4 + 16 + 8, 8);
+    assert_int_equal(le(csr + 8, 4), 63 * 63);
+    put(csr + 8, 16383 * 16383, 4);
+    fix_crcs(buf);
+    expect_fail(buf, len, MN_EFORMAT, "values per byte");
+    free(buf);
+    /* 1025 x 1025: 2^20 values in a few bytes.  The writer refuses, with
+     * nothing written. */
+    build_zero_conv(&g, 1025);
+    assert_int_equal(mn_model_save_mem(&g, &buf, &len), MN_EUNSUPPORTED);
+    assert_null(buf);
+    assert_non_null(strstr(mn_errmsg(), "values per byte"));
+    mn_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_cnn),
@@ -678,6 +733,7 @@ int main(void) {
         cmocka_unit_test(test_crafted_content),
         cmocka_unit_test(test_meta_limits),
         cmocka_unit_test(test_hostile_shapes),
+        cmocka_unit_test(test_expansion_limit),
         cmocka_unit_test(test_save_bad_dir),
         cmocka_unit_test(test_atomic_replace),
         cmocka_unit_test(test_file_helpers),

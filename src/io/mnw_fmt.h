@@ -20,6 +20,18 @@
  * not reach it; real models have tens to hundreds of nodes. */
 #define MNW_MAX_NODES 4096u
 #define MNW_MAX_TENSORS (MNW_MAX_NODES * MN_MAX_PARAMS)
+/* All tensors together may declare at most this many values per byte of
+ * DATA, plus the slack: far above what a real compressed model needs (a
+ * 99.9%-sparse CSR layer is ~50, a fully pruned 4096-wide row 1024) and
+ * far below what would let a small hostile file allocate gigabytes. */
+#define MNW_MAX_EXPANSION 1024
+#define MNW_EXPANSION_SLACK (INT64_C(1) << 16)
+/* The writer checks it too, so that it never writes what the reader refuses.
+ * values: the sum over tensors of numel rounded up to 16. */
+static inline int mnw_expansion_ok(int64_t values, uint64_t data_len) {
+    return data_len > (uint64_t)1 << 40 ||
+           values <= MNW_MAX_EXPANSION * (int64_t)data_len + MNW_EXPANSION_SLACK;
+}
 /* Files larger than this are refused by mn_read_file, so the writer refuses
  * to make them. */
 #define MNW_FILE_MAX ((uint64_t)2 << 30)

@@ -400,6 +400,15 @@ static mn_status parse(const unsigned char *buf, size_t len, mn_graph *g, const 
      * attribute cannot make a 1 KB file cost gigabytes. */
     int64_t cap = 0;
     for (uint32_t i = 0; i < nt; i++) cap += (t[i].n + 15) & ~(int64_t)15;
+    /* A compressed kind may describe far more values than it has bytes (a
+     * CSR row with no entries costs 4 bytes however wide it is), and
+     * tensors may share data; so the values all tensors declare together
+     * are bounded by the DATA bytes: a 4 KB file cannot make the graph
+     * allocate gigabytes. */
+    if (st == MN_OK && !mnw_expansion_ok(cap, s[3].len))
+        st = mn_error(MN_EFORMAT, "%s: the tensors declare %lld values but DATA holds only %llu bytes "
+                      "(at most %d values per byte)", label, (long long)cap,
+                      (unsigned long long)s[3].len, MNW_MAX_EXPANSION);
     if (st == MN_OK && mn_graph_finalize_max(g, cap) != MN_OK) st = wrap(label, "graph");
     if (st == MN_OK && (int64_t)nt != g->nparams)
         st = mn_error(MN_EFORMAT, "%s: the file stores %u tensors but the graph declares %d parameters",

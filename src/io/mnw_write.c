@@ -145,6 +145,14 @@ mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_
     if ((st = write_tensors(&sec[2], g, &data_len, blob, blen))) goto done;
     for (int s = 0; s < 3; s++)
         if (sec[s].oom) { st = mn_error(MN_ENOMEM, "out of memory building the model file"); goto done; }
+    int64_t values = 0;
+    for (int i = 0; i < g->nparams; i++) values += (g->params[i].n + 15) & ~(int64_t)15;
+    if (!mnw_expansion_ok(values, data_len)) {
+        st = mn_error(MN_EUNSUPPORTED, "the compressed tensors hold %lld values in %llu bytes, more than the "
+                      "%d values per byte a reader accepts; store the emptiest layers dense",
+                      (long long)values, (unsigned long long)data_len, MNW_MAX_EXPANSION);
+        goto done;
+    }
 
     const uint32_t tags[4] = {MNW_TAG_META, MNW_TAG_GRPH, MNW_TAG_TENS, MNW_TAG_DATA};
     uint64_t off[4], len[4] = {sec[0].n, sec[1].n, sec[2].n, data_len};
