@@ -8,15 +8,9 @@ BIN=${1:?usage: cli_distill.sh path/to/minnow}
 . "$(dirname "$0")/clilib.sh"
 py() { /usr/bin/python3 -c "$@"; }
 
-# 3 classes from the signs of two of 6 features.
-mkcsv() { # file n seed
-  awk -v n="$2" -v s="$3" 'BEGIN{srand(s); print "a,b,c,d,e,f,label";
-    for(i=0;i<n;i++){a=rand()*2-1;b=rand()*2-1; l=(a>0)+(b>0);
-      printf "%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n",a,b,rand(),rand(),rand()*2-1,rand(),l}}' >"$1"
-}
 mkdir -p "$T/d"
-mkcsv "$T/d/train.csv" 400 3
-mkcsv "$T/d/val.csv" 150 4
+mkcsv_signs "$T/d/train.csv" 400 3
+mkcsv_signs "$T/d/val.csv" 150 4
 TSPEC="input x; dense fc1 units=24; relu r1; dense fc2 units=24; relu r2; dense fc3 units=classes"
 SSPEC="input x; dense h1 units=8; relu a1; dense out units=classes"
 

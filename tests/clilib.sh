@@ -33,6 +33,14 @@ check() {
     && ok || bad "check '$2' on $(head -c 400 "$1"): $(tail -1 "$T/perr")"
 }
 absent() { [ ! -e "$1" ] && ok || bad "$1 exists after a failure"; }
+# A CSV data set: 6 features, 3 classes from the signs of the first two
+# (cli_distill, cli_exits).
+mkcsv_signs() { # file n seed
+  awk -v n="$2" -v s="$3" 'BEGIN{srand(s); print "a,b,c,d,e,f,label";
+    for(i=0;i<n;i++){a=rand()*2-1;b=rand()*2-1; l=(a>0)+(b>0);
+      printf "%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n",a,b,rand(),rand(),rand()*2-1,rand(),l}}' >"$1"
+}
+
 finish() {
   echo "$1: $passes passed, $fails failed"
   [ "$fails" = 0 ]
