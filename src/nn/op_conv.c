@@ -87,15 +87,23 @@ static void img_forward(mn_graph *g, mn_node *n, const cdims *d, int batch) {
     int64_t isz = (int64_t)d->C * d->H * d->W, osz = (int64_t)d->F * d->P;
     size_t per = per_thread(d);
     int nt = img_threads(g, d, batch);
-    #pragma omp parallel num_threads(nt) if (nt > 1)
+#define IMG_FWD(b0, b1, col)                                                                              \
+    for (int b = (b0); b < (b1); b++) {                                                                   \
+        mn_im2col(x + b * isz, d->C, d->H, d->W, d->k, d->s, d->p, d->OH, d->OW, (col), d->P);           \
+        mn_sgemm_small(d->F, d->P, d->CKK, w, d->CKK, 1, (col), d->P, 0, bias, n->y + b * osz, d->P);   \
+    }
+    /* One thread: no parallel region at all (libgomp sets up a one-thread
+     * team even for a false `if` clause, ~1 us: a batch-1 conv's share). */
+    if (nt == 1) {
+        IMG_FWD(0, batch, g->scratch)
+        return;
+    }
+    #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), nth = omp_get_num_threads();
-        float *col = g->scratch + t * per;
-        for (int b = batch * t / nth; b < batch * (t + 1) / nth; b++) {
-            mn_im2col(x + b * isz, d->C, d->H, d->W, d->k, d->s, d->p, d->OH, d->OW, col, d->P);
-            mn_sgemm_small(d->F, d->P, d->CKK, w, d->CKK, 1, col, d->P, 0, bias, n->y + b * osz, d->P);
-        }
+        IMG_FWD(batch * t / nth, batch * (t + 1) / nth, g->scratch + t * per)
     }
+#undef IMG_FWD
 }
 
 /* Per image: dW^T[CKK, F] += cols[CKK, P] * dy^T[P, F] (dy^T is the small
