@@ -31,6 +31,10 @@ extern "C" {
  * owned by the store.  Row r's nonzeros are k in [rowptr[r], rowptr[r+1]),
  * at columns col[k] (strictly increasing within a row) with values val[k]
  * (never 0). */
+/* Entries of zero padding after val, col, cval and crow (col/crow: column
+ * or row 0), for kernels that read a fixed-width tail past a row's end. */
+#define MN_CSR_SLACK 8
+
 typedef struct mn_csr {
     int rows, cols;
     int64_t nnz;

@@ -38,7 +38,10 @@ static uint64_t file_size(int rows, uint64_t e, int bits) {
 /* Allocates the run-time block for rows x cols with nnz nonzeros: the CSR
  * arrays, then the column-major copy (finish_csc fills it). */
 static mn_csr *csr_alloc(int rows, int cols, int64_t nnz) {
-    size_t a = up64(sizeof(mn_csr)), v = up64((size_t)nnz * 4), c = up64((size_t)nnz * 4);
+    /* MN_CSR_SLACK zeroed entries after each value and index array: the
+     * batch-1 row kernel reads up to 7 entries past a row's end (and
+     * discards them), so the last row's must be valid column 0. */
+    size_t a = up64(sizeof(mn_csr)), v = up64(((size_t)nnz + MN_CSR_SLACK) * 4), c = v;
     size_t r = up64(((size_t)rows + 1) * 4), cp = up64(((size_t)cols + 1) * 4), rs = (size_t)rows * 4;
     unsigned char *blk = mn_alloc(a + 2 * (v + c) + r + cp + rs, 1);
     if (!blk) return NULL;

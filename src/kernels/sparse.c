@@ -51,7 +51,12 @@ void mn_csr_wb_ref(const mn_csr *m, const float *B, int n, int64_t ldb, float *C
 /* ---- portable ------------------------------------------------------------- */
 
 /* One sample, one row at a time: eight independent sums keep the loads
- * (value, column, x[column]) flowing instead of waiting on one chain. */
+ * (value, column, x[column]) flowing instead of waiting on one chain.
+ * The last 0-7 nonzeros take seven selects, not a loop: a row's length
+ * varies, and a remainder loop mispredicted its exit about once a row
+ * (LeNet-300 fc2 at 8% on real inputs: 1.16 -> 0.90 us).  The lanes past
+ * the row read the next row's entries (or MN_CSR_SLACK's zeros after the
+ * last row), valid columns, and add exactly 0 whatever x holds there. */
 static float row_dot(const mn_csr *m, int r, const float *x) {
     const float *val = m->val;
     const int32_t *col = m->col;
@@ -67,7 +72,10 @@ static float row_dot(const mn_csr *m, int r, const float *x) {
         s6 += val[k + 6] * x[col[k + 6]];
         s7 += val[k + 7] * x[col[k + 7]];
     }
-    for (; k < e; k++) s0 += val[k] * x[col[k]];
+    uint32_t n = e - k;
+#define TAIL(j, s) { float xv = x[col[k + j]]; s += (j) < n ? val[k + j] * xv : 0.0f; }
+    TAIL(0, s0) TAIL(1, s1) TAIL(2, s2) TAIL(3, s3) TAIL(4, s4) TAIL(5, s5) TAIL(6, s6)
+#undef TAIL
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
 }
 
