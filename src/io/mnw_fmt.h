@@ -27,7 +27,9 @@
 #define MNW_MAX_EXPANSION 1024
 #define MNW_EXPANSION_SLACK (INT64_C(1) << 16)
 /* The writer checks it too, so that it never writes what the reader refuses.
- * values: the sum over tensors of numel rounded up to 16. */
+ * values: the sum over tensors of numel rounded up to 16, i.e. the graph's
+ * nw (the reader sums the tensor records, before the graph allocates).
+ * Above 2^40 bytes the product could overflow; no file gets near it. */
 static inline int mnw_expansion_ok(int64_t values, uint64_t data_len) {
     return data_len > (uint64_t)1 << 40 ||
            values <= MNW_MAX_EXPANSION * (int64_t)data_len + MNW_EXPANSION_SLACK;

@@ -145,12 +145,10 @@ mn_status mn_model_save_mem(const mn_graph *g, unsigned char **out, size_t *out_
     if ((st = write_tensors(&sec[2], g, &data_len, blob, blen))) goto done;
     for (int s = 0; s < 3; s++)
         if (sec[s].oom) { st = mn_error(MN_ENOMEM, "out of memory building the model file"); goto done; }
-    int64_t values = 0;
-    for (int i = 0; i < g->nparams; i++) values += (g->params[i].n + 15) & ~(int64_t)15;
-    if (!mnw_expansion_ok(values, data_len)) {
+    if (!mnw_expansion_ok(g->nw, data_len)) {
         st = mn_error(MN_EUNSUPPORTED, "the compressed tensors hold %lld values in %llu bytes, more than the "
                       "%d values per byte a reader accepts; store the emptiest layers dense",
-                      (long long)values, (unsigned long long)data_len, MNW_MAX_EXPANSION);
+                      (long long)g->nw, (unsigned long long)data_len, MNW_MAX_EXPANSION);
         goto done;
     }
 
