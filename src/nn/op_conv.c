@@ -82,28 +82,30 @@ static int img_threads(const mn_graph *g, const cdims *d, int batch) {
     return nt > 1 ? nt : 1;
 }
 
-static void img_forward(mn_graph *g, mn_node *n, const cdims *d, int batch) {
+/* Images [b0, b1) through one thread's column buffer. */
+static void img_forward_range(mn_graph *g, mn_node *n, const cdims *d, int b0, int b1, float *col) {
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *bias = mn__w(g, n, 1);
     int64_t isz = (int64_t)d->C * d->H * d->W, osz = (int64_t)d->F * d->P;
+    for (int b = b0; b < b1; b++) {
+        mn_im2col(x + b * isz, d->C, d->H, d->W, d->k, d->s, d->p, d->OH, d->OW, col, d->P);
+        mn_sgemm_small(d->F, d->P, d->CKK, w, d->CKK, 1, col, d->P, 0, bias, n->y + b * osz, d->P);
+    }
+}
+
+static void img_forward(mn_graph *g, mn_node *n, const cdims *d, int batch) {
     size_t per = per_thread(d);
     int nt = img_threads(g, d, batch);
-#define IMG_FWD(b0, b1, col)                                                                              \
-    for (int b = (b0); b < (b1); b++) {                                                                   \
-        mn_im2col(x + b * isz, d->C, d->H, d->W, d->k, d->s, d->p, d->OH, d->OW, (col), d->P);           \
-        mn_sgemm_small(d->F, d->P, d->CKK, w, d->CKK, 1, (col), d->P, 0, bias, n->y + b * osz, d->P);   \
-    }
     /* One thread: no parallel region at all (libgomp sets up a one-thread
      * team even for a false `if` clause, ~1 us: a batch-1 conv's share). */
     if (nt == 1) {
-        IMG_FWD(0, batch, g->scratch)
+        img_forward_range(g, n, d, 0, batch, g->scratch);
         return;
     }
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), nth = omp_get_num_threads();
-        IMG_FWD(batch * t / nth, batch * (t + 1) / nth, g->scratch + t * per)
+        img_forward_range(g, n, d, batch * t / nth, batch * (t + 1) / nth, g->scratch + t * per);
     }
-#undef IMG_FWD
 }
 
 /* Per image: dW^T[CKK, F] += cols[CKK, P] * dy^T[P, F] (dy^T is the small
