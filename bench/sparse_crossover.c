@@ -24,8 +24,10 @@
 #include "minnow/kernels.h"
 #include "minnow/sparse.h"
 
-/* The batch-1 row kernel alone (sparse.c), to compare with the dispatcher. */
+/* The batch-1 row kernels alone (sparse.c: portable; 8-wide, what AVX2 and
+ * AVX-512 run), to compare with the dispatcher. */
 void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
+void mn__csr_xwt_rows8(const mn_csr *m, const float *x, int batch, float *y);
 
 typedef struct { const char *name; int rows, cols, conv_p; } shape;
 
@@ -114,7 +116,8 @@ static double time_layer(int kind, const mn_csr *m, const float *wd, const float
             double t0 = mn_now();
             for (int rep = 0; rep < 8; rep++) {
                 const float *x = X + (int64_t)((i + rep) % nimg) * m->cols;
-                if (kind == K_ROWS) mn__csr_xwt_rows(m, x, 1, y);
+                if (kind == K_ROWS && mn_sparse_best_isa() >= MN_SPARSE_AVX2) mn__csr_xwt_rows8(m, x, 1, y);
+                else if (kind == K_ROWS) mn__csr_xwt_rows(m, x, 1, y);
                 else if (kind == K_DISPATCH) mn_csr_xwt(m, x, 1, y);
                 else mn_sgemm(0, 1, 1, m->rows, m->cols, 1.0f, x, m->cols, wd, m->cols, 1.0f, y, m->rows);
             }

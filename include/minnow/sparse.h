@@ -86,7 +86,8 @@ typedef enum mn_sparse_isa {
 
 /* The best path this CPU runs (MN_SPARSE_PORTABLE under MINNOW_NO_SIMD=1).
  * Batch-1 xwt runs the column path over the active inputs (sparse_csc.c)
- * or the portable row kernel on every path but the reference. */
+ * or a row kernel: 8 nonzeros per FMA on the AVX2 and AVX-512 paths, eight
+ * scalar sums on the portable one. */
 mn_sparse_isa mn_sparse_best_isa(void);
 
 void mn_csr_xwt(const mn_csr *m, const float *x, int batch, float *y);
@@ -113,13 +114,17 @@ void mn_csr_xv_base_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,
 int mn_csr_pick_base(const float *x, int cols, float *base);
 /* mn_csr_xwt at batch 1 takes the column path when its estimated cost,
  * act * (COL * cols + NNZ * nnz) with act active inputs, is below the row
- * kernel's, nnz * cols (one unit = one row-kernel nonzero; COL = the cost
- * of visiting a column, NNZ = of a scattered nonzero).  Fitted to where the
- * paths cross on random 8%-dense layers with a fresh input each call
- * (docs/SPARSE.md): AVX-512 at ~60% active inputs for 300x784, ~35% for
- * 100x300, ~80% for 500x800; portable at ~30%, ~20%, ~40%. */
-#define MN_SPARSE_XV_COL_AVX512 14.0
-#define MN_SPARSE_XV_NNZ_AVX512 1.07
+ * kernel's, nnz * cols (one unit = one row-kernel nonzero of that ISA's row
+ * kernel; COL = the cost of visiting a column, NNZ = of a scattered
+ * nonzero).  Fitted to where the paths cross on random 4-16%-dense layers
+ * with a fresh input each call (docs/SPARSE.md), 8% shown: AVX-512 at
+ * ~45-55% active inputs for 300x784 and 100x300, ~55% for 500x800; AVX2
+ * (8-wide row kernel, scalar scatter) ~25%, ~55%, ~28%; portable ~35%,
+ * ~55%, ~40%.  Near the crossing the two paths cost about the same. */
+#define MN_SPARSE_XV_COL_AVX512 2.0
+#define MN_SPARSE_XV_NNZ_AVX512 1.9
+#define MN_SPARSE_XV_COL_AVX2 4.0
+#define MN_SPARSE_XV_NNZ_AVX2 3.0
 #define MN_SPARSE_XV_COL_PORTABLE 20.0
 #define MN_SPARSE_XV_NNZ_PORTABLE 2.5
 

@@ -21,7 +21,7 @@
 /* xt holds at most this many floats: 128 KB of stack. */
 #define XT_FLOATS 32768
 
-void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
+void mn__csr_xwt_rows8(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
 
@@ -104,7 +104,7 @@ T512 static void xwt_block(const mn_csr *m, const float *x, int nb, float *y) {
 
 T512 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y) {
     int rows = m->rows, cols = m->cols;
-    if (batch == 1 || (int64_t)cols * 16 > XT_FLOATS) { mn__csr_xwt_rows(m, x, batch, y); return; }
+    if (batch == 1 || (int64_t)cols * 16 > XT_FLOATS) { mn__csr_xwt_rows8(m, x, batch, y); return; }
     int nblk = (batch + 15) / 16;
     MN_PAR_FOR(nblk > 1 && mn_get_threads() > 1, i, nblk, {
         int b0 = i * 16, nb = batch - b0 < 16 ? batch - b0 : 16;

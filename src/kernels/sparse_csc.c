@@ -167,9 +167,9 @@ void mn_csr_xv_base(const mn_csr *m, const float *x, float base, float *y) {
 /* Batch 1 for the dispatcher (sparse.c): the column path when few enough
  * inputs are active; 0 = not taken, run the row kernel. */
 int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y) {
-    int v = isa == MN_SPARSE_AVX512;
-    double col = v ? MN_SPARSE_XV_COL_AVX512 : MN_SPARSE_XV_COL_PORTABLE;
-    double nz = v ? MN_SPARSE_XV_NNZ_AVX512 : MN_SPARSE_XV_NNZ_PORTABLE;
+    double col = MN_SPARSE_XV_COL_PORTABLE, nz = MN_SPARSE_XV_NNZ_PORTABLE;
+    if (isa == MN_SPARSE_AVX512) col = MN_SPARSE_XV_COL_AVX512, nz = MN_SPARSE_XV_NNZ_AVX512;
+    if (isa == MN_SPARSE_AVX2) col = MN_SPARSE_XV_COL_AVX2, nz = MN_SPARSE_XV_NNZ_AVX2;
     /* Not even one active input would pay: skip the pass over x. */
     if (col * m->cols + nz * (double)m->nnz >= (double)m->nnz * m->cols) return 0;
     float base;
