@@ -1,4 +1,5 @@
 /* The core kernels against their plain reference versions. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,8 +209,33 @@ static void t_pool_bn_threads(void **s) {
     mn_graph_free(&g);
 }
 
+/* The 2x2 max pool against its reference on odd widths (masked tails of 1
+ * to 16 outputs, two 16-input halves), with ties (values on a grid of 5)
+ * and NaN/Inf: the values and the argmax indices must be identical. */
+static void t_maxpool2(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    int dims[] = {2, 3, 4, 5, 8, 9, 24, 31, 32, 33, 34, 48, 66};
+    int nd = (int)(sizeof dims / sizeof dims[0]);
+    for (int a = 0; a < nd; a++)
+        for (int b = 0; b < nd; b++) {
+            int H = dims[a], W = dims[b], OH = H / 2, OW = W / 2;
+            float *x = malloc(sizeof(float) * H * W), *y1 = malloc(sizeof(float) * OH * OW),
+                  *y2 = malloc(sizeof(float) * OH * OW);
+            int32_t *a1 = malloc(sizeof(int32_t) * OH * OW), *a2 = malloc(sizeof(int32_t) * OH * OW);
+            for (int i = 0; i < H * W; i++) x[i] = (float)(int)(5 * mn_rng_uniform(&r)) - 2;
+            if (H * W > 7) x[3] = NAN, x[H * W - 2] = -INFINITY, x[H * W / 2] = NAN;
+            mn_maxpool2_ref(x, W, OH, OW, y1, a1);
+            mn_maxpool2(x, W, OH, OW, y2, a2);
+            assert_memory_equal(y1, y2, sizeof(float) * OH * OW);
+            assert_memory_equal(a1, a2, sizeof(int32_t) * OH * OW);
+            free(x), free(y1), free(y2), free(a1), free(a2);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
-                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads)};
+                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,13 @@ void mn_im2col_avx512(const float *x, int C, int H, int W, int k, int stride,
 void mn_col2im_avx512(const float *col, int C, int H, int W, int k, int stride,
                       int pad, int OH, int OW, int64_t ldcol, float *dx);
 
+/* 2x2, stride-2, unpadded max pooling of one plane x[H][W] (2*OH <= H,
+ * 2*OW <= W): y[OH][OW] and am[OH][OW], the argmax's index into x; the
+ * first of the largest in row-major window order wins (ties, NaN).  The
+ * reference and the AVX-512 version are equal; mn_maxpool2 picks by CPU. */
+void mn_maxpool2(const float *x, int W, int OH, int OW, float *y, int32_t *am);
+void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *am);
+
 /* In 64 bits and clamped: k and pad may come from a hostile file. */
 static inline int mn_conv_out(int in, int k, int stride, int pad) {
     int64_t o = ((int64_t)in + 2 * (int64_t)pad - k) / stride + 1;

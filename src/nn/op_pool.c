@@ -49,17 +49,7 @@ static void max_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     if (k == 2 && s == 2 && p == 0) {
         /* The LeNet case: non-overlapping 2x2 windows, no bounds checks. */
         MN_PAR_FOR(par, bc, batch * C, {
-            const float *xp = x + (int64_t)bc * H * W;
-            float *yp = n->y + (int64_t)bc * OH * OW;
-            int32_t *ap = am + (int64_t)bc * OH * OW;
-            for (int oy = 0; oy < OH; oy++)
-                for (int ox = 0; ox < OW; ox++) {
-                    int i0 = 2 * oy * W + 2 * ox, i1 = i0 + 1, i2 = i0 + W, i3 = i2 + 1;
-                    int ia = xp[i1] > xp[i0] ? i1 : i0, ib = xp[i3] > xp[i2] ? i3 : i2;
-                    int im = xp[ib] > xp[ia] ? ib : ia;
-                    yp[oy * OW + ox] = xp[im];
-                    ap[oy * OW + ox] = im;
-                }
+            mn_maxpool2(x + (int64_t)bc * H * W, W, OH, OW, n->y + (int64_t)bc * OH * OW, am + (int64_t)bc * OH * OW);
         });
         return;
     }
