@@ -234,8 +234,61 @@ static void t_maxpool2(void **s) {
         }
 }
 
+/* The blocked transpose against the plain one: ragged edges on both sides,
+ * padded strides whose padding must stay untouched. */
+static void t_transpose(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 11);
+    int dims[] = {1, 7, 16, 17, 33, 100, 300};
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 7; b++) {
+            int rows = dims[a], cols = dims[b], lda = cols + 3, ldb = rows + 5;
+            float *A = malloc(sizeof(float) * rows * lda), *B1 = malloc(sizeof(float) * cols * ldb),
+                  *B2 = malloc(sizeof(float) * cols * ldb);
+            fill(A, (size_t)rows * lda, &r);
+            fill(B1, (size_t)cols * ldb, &r);
+            memcpy(B2, B1, sizeof(float) * cols * ldb);
+            mn_transpose_ref(A, rows, cols, lda, B1, ldb);
+            mn_transpose(A, rows, cols, lda, B2, ldb);
+            assert_memory_equal(B1, B2, sizeof(float) * cols * ldb);
+            free(A), free(B1), free(B2);
+        }
+}
+
+/* A dense layer's batched forward (from 8 samples on, AVX-512: W^T in the
+ * scratch and minnow's GEMM, split across threads) equals the same samples
+ * one at a time (sgemv), bias included, at 1 and 2 threads. */
+static void t_dense_batched(void **s) {
+    (void)s;
+    mn_graph g;
+    mn_graph_init(&g);
+    assert_true(mn_g_input(&g, "x", 1, 1, 333) >= 0);
+    assert_true(mn_g_dense(&g, "fc", "x", 77) >= 0);
+    assert_int_equal(mn_graph_finalize(&g), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 12);
+    mn_graph_init_params(&g, &r);
+    float *bias = mn_param_data(&g, g.nodes[1].p[1]);
+    for (int i = 0; i < 77; i++) bias[i] = (float)i - 30;
+    int batch = 37;
+    assert_int_equal(mn_graph_reserve(&g, batch), MN_OK);
+    float *x = malloc(sizeof(float) * batch * 333), *y1 = malloc(sizeof(float) * batch * 77);
+    fill(x, (size_t)batch * 333, &r);
+    for (int b = 0; b < batch; b++) memcpy(y1 + b * 77, mn_graph_forward(&g, x + b * 333, 1, 0), sizeof(float) * 77);
+    for (int th = 1; th <= 2; th++) {
+        mn_set_threads(th);
+        const float *y = mn_graph_forward(&g, x, batch, 0);
+        for (int i = 0; i < batch * 77; i++) assert_true(fabsf(y[i] - y1[i]) <= 1e-5f * (1 + fabsf(y1[i])));
+    }
+    mn_set_threads(1);
+    free(x), free(y1);
+    mn_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
-                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2)};
+                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_transpose),
+                                       cmocka_unit_test(t_dense_batched)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

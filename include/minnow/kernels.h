@@ -73,6 +73,11 @@ void mn_im2col_avx512(const float *x, int C, int H, int W, int k, int stride,
 void mn_col2im_avx512(const float *col, int C, int H, int W, int k, int stride,
                       int pad, int OH, int OW, int64_t ldcol, float *dx);
 
+/* B[c][r] = A[r][c] for a rows x cols matrix (row strides lda, ldb); the
+ * AVX-512 version moves 16x16 blocks through registers.  Equal results. */
+void mn_transpose(const float *A, int rows, int cols, int64_t lda, float *B, int64_t ldb);
+void mn_transpose_ref(const float *A, int rows, int cols, int64_t lda, float *B, int64_t ldb);
+
 /* 2x2, stride-2, unpadded max pooling of one plane x[H][W] (2*OH <= H,
  * 2*OW <= W): y[OH][OW] and am[OH][OW], the argmax's index into x; the
  * first of the largest in row-major window order wins (ties, NaN).  The

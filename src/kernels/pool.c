@@ -22,8 +22,8 @@ void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *a
 
 #define T512 __attribute__((target("avx512f")))
 
-/* Lanes [0, n) of 16, n in [0, 16]. */
-static inline __mmask16 lanes(int n) { return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1); }
+/* Lanes [0, n) of 16 (none for n <= 0, all for n >= 16). */
+static inline __mmask16 lanes(int n) { return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xffffu : (1u << n) - 1); }
 
 T512 static void maxpool2_avx512(const float *x, int W, int OH, int OW, float *y, int32_t *am) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "minnow/sparse.h"
+#include "kernels/tr16.h"
 
 #define T512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -25,35 +26,6 @@ void mn__csr_xwt_rows8(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
 
-/* In-place transpose of a 16x16 block held in 16 registers. */
-T512 INLINE void tr16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    /* r[i] now holds, per 128-bit lane L, column 4L + i%4 of rows
-     * 4*(i/4)..+3; two lane shuffles finish the job. */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-}
-
 /* xt[c][16] = x[b][c] for b < nb (zero lanes beyond), c < cols. */
 T512 static void load_xt(const float *x, int nb, int cols, float *xt) {
     __m512 r[16];
@@ -62,7 +34,7 @@ T512 static void load_xt(const float *x, int nb, int cols, float *xt) {
         __mmask16 mk = (__mmask16)((1u << nc) - 1);
         for (int b = 0; b < 16; b++)
             r[b] = b < nb ? _mm512_maskz_loadu_ps(mk, x + (int64_t)b * cols + c0) : _mm512_setzero_ps();
-        tr16(r);
+        mn__tr16(r);
         for (int j = 0; j < nc; j++) _mm512_store_ps(xt + (int64_t)(c0 + j) * 16, r[j]);
     }
 }
@@ -93,7 +65,7 @@ T512 static void xwt_block(const mn_csr *m, const float *x, int nb, float *y) {
     for (int r0 = 0; r0 < rows; r0 += 16) {
         int nr = rows - r0 < 16 ? rows - r0 : 16;
         for (int i = 0; i < 16; i++) acc[i] = i < nr ? row_panel(m, r0 + i, xt, 16) : _mm512_setzero_ps();
-        tr16(acc);
+        mn__tr16(acc);
         __mmask16 mk = (__mmask16)((1u << nr) - 1);
         for (int b = 0; b < nb; b++) {
             float *yr = y + (int64_t)b * rows + r0;

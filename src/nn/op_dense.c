@@ -2,6 +2,7 @@
  * Any input shape is read as a flat feature vector. */
 #include <string.h>
 
+#include "minnow/core.h"
 #include "minnow/kernels.h"
 #include "minnow/storage.h"
 #include "nn/ops.h"
@@ -18,6 +19,31 @@ static mn_status infer(mn_graph *g, mn_node *n) {
     return MN_OK;
 }
 
+/* From NT_MIN_BATCH samples on, with AVX-512, y += x W^T runs on minnow's
+ * own GEMM (mn_sgemm_small) against W^T copied into the scratch: that GEMM
+ * wants its B row-major, and the copy (~40 us for LeNet-300's fc1) is paid
+ * back at every batch we measured against OpenBLAS's NT sgemm, whose
+ * Haswell kernel this machine runs (docs/BENCHMARKS.md).  Threads split
+ * the samples, one block each; every output is the same sum in the same
+ * order whatever the split. */
+#define NT_MIN_BATCH 8
+
+static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
+    if (batch < NT_MIN_BATCH || !mn_cpu_features()->avx512f) return 0;
+    return (size_t)mn__numel_in(g, n, 0) * n->a.units;
+}
+
+static void forward_nt(mn_graph *g, const float *x, const float *w, int batch, int in, int u, float *y) {
+    float *wt = g->scratch;
+    mn_transpose(w, u, in, in, wt, u);
+    int nt = mn_par_worth((int64_t)batch * in * u, 1 << 20) ? mn_get_threads() : 1;
+    if (nt > batch / NT_MIN_BATCH) nt = batch / NT_MIN_BATCH;
+    MN_PAR_FOR(nt > 1, i, nt, {
+        int b0 = (int)((int64_t)batch * i / nt), b1 = (int)((int64_t)batch * (i + 1) / nt);
+        mn_sgemm_small(b1 - b0, u, in, x + (int64_t)b0 * in, in, 1, wt, u, 1, NULL, y + (int64_t)b0 * u, u);
+    });
+}
+
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
@@ -26,6 +52,10 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
     if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
+    if (batch >= NT_MIN_BATCH && mn_cpu_features()->avx512f && g->scratch_floats >= (size_t)in * u) {
+        forward_nt(g, x, w, batch, in, u, n->y);
+        return;
+    }
     mn_sgemm(0, 1, batch, u, in, 1.0f, x, in, w, in, 1.0f, n->y, u);
 }
 
@@ -44,4 +74,4 @@ static int64_t macs(const mn_graph *g, const mn_node *n) {
     return mn__numel_in(g, n, 0) * n->a.units;
 }
 
-const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, NULL, forward, backward, macs};
+const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, scratch, forward, backward, macs};
