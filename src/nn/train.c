@@ -75,17 +75,18 @@ static const char *first_bad_layer(const mn_graph *g, int batch) {
 
 /* The first parameter holding a NaN or Inf, or NULL.  Checked after every
  * update because a relu downstream maps NaN to 0, so a poisoned weight need
- * not show in the loss; the integer max over |bits| vectorises, so the scan
- * costs far less than the step. */
+ * not show in the loss.  |bits| + 2^23 carries into the top bit exactly for
+ * an all-ones exponent, so one OR over the weights tells: a chain of ORs
+ * the compiler vectorises.  (An unsigned max, the earlier form, waited on a
+ * 5-instruction SSE2 chain per 4 weights: 17% of a LeNet-300 step.) */
 static const char *bad_param(const mn_graph *g) {
-    uint32_t mx = 0;
+    uint32_t acc = 0;
     for (int64_t i = 0; i < g->nw; i++) {
         uint32_t u;
         memcpy(&u, &g->w[i], 4);
-        u &= 0x7fffffffu;
-        mx = u > mx ? u : mx;
+        acc |= (u & 0x7fffffffu) + 0x00800000u;
     }
-    if (mx < 0x7f800000u) return NULL;
+    if (!(acc & 0x80000000u)) return NULL;
     for (int i = 0; i < g->nparams; i++)
         for (int64_t j = 0; j < g->params[i].n; j++)
             if (!isfinite(g->w[g->params[i].off + j])) return g->params[i].name;
