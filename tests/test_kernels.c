@@ -258,8 +258,8 @@ static void t_transpose(void **s) {
 }
 
 /* A dense layer's batched forward (from 8 samples on, AVX-512: W^T in the
- * scratch and minnow's GEMM, split across threads) equals the same samples
- * one at a time (sgemv), bias included, at 1 and 2 threads. */
+ * scratch and minnow's GEMM) equals the same samples one at a time
+ * (sgemv), bias included, at 1 and 2 threads. */
 static void t_dense_batched(void **s) {
     (void)s;
     mn_graph g;

@@ -23,25 +23,15 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * own GEMM (mn_sgemm_small) against W^T copied into the scratch: that GEMM
  * wants its B row-major, and the copy (~40 us for LeNet-300's fc1) is paid
  * back at every batch we measured against OpenBLAS's NT sgemm, whose
- * Haswell kernel this machine runs (docs/BENCHMARKS.md).  Threads split
- * the samples, one block each; every output is the same sum in the same
- * order whatever the split. */
+ * Haswell kernel this machine runs: 1.3x at 8 samples, 1.6-1.8x at 64 and
+ * 256 (docs/BENCHMARKS.md).  One thread: splitting the samples across this
+ * machine's two vCPUs made a LeNet-300 training epoch 1.4x slower and
+ * gained nothing at batch 256 (LeNet-300, mlp1200). */
 #define NT_MIN_BATCH 8
 
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
     if (batch < NT_MIN_BATCH || !mn_cpu_features()->avx512f) return 0;
     return (size_t)mn__numel_in(g, n, 0) * n->a.units;
-}
-
-static void forward_nt(mn_graph *g, const float *x, const float *w, int batch, int in, int u, float *y) {
-    float *wt = g->scratch;
-    mn_transpose(w, u, in, in, wt, u);
-    int nt = mn_par_worth((int64_t)batch * in * u, 1 << 20) ? mn_get_threads() : 1;
-    if (nt > batch / NT_MIN_BATCH) nt = batch / NT_MIN_BATCH;
-    MN_PAR_FOR(nt > 1, i, nt, {
-        int b0 = (int)((int64_t)batch * i / nt), b1 = (int)((int64_t)batch * (i + 1) / nt);
-        mn_sgemm_small(b1 - b0, u, in, x + (int64_t)b0 * in, in, 1, wt, u, 1, NULL, y + (int64_t)b0 * u, u);
-    });
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
@@ -53,7 +43,8 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
     if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
     if (batch >= NT_MIN_BATCH && mn_cpu_features()->avx512f && g->scratch_floats >= (size_t)in * u) {
-        forward_nt(g, x, w, batch, in, u, n->y);
+        mn_transpose(w, u, in, in, g->scratch, u);
+        mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
         return;
     }
     mn_sgemm(0, 1, batch, u, in, 1.0f, x, in, w, in, 1.0f, n->y, u);
