@@ -349,8 +349,16 @@ const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train)
     return g->nodes[g->output].y;
 }
 
+/* Every node's dy for `batch` samples, not the whole buffer: after an
+ * evaluation at a larger batch the buffer is sized for that one (LeNet-5:
+ * zeroing all of it was 9% of a training step). */
+static void zero_dy(mn_graph *g, int batch) {
+    for (int i = 0; i < g->nnodes; i++)
+        memset(g->nodes[i].dy, 0, sizeof(float) * (size_t)batch * (size_t)mn_shape_numel(&g->nodes[i].out));
+}
+
 void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
-    memset(g->dact, 0, sizeof(float) * g->act_floats);
+    zero_dy(g, batch);
     mn_node *o = &g->nodes[g->output];
     memcpy(o->dy, dout, sizeof(float) * batch * mn_shape_numel(&o->out));
     for (int i = g->nnodes - 1; i >= 0; i--) {
@@ -363,7 +371,7 @@ void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
 }
 
 void mn_graph_backward_multi(mn_graph *g, const int *nodes, const float *const *douts, int n, int batch) {
-    memset(g->dact, 0, sizeof(float) * g->act_floats);
+    zero_dy(g, batch);
     for (int e = 0; e < n; e++) {
         if (!douts[e]) continue;
         mn_node *o = &g->nodes[nodes[e]];
