@@ -28,10 +28,15 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * machine's two vCPUs made a LeNet-300 training epoch 1.4x slower and
  * gained nothing at batch 256 (LeNet-300, mlp1200). */
 #define NT_MIN_BATCH 8
+/* Up to 2^24 weights (64 MB of copy): beyond LeNet-to-mlp1200 sizes the
+ * unblocked small GEMM is unmeasured, and the copy would double a big
+ * layer's memory. */
+#define NT_MAX_WEIGHTS ((int64_t)1 << 24)
 
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
-    if (batch < NT_MIN_BATCH || !mn_cpu_features()->avx512f) return 0;
-    return (size_t)mn__numel_in(g, n, 0) * n->a.units;
+    int64_t nw = mn__numel_in(g, n, 0) * n->a.units;
+    if (batch < NT_MIN_BATCH || nw > NT_MAX_WEIGHTS || !mn_cpu_features()->avx512f) return 0;
+    return (size_t)nw;
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
@@ -42,7 +47,8 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
     if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
-    if (batch >= NT_MIN_BATCH && mn_cpu_features()->avx512f && g->scratch_floats >= (size_t)in * u) {
+    if (batch >= NT_MIN_BATCH && (int64_t)in * u <= NT_MAX_WEIGHTS && mn_cpu_features()->avx512f &&
+        g->scratch_floats >= (size_t)in * u) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
         return;
