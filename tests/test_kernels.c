@@ -257,19 +257,24 @@ static void t_transpose(void **s) {
         }
 }
 
+/* One dense layer, in -> units, finalized, parameters drawn from r. */
+static void dense_graph(mn_graph *g, int in, int units, mn_rng *r) {
+    mn_graph_init(g);
+    assert_true(mn_g_input(g, "x", 1, 1, in) >= 0);
+    assert_true(mn_g_dense(g, "fc", "x", units) >= 0);
+    assert_int_equal(mn_graph_finalize(g), MN_OK);
+    mn_graph_init_params(g, r);
+}
+
 /* A dense layer's batched forward (from 8 samples on, AVX-512: W^T in the
  * scratch and minnow's GEMM) equals the same samples one at a time
  * (sgemv), bias included, at 1 and 2 threads. */
 static void t_dense_batched(void **s) {
     (void)s;
     mn_graph g;
-    mn_graph_init(&g);
-    assert_true(mn_g_input(&g, "x", 1, 1, 333) >= 0);
-    assert_true(mn_g_dense(&g, "fc", "x", 77) >= 0);
-    assert_int_equal(mn_graph_finalize(&g), MN_OK);
     mn_rng r;
     mn_rng_seed(&r, 12);
-    mn_graph_init_params(&g, &r);
+    dense_graph(&g, 333, 77, &r);
     float *bias = mn_param_data(&g, g.nodes[1].p[1]);
     for (int i = 0; i < 77; i++) bias[i] = (float)i - 30;
     int batch = 37;
@@ -293,13 +298,9 @@ static void t_dense_batched(void **s) {
 static void t_adam_exact(void **s) {
     (void)s;
     mn_graph g;
-    mn_graph_init(&g);
-    assert_true(mn_g_input(&g, "x", 1, 1, 37) >= 0);
-    assert_true(mn_g_dense(&g, "fc", "x", 13) >= 0);
-    assert_int_equal(mn_graph_finalize(&g), MN_OK);
     mn_rng r;
     mn_rng_seed(&r, 14);
-    mn_graph_init_params(&g, &r);
+    dense_graph(&g, 37, 13, &r);
     int64_t nw = g.nw;
     float *w = malloc(sizeof(float) * nw), *m = calloc((size_t)nw, sizeof(float)), *v = calloc((size_t)nw, sizeof(float));
     mn_param *pw = &g.params[g.nodes[1].p[0]]; /* fc.weight: 481 = 30 x 16 + 1 */

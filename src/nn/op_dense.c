@@ -33,7 +33,9 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * layer's memory. */
 #define NT_MAX_WEIGHTS ((int64_t)1 << 24)
 
-static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
+/* Floats of scratch the W^T path takes at this batch, 0 where it does not
+ * run: what reserve sizes and what forward checks. */
+static size_t nt_floats(const mn_graph *g, const mn_node *n, int batch) {
     int64_t nw = mn__numel_in(g, n, 0) * n->a.units;
     if (batch < NT_MIN_BATCH || nw > NT_MAX_WEIGHTS || !mn_cpu_features()->avx512f) return 0;
     return (size_t)nw;
@@ -47,8 +49,8 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
     if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
-    if (batch >= NT_MIN_BATCH && (int64_t)in * u <= NT_MAX_WEIGHTS && mn_cpu_features()->avx512f &&
-        g->scratch_floats >= (size_t)in * u) {
+    size_t nt = nt_floats(g, n, batch);
+    if (nt && g->scratch_floats >= nt) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
         return;
@@ -71,4 +73,4 @@ static int64_t macs(const mn_graph *g, const mn_node *n) {
     return mn__numel_in(g, n, 0) * n->a.units;
 }
 
-const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, scratch, forward, backward, macs};
+const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, nt_floats, forward, backward, macs};
