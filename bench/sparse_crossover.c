@@ -12,8 +12,9 @@
  * 300), since the batch-1 column kernel's work depends on the input: the
  * median forward latency per model, and per CSR dense layer the median
  * fraction of active inputs (those differing from the skipped baseline)
- * and the times of the row kernel, the dispatcher (what inference runs)
- * and OpenBLAS sgemv on the same layer's real inputs. */
+ * and the times of the row kernel, the column path, the sliced path (AVX-512
+ * only), the dispatcher (what inference runs) and OpenBLAS sgemv on the
+ * same layer's real inputs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ static double median(double *t, int n) {
 /* Median of the per-call time of one layer kernel, each timing over 8
  * consecutive images (5 rounds): a different input every call, as in
  * inference, so that the branch predictor cannot learn one input's pattern. */
-enum { K_ROWS, K_DISPATCH, K_SGEMV };
+enum { K_ROWS, K_COL, K_SELL, K_DISPATCH, K_SGEMV };
 static double time_layer(int kind, const mn_csr *m, const float *wd, const float *X, int nimg, float *y, double *t) {
     int n = 0;
     for (int round = 0; round < 5; round++)
@@ -118,6 +119,11 @@ static double time_layer(int kind, const mn_csr *m, const float *wd, const float
                 const float *x = X + (int64_t)((i + rep) % nimg) * m->cols;
                 if (kind == K_ROWS && mn_sparse_best_isa() >= MN_SPARSE_AVX2) mn__csr_xwt_rows8(m, x, 1, y);
                 else if (kind == K_ROWS) mn__csr_xwt_rows(m, x, 1, y);
+                else if (kind == K_COL) {
+                    float base;
+                    mn_csr_pick_base(x, m->cols, &base);
+                    mn_csr_xv_base(m, x, base, y);
+                } else if (kind == K_SELL) mn_csr_sell_xv(m, x, y);
                 else if (kind == K_DISPATCH) mn_csr_xwt(m, x, 1, y);
                 else mn_sgemm(0, 1, 1, m->rows, m->cols, 1.0f, x, m->cols, wd, m->cols, 1.0f, y, m->rows);
             }
@@ -182,8 +188,8 @@ static int model_mode(const char **paths, int nmodels, const char *dir, int nimg
             const mn_store *st = nd->op == MN_OP_DENSE ? g[mi].params[nd->p[0]].store : NULL;
             if (!st || st->kind != MN_ST_CSR) continue;
             if (!header++)
-                printf("\n%s, per CSR dense layer on its real inputs:\n  %-10s %9s %8s %8s %10s %11s %9s\n", paths[mi],
-                       "layer", "shape", "density", "active", "row_us", "dispatch_us", "sgemv_us");
+                printf("\n%s, per CSR dense layer on its real inputs:\n  %-10s %9s %8s %8s %8s %8s %8s %11s %9s\n", paths[mi],
+                       "layer", "shape", "density", "active", "row_us", "col_us", "sell_us", "dispatch_us", "sgemv_us");
             const mn_csr *m = st->impl;
             float *X = malloc(sizeof(float) * (size_t)nimg * m->cols), *y = calloc((size_t)m->rows, sizeof(float));
             double *act = malloc(sizeof(double) * (size_t)nimg);
@@ -194,13 +200,15 @@ static int model_mode(const char **paths, int nmodels, const char *dir, int nimg
                 act[i] = (double)mn_csr_pick_base(X + (int64_t)i * m->cols, m->cols, &base) / m->cols;
             }
             double rows_us = time_layer(K_ROWS, m, NULL, X, nimg, y, t) * 1e6;
+            double col_us = time_layer(K_COL, m, NULL, X, nimg, y, t) * 1e6;
+            double sell_us = m->sell ? time_layer(K_SELL, m, NULL, X, nimg, y, t) * 1e6 : NAN;
             double disp_us = time_layer(K_DISPATCH, m, NULL, X, nimg, y, t) * 1e6;
             double gemv_us = time_layer(K_SGEMV, m, mn_param_data(&g[mi], nd->p[0]), X, nimg, y, t) * 1e6;
             char shp[32];
             snprintf(shp, sizeof shp, "%dx%d", m->rows, m->cols);
-            printf("  %-10s %9s %7.1f%% %7.1f%% %10.2f %11.2f %9.2f\n", nd->name, shp,
-                   100.0 * (double)m->nnz / ((double)m->rows * m->cols), 100 * median(act, nimg), rows_us, disp_us,
-                   gemv_us);
+            printf("  %-10s %9s %7.1f%% %7.1f%% %8.2f %8.2f %8.2f %11.2f %9.2f\n", nd->name, shp,
+                   100.0 * (double)m->nnz / ((double)m->rows * m->cols), 100 * median(act, nimg), rows_us, col_us,
+                   sell_us, disp_us, gemv_us);
             free(X), free(y), free(act);
         }
     }

@@ -2,6 +2,7 @@
  * hostile buffers, every kernel path against the reference and against exact
  * dense products, and pruned graphs that run sparse and round-trip through
  * the model file.  The suite re-runs itself under MINNOW_NO_SIMD=1. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "testutil.h"
 
 #include "minnow/arch.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -474,6 +476,112 @@ static void test_xv(void **state) {
         }
 }
 
+/* The sliced layout (AVX-512 batch 1) holds exactly W: each nonzero once,
+ * in its row's lane, in a slot of its column's block; rows sorted by
+ * count; zeros in the padding.  Its product matches the exact one, and it
+ * declines (y untouched) an input with a NaN or an infinity. */
+static void check_sell(const mn_csr *m, const float *w) {
+    const mn_sell *sl = m->sell;
+    assert_int_equal(sl->nrb, (m->rows + 15) / 16);
+    assert_int_equal(sl->ncb, (m->cols + 31) / 32);
+    float *back = calloc((size_t)m->rows * m->cols, sizeof(float));
+    char *seen = calloc((size_t)m->rows, 1);
+    int64_t lanes = 0;
+    for (int rb = 0; rb < sl->nrb; rb++)
+        for (int l = 0; l < 16; l++) {
+            int r = sl->perm[rb * 16 + l];
+            assert_true(r == -1 || (r >= 0 && r < m->rows && !seen[r]));
+            assert_true((r == -1) == (rb * 16 + l >= m->rows));
+            if (r < 0) continue;
+            seen[r] = 1;
+            if (rb * 16 + l > 0) {
+                int q = sl->perm[rb * 16 + l - 1];
+                assert_true(m->rowptr[q + 1] - m->rowptr[q] >= m->rowptr[r + 1] - m->rowptr[r]);
+            }
+            for (int cb = 0; cb < sl->ncb; cb++)
+                for (uint32_t j = sl->tile[rb * sl->ncb + cb]; j < sl->tile[rb * sl->ncb + cb + 1]; j++) {
+                    float v = sl->val[(int64_t)j * 16 + l];
+                    int c = cb * 32 + sl->idx[(int64_t)j * 16 + l];
+                    if (v == 0) continue;
+                    assert_true(c < m->cols && back[(int64_t)r * m->cols + c] == 0);
+                    back[(int64_t)r * m->cols + c] = v, lanes++;
+                }
+        }
+    assert_int_equal(lanes, m->nnz);
+    assert_int_equal(sl->tile[(int64_t)sl->nrb * sl->ncb], (uint32_t)sl->slots);
+    assert_memory_equal(back, w, sizeof(float) * (size_t)m->rows * m->cols);
+    free(back), free(seen);
+}
+
+/* n floats ending where an unreadable page starts: a kernel that reads
+ * past x faults, which ASan would not see (it does not check the masked
+ * vector loads of intrinsics).  Freed with unguard. */
+static float *guarded(int n, void **map, size_t *len) {
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t body = ((size_t)n * sizeof(float) + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+    *len = body + (size_t)pg;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(*map != MAP_FAILED);
+    assert_int_equal(mprotect((char *)*map + body, (size_t)pg, PROT_NONE), 0);
+    return (float *)((char *)*map + body) - n;
+}
+
+static void test_sell(void **state) {
+    (void)state;
+    mn_rng r;
+    mn_rng_seed(&r, 14);
+    /* Rows around a slice of 16, columns around a block of 32 (the last
+     * block 1, 16, 17 or 32 wide), and LeNet-300's layers. */
+    const int shapes[][2] = {{1, 1}, {16, 32}, {17, 33}, {15, 48}, {33, 49}, {10, 100}, {100, 300}, {300, 784}, {40, 1000}};
+    const double dens[] = {0.01, 0.08, 0.3, 1};
+    int built = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t di = 0; di < sizeof dens / sizeof dens[0]; di++) {
+            int rows = shapes[si][0], cols = shapes[si][1];
+            float *w = rand_sparse(&r, rows, cols, dens[di]);
+            mn_store *s = make(w, rows, cols);
+            const mn_csr *m = csr_of(s);
+            if (!m->sell) {
+                float x1 = 1, y1 = 0;
+                if (cols == 1) assert_int_equal(mn_csr_sell_xv(m, &x1, &y1), 0);
+                mn_store_free(s), free(w);
+                continue;
+            }
+            built++;
+            assert_true(mn_cpu_features()->avx512f);
+            check_sell(m, w);
+            void *map;
+            size_t maplen;
+            float *x = guarded(cols, &map, &maplen), *y0 = rand_vec(&r, rows), *y = malloc(sizeof(float) * (size_t)rows);
+            for (int i = 0; i < cols; i++) x[i] = mn_rng_normal(&r);
+            double *want = malloc(sizeof(double) * (size_t)rows), *mag = malloc(sizeof(double) * (size_t)rows);
+            exact_xwt(w, rows, cols, x, 1, y0, want, mag);
+            memcpy(y, y0, sizeof(float) * (size_t)rows);
+            assert_int_equal(mn_csr_sell_xv(m, x, y), 1);
+            char what[64];
+            snprintf(what, sizeof what, "sell %dx%d d=%g", rows, cols, dens[di]);
+            check_close(y, want, mag, rows, what);
+            /* A non-finite input anywhere, the last column included: declined. */
+            const float bad[] = {NAN, INFINITY, -INFINITY};
+            for (int bi = 0; bi < 3; bi++) {
+                int at = bi == 2 ? cols - 1 : (int)(mn_rng_uniform(&r) * cols) % cols;
+                float keep = x[at];
+                x[at] = bad[bi];
+                memcpy(y, y0, sizeof(float) * (size_t)rows);
+                assert_int_equal(mn_csr_sell_xv(m, x, y), 0);
+                assert_memory_equal(y, y0, sizeof(float) * (size_t)rows);
+                x[at] = keep;
+            }
+            munmap(map, maplen);
+            free(y0), free(y), free(want), free(mag);
+            mn_store_free(s), free(w);
+        }
+    /* Where the CPU has AVX-512, LeNet-300-sized layers at 8% get the
+     * sliced form; without it (or under MINNOW_NO_SIMD=1) none does. */
+    if (mn_cpu_features()->avx512f) assert_true(built >= 4);
+    else assert_int_equal(built, 0);
+}
+
 /* A NaN or infinite input reaches the output as the row kernel would
  * give it, on the column path too. */
 static void test_xv_nonfinite(void **state) {
@@ -710,6 +818,7 @@ static int run_suite(void) {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_xv),
         cmocka_unit_test(test_xv_nonfinite),
+        cmocka_unit_test(test_sell),
         cmocka_unit_test(test_pruned_lenet300),
         cmocka_unit_test(test_pruned_lenet5),
         cmocka_unit_test(test_sparsify_rules),

@@ -35,6 +35,26 @@ extern "C" {
  * or row 0), for kernels that read a fixed-width tail past a row's end. */
 #define MN_CSR_SLACK 8
 
+/* The batch-1 layout of the AVX-512 path (sparse_sell.c), built at load
+ * beside the CSR arrays: sliced ELLPACK (Kreutzer et al., SELL-C-sigma)
+ * over blocks of 32 columns.  Rows are taken in order of decreasing
+ * nonzero count (perm) and cut into slices of 16, one per zmm of sums;
+ * tile (slice, column block) holds as many "slots" as its fullest row has
+ * nonzeros there, and lane l of a slot is one nonzero of the slice's row l
+ * (value, column within the block), or a 0 where that row has run out.
+ * The kernel gathers x for a slot from the block's two zmm with one
+ * vpermt2ps, so a slot is one FMA, whatever the input.  NULL in mn_csr
+ * where the CPU lacks AVX-512 or the slots would hold mostly padding. */
+typedef struct mn_sell {
+    int nrb, ncb;          /* slices of 16 rows, blocks of 32 columns */
+    int64_t slots;
+    double cost;           /* estimated time, in row-kernel nonzeros */
+    const uint32_t *tile;  /* nrb * ncb + 1: tile (rb, cb)'s first slot */
+    const int32_t *perm;   /* nrb * 16: lane l of slice rb is row perm[rb*16+l]; -1 past the last row */
+    const float *val;      /* slots * 16, 64-byte aligned */
+    const uint8_t *idx;    /* slots * 16: column - 32 * cb */
+} mn_sell;
+
 typedef struct mn_csr {
     int rows, cols;
     int64_t nnz;
@@ -53,6 +73,7 @@ typedef struct mn_csr {
     const int32_t *crow;    /* nnz */
     const float *cval;      /* nnz, 64-byte aligned */
     const float *rowsum;    /* rows */
+    const mn_sell *sell;    /* its own allocation, or NULL; not part of the file */
 } mn_csr;
 
 extern const mn_store_traits mn_st_csr;
@@ -113,10 +134,10 @@ void mn_csr_xv_base_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,
  * inputs that differ from *base. */
 int mn_csr_pick_base(const float *x, int cols, float *base);
 /* mn_csr_xwt at batch 1 takes the column path when its estimated cost,
- * act * (COL * cols + NNZ * nnz) with act active inputs, is below the row
- * kernel's, nnz * cols (one unit = one row-kernel nonzero of that ISA's row
- * kernel; COL = the cost of visiting a column, NNZ = of a scattered
- * nonzero).  Fitted to where the paths cross on random 4-16%-dense layers
+ * COL * act + NNZ * scat with act active inputs holding scat nonzeros, is
+ * below the other paths' (the row kernel's: nnz; one unit = one nonzero of
+ * that ISA's row kernel; COL = the cost of visiting a column, NNZ = of a
+ * scattered nonzero).  Fitted to where the paths cross on random 4-16%-dense layers
  * with a fresh input each call (docs/SPARSE.md), 8% shown: AVX-512 at
  * ~45-55% active inputs for 300x784 and 100x300, ~55% for 500x800; AVX2
  * (8-wide row kernel, scalar scatter) ~25%, ~55%, ~28%; portable ~35%,
@@ -127,6 +148,21 @@ int mn_csr_pick_base(const float *x, int cols, float *base);
 #define MN_SPARSE_XV_NNZ_AVX2 3.0
 #define MN_SPARSE_XV_COL_PORTABLE 20.0
 #define MN_SPARSE_XV_NNZ_PORTABLE 2.5
+
+/* Batch 1 through m->sell: y[r] += sum_c x[c] W[r, c].  Returns 0 and
+ * leaves y alone where m has no sliced form or x holds a NaN or an
+ * infinity (a padding lane multiplies 0 by some x of its block, and the
+ * row kernel keeps the exact semantics there). */
+int mn_csr_sell_xv(const mn_csr *m, const float *x, float *y);
+/* The sliced path's cost in row-kernel nonzeros: mn_csr_xwt at batch 1 on
+ * AVX-512 takes the cheapest of the row kernel (nnz), the column path and
+ * the sliced one (CALL + SLOT * slots + TILE * non-empty tiles).  Fitted
+ * on LeNet-300's pruned layers (docs/SPARSE.md): a slot (16 lanes) costs
+ * what 2 nonzeros of the row kernel do, so it wins wherever more than 1
+ * lane in 8 is used. */
+#define MN_SPARSE_SELL_CALL 32.0
+#define MN_SPARSE_SELL_SLOT 2.0
+#define MN_SPARSE_SELL_TILE 4.0
 
 /* A given path, for tests and benchmarks: isa must be <= mn_sparse_best_isa(). */
 void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x,

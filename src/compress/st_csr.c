@@ -57,11 +57,15 @@ static mn_csr *csr_alloc(int rows, int cols, int64_t nnz) {
     m->rowptr = (const uint32_t *)p, p += r;
     m->colptr = (const uint32_t *)p, p += cp;
     m->rowsum = (const float *)p;
+    m->sell = NULL;
     return m;
 }
 
-/* The column-major copy and the row sums, from the filled CSR arrays.
- * Walking rows in order keeps each column's rows increasing. */
+mn_sell *mn__sell_build(const mn_csr *m); /* sparse_sell.c */
+
+/* The column-major copy and the row sums, from the filled CSR arrays, and
+ * the sliced copy where it pays (mn__sell_build).  Walking rows in order
+ * keeps each column's rows increasing. */
 static void finish_csc(mn_csr *m) {
     uint32_t *cp = (uint32_t *)m->colptr;
     int32_t *crow = (int32_t *)m->crow;
@@ -81,6 +85,7 @@ static void finish_csc(mn_csr *m) {
     /* The fill advanced each column's start to the next one's: shift back. */
     for (int c = m->cols; c > 0; c--) cp[c] = cp[c - 1];
     cp[0] = 0;
+    m->sell = mn__sell_build(m);
 }
 
 /* Entries needed at `bits` for the run-time form. */
@@ -245,6 +250,7 @@ static mn_status st_deserialize(const unsigned char *b, size_t len, int rows, in
 }
 
 static void st_free(mn_store *s) {
+    if (s->impl) mn_free((void *)csr(s)->sell);
     mn_free(s->impl);
     s->impl = NULL;
 }
@@ -280,7 +286,7 @@ mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out) 
     finish_csc(m);
     pick_bits(m);
     if (m->entries > (int64_t)UINT32_MAX) {
-        mn_free(m); free(s);
+        mn_free((void *)m->sell), mn_free(m), free(s);
         return mn_error(MN_EUNSUPPORTED, "csr: a %dx%d weight needs too many entries", rows, cols);
     }
     *s = (mn_store){MN_ST_CSR, rows, cols, m};

@@ -22,7 +22,7 @@ void mn__csr_xwt_rows(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_xwt_rows8(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_xwt_avx512(const mn_csr *m, const float *x, int batch, float *y);
 void mn__csr_wb_avx512(const mn_csr *m, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
-int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y);
+int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y, double alt);
 
 /* ---- references ---------------------------------------------------------- */
 
@@ -315,8 +315,14 @@ mn_sparse_isa mn_sparse_best_isa(void) {
 
 void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x, int batch, float *y) {
     if (batch <= 0 || m->nnz == 0) return;
-    /* Batch 1 with mostly inactive inputs: the column path (sparse_csc.c). */
-    if (batch == 1 && isa != MN_SPARSE_REF && mn__csr_xv1(isa, m, x, y)) return;
+    /* Batch 1: the cheapest of the row kernel, the sliced one
+     * (sparse_sell.c; AVX-512) and, with mostly inactive inputs, the column
+     * path (sparse_csc.c).  Costs in row-kernel nonzeros. */
+    if (batch == 1 && isa != MN_SPARSE_REF) {
+        int sell = isa == MN_SPARSE_AVX512 && m->sell && m->sell->cost < (double)m->nnz;
+        if (mn__csr_xv1(isa, m, x, y, sell ? m->sell->cost : (double)m->nnz)) return;
+        if (sell && mn_csr_sell_xv(m, x, y)) return;
+    }
     switch (isa) {
     case MN_SPARSE_AVX512: mn__csr_xwt_avx512(m, x, batch, y); break;
     case MN_SPARSE_AVX2: csr_xwt_avx2(m, x, batch, y); break;
