@@ -123,7 +123,7 @@ static double time_layer(int kind, const mn_csr *m, const float *wd, const float
                     float base;
                     mn_csr_pick_base(x, m->cols, &base);
                     mn_csr_xv_base(m, x, base, y);
-                } else if (kind == K_SELL) mn_csr_sell_xv(m, x, y);
+                } else if (kind == K_SELL) mn_csr_sell_xwt(m, x, 1, y);
                 else if (kind == K_DISPATCH) mn_csr_xwt(m, x, 1, y);
                 else mn_sgemm(0, 1, 1, m->rows, m->cols, 1.0f, x, m->cols, wd, m->cols, 1.0f, y, m->rows);
             }

@@ -543,37 +543,47 @@ static void test_sell(void **state) {
             const mn_csr *m = csr_of(s);
             if (!m->sell) {
                 float x1 = 1, y1 = 0;
-                if (cols == 1) assert_int_equal(mn_csr_sell_xv(m, &x1, &y1), 0);
+                if (cols == 1) assert_int_equal(mn_csr_sell_xwt(m, &x1, 1, &y1), 0);
                 mn_store_free(s), free(w);
                 continue;
             }
             built++;
             assert_true(mn_cpu_features()->avx512f);
             check_sell(m, w);
-            void *map;
-            size_t maplen;
-            float *x = guarded(cols, &map, &maplen), *y0 = rand_vec(&r, rows), *y = malloc(sizeof(float) * (size_t)rows);
-            for (int i = 0; i < cols; i++) x[i] = mn_rng_normal(&r);
-            double *want = malloc(sizeof(double) * (size_t)rows), *mag = malloc(sizeof(double) * (size_t)rows);
-            exact_xwt(w, rows, cols, x, 1, y0, want, mag);
-            memcpy(y, y0, sizeof(float) * (size_t)rows);
-            assert_int_equal(mn_csr_sell_xv(m, x, y), 1);
-            char what[64];
-            snprintf(what, sizeof what, "sell %dx%d d=%g", rows, cols, dens[di]);
-            check_close(y, want, mag, rows, what);
-            /* A non-finite input anywhere, the last column included: declined. */
-            const float bad[] = {NAN, INFINITY, -INFINITY};
-            for (int bi = 0; bi < 3; bi++) {
-                int at = bi == 2 ? cols - 1 : (int)(mn_rng_uniform(&r) * cols) % cols;
-                float keep = x[at];
-                x[at] = bad[bi];
-                memcpy(y, y0, sizeof(float) * (size_t)rows);
-                assert_int_equal(mn_csr_sell_xv(m, x, y), 0);
-                assert_memory_equal(y, y0, sizeof(float) * (size_t)rows);
-                x[at] = keep;
+            /* Batches 1-9: every group size (4 samples a pass, then 1-3). */
+            for (int batch = 1; batch <= 9; batch += batch < 5 ? 1 : 3) {
+                int64_t nx = (int64_t)batch * cols, ny = (int64_t)batch * rows;
+                void *map;
+                size_t maplen;
+                float *x = guarded((int)nx, &map, &maplen), *y0 = rand_vec(&r, ny);
+                float *y = malloc(sizeof(float) * (size_t)ny);
+                for (int64_t i = 0; i < nx; i++) x[i] = mn_rng_normal(&r);
+                double *want = malloc(sizeof(double) * (size_t)ny), *mag = malloc(sizeof(double) * (size_t)ny);
+                exact_xwt(w, rows, cols, x, batch, y0, want, mag);
+                memcpy(y, y0, sizeof(float) * (size_t)ny);
+                assert_int_equal(mn_csr_sell_xwt(m, x, batch, y), 1);
+                char what[64];
+                snprintf(what, sizeof what, "sell %dx%d d=%g batch %d", rows, cols, dens[di], batch);
+                check_close(y, want, mag, ny, what);
+                /* The dispatcher, which runs it up to MN_SPARSE_SELL_MAX_BATCH. */
+                memcpy(y, y0, sizeof(float) * (size_t)ny);
+                mn_csr_xwt(m, x, batch, y);
+                check_close(y, want, mag, ny, what);
+                /* A non-finite input anywhere (the last column of the last
+                 * sample included): declined, y untouched. */
+                const float bad[] = {NAN, INFINITY, -INFINITY};
+                for (int bi = 0; bi < 3; bi++) {
+                    int64_t at = bi == 2 ? nx - 1 : (int64_t)(mn_rng_uniform(&r) * (double)nx) % nx;
+                    float keep = x[at];
+                    x[at] = bad[bi];
+                    memcpy(y, y0, sizeof(float) * (size_t)ny);
+                    assert_int_equal(mn_csr_sell_xwt(m, x, batch, y), 0);
+                    assert_memory_equal(y, y0, sizeof(float) * (size_t)ny);
+                    x[at] = keep;
+                }
+                munmap(map, maplen);
+                free(y0), free(y), free(want), free(mag);
             }
-            munmap(map, maplen);
-            free(y0), free(y), free(want), free(mag);
             mn_store_free(s), free(w);
         }
     /* Where the CPU has AVX-512, LeNet-300-sized layers at 8% get the

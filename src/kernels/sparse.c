@@ -317,12 +317,12 @@ void mn_csr_xwt_isa(mn_sparse_isa isa, const mn_csr *m, const float *x, int batc
     if (batch <= 0 || m->nnz == 0) return;
     /* Batch 1: the cheapest of the row kernel, the sliced one
      * (sparse_sell.c; AVX-512) and, with mostly inactive inputs, the column
-     * path (sparse_csc.c).  Costs in row-kernel nonzeros. */
-    if (batch == 1 && isa != MN_SPARSE_REF) {
-        int sell = isa == MN_SPARSE_AVX512 && m->sell && m->sell->cost < (double)m->nnz;
-        if (mn__csr_xv1(isa, m, x, y, sell ? m->sell->cost : (double)m->nnz)) return;
-        if (sell && mn_csr_sell_xv(m, x, y)) return;
-    }
+     * path (sparse_csc.c); costs in row-kernel nonzeros.  Small batches:
+     * the sliced kernel, 4 samples per pass, beats the batched one, whose
+     * 16 lanes are then mostly empty. */
+    int sell = isa == MN_SPARSE_AVX512 && m->sell && m->sell->cost < (double)m->nnz;
+    if (batch == 1 && isa != MN_SPARSE_REF && mn__csr_xv1(isa, m, x, y, sell ? m->sell->cost : (double)m->nnz)) return;
+    if (sell && batch <= MN_SPARSE_SELL_MAX_BATCH && mn_csr_sell_xwt(m, x, batch, y)) return;
     switch (isa) {
     case MN_SPARSE_AVX512: mn__csr_xwt_avx512(m, x, batch, y); break;
     case MN_SPARSE_AVX2: csr_xwt_avx2(m, x, batch, y); break;

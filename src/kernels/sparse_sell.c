@@ -108,10 +108,10 @@ out:
 #define T512 __attribute__((target("avx512f")))
 
 /* Whether x[0..n) is all finite: x * 0 is 0 for those, NaN otherwise. */
-T512 static int all_finite(const float *x, int n) {
+T512 static int all_finite(const float *x, int64_t n) {
     __mmask16 bad = 0;
     const __m512 z = _mm512_setzero_ps();
-    int i = 0;
+    int64_t i = 0;
     for (; i + 16 <= n; i += 16) bad |= _mm512_cmp_ps_mask(_mm512_mul_ps(_mm512_loadu_ps(x + i), z), z, _CMP_NEQ_UQ);
     if (i < n) {
         __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
@@ -124,17 +124,24 @@ T512 static int all_finite(const float *x, int n) {
     _mm512_permutex2var_ps(xl, _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(idx + (int64_t)(j) * SL_R))), \
                            xh), a)
 
-/* Two sums per slice, alternating slots: one FMA chain would wait on its
- * own latency.  A tile's slot count varies, so its loop exit mispredicts
- * now and then; one flat slot stream per slice with an x block per slot
- * was slower (two more loads a slot). */
-T512 static void sell_xv(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
+/* The last block's 1..32 columns as masks for its two halves. */
+static void last_masks(const mn_csr *m, int ncb, __mmask16 *kl, __mmask16 *kh) {
+    int last = m->cols - (ncb - 1) * SL_C;
+    *kl = (__mmask16)(last >= 16 ? 0xffffu : (1u << last) - 1);
+    *kh = (__mmask16)(last >= 32 ? 0xffffu : last > 16 ? (1u << (last - 16)) - 1 : 0);
+}
+
+/* One sample.  Two sums per slice, alternating slots: one FMA chain would
+ * wait on its own latency.  A tile's slot count varies, so its loop exit
+ * mispredicts now and then; one flat slot stream per slice with an x
+ * block per slot was slower (two more loads a slot). */
+T512 static void sell_1(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
     const uint32_t *tile = s->tile;
     const float *val = s->val;
     const uint8_t *idx = s->idx;
-    int ncb = s->ncb, last = m->cols - (ncb - 1) * SL_C; /* 1..32 columns in the last block */
-    __mmask16 kl = (__mmask16)(last >= 16 ? 0xffffu : (1u << last) - 1),
-              kh = (__mmask16)(last >= 32 ? 0xffffu : last > 16 ? (1u << (last - 16)) - 1 : 0);
+    int ncb = s->ncb;
+    __mmask16 kl, kh;
+    last_masks(m, ncb, &kl, &kh);
     float t[SL_R] __attribute__((aligned(64)));
     for (int rb = rb0; rb < rb1; rb++) {
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -156,15 +163,80 @@ T512 static void sell_xv(const mn_csr *m, const mn_sell *s, const float *x, floa
 }
 #undef SLOT
 
-int mn_csr_sell_xv(const mn_csr *m, const float *x, float *y) {
+/* nb = 2..4 samples per pass: a slot's values and indices are loaded once
+ * for all of them, and each sample has its own two sums.  Written once
+ * and expanded per nb (always_inline with a constant nb), so that the
+ * per-sample arrays live in registers. */
+#define SLOTB(j, a)                                                                                           \
+    do {                                                                                                      \
+        __m512 v = _mm512_load_ps(val + (int64_t)(j) * SL_R);                                                \
+        __m512i ix = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(idx + (int64_t)(j) * SL_R)));    \
+        for (int b = 0; b < nb; b++) a[b] = _mm512_fmadd_ps(v, _mm512_permutex2var_ps(xl[b], ix, xh[b]), a[b]); \
+    } while (0)
+
+T512 static inline __attribute__((always_inline)) void sell_nb(const mn_csr *m, const mn_sell *s, const float *x,
+                                                               float *y, int rb0, int rb1, const int nb) {
+    const uint32_t *tile = s->tile;
+    const float *val = s->val;
+    const uint8_t *idx = s->idx;
+    int ncb = s->ncb, cols = m->cols, rows = m->rows;
+    __mmask16 kl, kh;
+    last_masks(m, ncb, &kl, &kh);
+    float t[SL_R] __attribute__((aligned(64)));
+    for (int rb = rb0; rb < rb1; rb++) {
+        __m512 a0[4], a1[4], xl[4], xh[4];
+        for (int b = 0; b < nb; b++) a0[b] = a1[b] = _mm512_setzero_ps();
+        const uint32_t *tr = tile + (int64_t)rb * ncb;
+        for (int cb = 0; cb < ncb; cb++) {
+            uint32_t j = tr[cb], e = tr[cb + 1];
+            if (j == e) continue;
+            for (int b = 0; b < nb; b++) {
+                const float *xb = x + (int64_t)b * cols + (int64_t)cb * SL_C;
+                if (cb < ncb - 1) xl[b] = _mm512_loadu_ps(xb), xh[b] = _mm512_loadu_ps(xb + 16);
+                else xl[b] = _mm512_maskz_loadu_ps(kl, xb), xh[b] = _mm512_maskz_loadu_ps(kh, xb + 16);
+            }
+            for (; j + 2 <= e; j += 2) {
+                SLOTB(j, a0);
+                SLOTB(j + 1, a1);
+            }
+            if (j < e) SLOTB(j, a0);
+        }
+        const int32_t *pr = s->perm + rb * SL_R;
+        for (int b = 0; b < nb; b++) {
+            _mm512_store_ps(t, _mm512_add_ps(a0[b], a1[b]));
+            float *yb = y + (int64_t)b * rows;
+            for (int l = 0; l < SL_R && pr[l] >= 0; l++) yb[pr[l]] += t[l];
+        }
+    }
+}
+#undef SLOTB
+
+T512 static void sell_2(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
+    sell_nb(m, s, x, y, rb0, rb1, 2);
+}
+T512 static void sell_3(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
+    sell_nb(m, s, x, y, rb0, rb1, 3);
+}
+T512 static void sell_4(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
+    sell_nb(m, s, x, y, rb0, rb1, 4);
+}
+
+int mn_csr_sell_xwt(const mn_csr *m, const float *x, int batch, float *y) {
     const mn_sell *s = m->sell;
-    if (!s || !all_finite(x, m->cols)) return 0;
+    if (!s || batch <= 0 || !all_finite(x, (int64_t)batch * m->cols)) return 0;
+    static void (*const fn[5])(const mn_csr *, const mn_sell *, const float *, float *, int, int) = {
+        NULL, sell_1, sell_2, sell_3, sell_4};
     /* Slices write disjoint rows; threads only for work the row kernel
      * would split too (mn__csr_xwt_rows8). */
-    int nt = mn_get_threads() > 1 && s->slots * SL_R > (1 << 18) ? mn_get_threads() : 1;
+    int nt = mn_get_threads() > 1 && (int64_t)batch * s->slots * SL_R > (1 << 18) ? mn_get_threads() : 1;
     if (nt > s->nrb) nt = s->nrb;
-    MN_PAR_FOR(nt > 1, t, nt, {
-        sell_xv(m, s, x, y, (int)((int64_t)s->nrb * t / nt), (int)((int64_t)s->nrb * (t + 1) / nt));
-    });
+    for (int b0 = 0; b0 < batch; b0 += 4) {
+        int nb = batch - b0 < 4 ? batch - b0 : 4;
+        const float *xb = x + (int64_t)b0 * m->cols;
+        float *yb = y + (int64_t)b0 * m->rows;
+        MN_PAR_FOR(nt > 1, t, nt, {
+            fn[nb](m, s, xb, yb, (int)((int64_t)s->nrb * t / nt), (int)((int64_t)s->nrb * (t + 1) / nt));
+        });
+    }
     return 1;
 }
