@@ -25,12 +25,13 @@ mn_sell *mn__sell_build(const mn_csr *m);
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static const mn_csr *sort_m; /* qsort has no context argument */
+/* qsort has no context argument, so each row carries its count (a
+ * static pointer to the matrix would race when models load in threads). */
+typedef struct { uint32_t n; int32_t r; } row_n;
 static int by_count(const void *a, const void *b) {
-    int ra = *(const int32_t *)a, rb = *(const int32_t *)b;
-    uint32_t na = sort_m->rowptr[ra + 1] - sort_m->rowptr[ra], nb = sort_m->rowptr[rb + 1] - sort_m->rowptr[rb];
-    if (na != nb) return na > nb ? -1 : 1;
-    return (ra > rb) - (ra < rb); /* ties by row: the same layout every load */
+    const row_n *x = a, *y = b;
+    if (x->n != y->n) return x->n > y->n ? -1 : 1;
+    return (x->r > y->r) - (x->r < y->r); /* ties by row: the same layout every load */
 }
 
 /* Slots per tile of slice rb: its rows' largest count in each block. */
@@ -56,11 +57,12 @@ mn_sell *mn__sell_build(const mn_csr *m) {
     if (ntile > m->nnz + 64) return NULL;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)nrb * SL_R);
     uint32_t *tile = malloc(sizeof(uint32_t) * (size_t)(ntile + 1)), *mx = malloc(sizeof(uint32_t) * (size_t)ncb * 2);
+    row_n *rn = malloc(sizeof(row_n) * (size_t)m->rows);
     mn_sell *s = NULL;
-    if (!perm || !tile || !mx) goto out;
-    for (int i = 0; i < nrb * SL_R; i++) perm[i] = i < m->rows ? i : -1;
-    sort_m = m;
-    qsort(perm, (size_t)m->rows, sizeof(int32_t), by_count);
+    if (!perm || !tile || !mx || !rn) goto out;
+    for (int r = 0; r < m->rows; r++) rn[r] = (row_n){m->rowptr[r + 1] - m->rowptr[r], r};
+    qsort(rn, (size_t)m->rows, sizeof(row_n), by_count);
+    for (int i = 0; i < nrb * SL_R; i++) perm[i] = i < m->rows ? rn[i].r : -1;
     int64_t slots = 0, used = 0;
     for (int rb = 0; rb < nrb; rb++) {
         slice_counts(m, perm, rb, ncb, mx, mx + ncb);
@@ -101,7 +103,7 @@ mn_sell *mn__sell_build(const mn_csr *m) {
         }
     *s = (mn_sell){nrb, ncb, slots, cost, (const uint32_t *)(blk + a), (const int32_t *)(blk + a + t), val, idx};
 out:
-    free(perm), free(tile), free(mx);
+    free(perm), free(tile), free(mx), free(rn);
     return s;
 }
 
