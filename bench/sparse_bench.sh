@@ -19,11 +19,12 @@
 #    uniform pixels): dense vs pruned; peer: bench/torch_sparse.py (PyTorch,
 #    the same network pruned to the same rates, dense and with torch's CSR
 #    tensors).
-# 5. Batch 1 on real images (sparse_crossover --model): the pruned model's
-#    batch-1 kernel skips inputs equal to a baseline (EIE), so its time
-#    depends on the input; random pixels have no such inputs at fc1.  Dense
-#    and pruned take turns in blocks of the val split's first 300 images;
-#    per layer: active inputs, row kernel, what inference runs, sgemv.
+# 5. Batch 1 on real images (sparse_crossover --model): one of the pruned
+#    model's batch-1 paths skips inputs equal to a baseline (EIE), so the
+#    choice and its time depend on the input (the sliced AVX-512 path's do
+#    not).  Dense and pruned take turns in blocks of the val split's first
+#    300 images; per layer: active inputs, row kernel, column (EIE) path,
+#    sliced path, what inference runs, sgemv.
 # 6. Where sparse stops beating dense SGEMM per layer shape and density
 #    (bench/sparse_crossover, --quick): what MN_SPARSE_DEFAULT_DENSITY rests on.
 # Ratios are dense / pruned (or peer / minnow): above 1 means faster or
