@@ -205,6 +205,11 @@ mn_status mn_eval(mn_graph *g, const mn_dataset *d, int batch, mn_eval_result *r
     memset(r, 0, sizeof *r);
     if ((st = mn_check_data(g, d))) return st;
     if (batch <= 0) batch = 250;
+    /* A graph already reserved for training evaluates at that batch: growing
+     * it to 250 allocated and faulted in ~100 MB for LeNet-5 (activations,
+     * their gradients, conv columns) at every training run's first
+     * evaluation, ~0.4 s, and per-sample speed hardly differs. */
+    if (g->batch_cap >= 32 && batch > g->batch_cap) batch = g->batch_cap;
     if ((st = mn_graph_reserve(g, batch))) return st;
     int k = (int)mn_shape_numel(mn_graph_output_shape(g));
     int64_t isz = (int64_t)d->c * d->h * d->w;
