@@ -35,9 +35,9 @@ extern "C" {
  * or row 0), for kernels that read a fixed-width tail past a row's end. */
 #define MN_CSR_SLACK 8
 
-/* The batch-1 layout of the AVX-512 path (sparse_sell.c), built at load
- * beside the CSR arrays: sliced ELLPACK (Kreutzer et al., SELL-C-sigma)
- * over blocks of 32 columns.  Rows are taken in order of decreasing
+/* The layout of the AVX-512 path for batches 1-8 (sparse_sell.c), built
+ * at load beside the CSR arrays: sliced ELLPACK (Kreutzer et al.,
+ * SELL-C-sigma) over blocks of 32 columns.  Rows are taken in order of decreasing
  * nonzero count (perm) and cut into slices of 16, one per zmm of sums;
  * tile (slice, column block) holds as many "slots" as its fullest row has
  * nonzeros there, and lane l of a slot is one nonzero of the slice's row l

@@ -1,4 +1,4 @@
-/* Batch-1 xwt as sliced ELLPACK over 32-column blocks (mn_sell, sparse.h).
+/* Batch 1-8 xwt as sliced ELLPACK over 32-column blocks (mn_sell, sparse.h).
  *
  * The row kernel pays a scalar load per nonzero to assemble x, and the
  * column path (sparse_csc.c) a scattered read-modify-write of y, which this
