@@ -37,9 +37,9 @@ extern "C" {
 
 /* The layout of the AVX-512 path for batches 1-8 (sparse_sell.c), built
  * at load beside the CSR arrays: sliced ELLPACK (Kreutzer et al.,
- * SELL-C-sigma) over blocks of 32 columns.  Rows are taken in order of decreasing
- * nonzero count (perm) and cut into slices of 16, one per zmm of sums;
- * tile (slice, column block) holds as many "slots" as its fullest row has
+ * SELL-C-sigma) over blocks of 32 columns.  Rows are taken in order of
+ * decreasing nonzero count (perm) and cut into slices of 16, one per zmm
+ * of sums; tile (slice, column block) holds as many "slots" as its fullest row has
  * nonzeros there, and lane l of a slot is one nonzero of the slice's row l
  * (value, column within the block), or a 0 where that row has run out.
  * The kernel gathers x for a slot from the block's two zmm with one
@@ -50,7 +50,7 @@ typedef struct mn_sell {
     int64_t slots;
     double cost;           /* estimated time, in row-kernel nonzeros */
     const uint32_t *tile;  /* nrb * ncb + 1: tile (rb, cb)'s first slot */
-    const int32_t *perm;   /* nrb * 16: lane l of slice rb is row perm[rb*16+l]; -1 past the last row */
+    const int32_t *perm;   /* nrb * 16: lane l of slice rb is row perm[rb*16+l], -1 past the last */
     const float *val;      /* slots * 16, 64-byte aligned */
     const uint8_t *idx;    /* slots * 16: column - 32 * cb */
 } mn_sell;
