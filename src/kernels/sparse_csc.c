@@ -145,16 +145,14 @@ T512P static counts count2_avx512(const mn_csr *m, const float *x, int cols, flo
         __mmask16 e0 = _mm512_mask_cmp_ps_mask(live, v, z, _CMP_EQ_OQ), ec = _mm512_mask_cmp_ps_mask(live, v, k, _CMP_EQ_OQ);
         a += _mm_popcnt_u32(e0);
         c += _mm_popcnt_u32(ec);
-        if (m) { /* per-column counts from colptr; < 2^31 each (nnz < 2^31) */
+        if (m) { /* per-column counts from colptr; every sum <= nnz < 2^32 (u32 colptr) */
             __m512i n = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(live, m->colptr + i + 1),
                                          _mm512_maskz_loadu_epi32(live, m->colptr + i));
-            s0 = _mm512_add_epi64(s0, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(_mm512_maskz_mov_epi32(e0, n))));
-            s0 = _mm512_add_epi64(s0, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(_mm512_maskz_mov_epi32(e0, n), 1)));
-            sc = _mm512_add_epi64(sc, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(_mm512_maskz_mov_epi32(ec, n))));
-            sc = _mm512_add_epi64(sc, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(_mm512_maskz_mov_epi32(ec, n), 1)));
+            s0 = _mm512_mask_add_epi32(s0, e0, s0, n);
+            sc = _mm512_mask_add_epi32(sc, ec, sc, n);
         }
     }
-    return (counts){a, c, _mm512_reduce_add_epi64(s0), _mm512_reduce_add_epi64(sc)};
+    return (counts){a, c, (uint32_t)_mm512_reduce_add_epi32(s0), (uint32_t)_mm512_reduce_add_epi32(sc)};
 }
 
 /* The baseline and, with m, the nonzeros in the columns that differ from
@@ -197,7 +195,7 @@ int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y, do
     double col = MN_SPARSE_XV_COL_PORTABLE, nz = MN_SPARSE_XV_NNZ_PORTABLE;
     if (isa == MN_SPARSE_AVX512) col = MN_SPARSE_XV_COL_AVX512, nz = MN_SPARSE_XV_NNZ_AVX512;
     if (isa == MN_SPARSE_AVX2) col = MN_SPARSE_XV_COL_AVX2, nz = MN_SPARSE_XV_NNZ_AVX2;
-    /* Not even the emptiest column alone would pay: skip the pass over x. */
+    /* Not even one column of average length would pay: skip the pass over x. */
     if (col + nz * (double)m->nnz / m->cols >= alt) return 0;
     float base;
     int64_t scat;
