@@ -8,7 +8,7 @@
 # 1. Builds minnow (Release) into $MINNOW_BENCH_BUILD (default build-bench)
 #    and bench/sparse_crossover.c against its libminnow.a.
 # 2. Dense parent: DENSE.mnw, or `minnow train --arch lenet300 --epochs 15`.
-# 3. `minnow prune --method magnitude --sparsity $RATES --steps 3 --finetune 3`
+# 3. `minnow prune --method magnitude --sparsity $RATES --steps 5 --finetune 3`
 #    (RATES: Han et al.'s per-layer rates, fc1=0.925,fc2=0.91,fc3=0.74, 7.7%
 #    of the weights left: the README's recipe, which keeps val error within
 #    0.3 points of dense; MINNOW_BENCH_SPARSITY overrides, per-layer rates
@@ -69,8 +69,8 @@ else
 fi
 PRUNED=$TMP/pruned.mnw
 RATES=${MINNOW_BENCH_SPARSITY:-fc1=0.925,fc2=0.91,fc3=0.74}
-echo "== pruning ($RATES: magnitude, 3 steps, 3 fine-tune epochs each)" >&2
-"$MINNOW" prune "$DENSE" --method magnitude --sparsity "$RATES" --steps 3 --finetune 3 --data "$DATA" \
+echo "== pruning ($RATES: magnitude, 5 steps, 3 fine-tune epochs each)" >&2
+"$MINNOW" prune "$DENSE" --method magnitude --sparsity "$RATES" --steps 5 --finetune 3 --data "$DATA" \
   -o "$PRUNED" --json >"$TMP/prune.json" 2>"$TMP/prune.err" ||
   die "minnow prune failed: $(tail -1 "$TMP/prune.err")"
 
