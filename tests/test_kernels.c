@@ -235,6 +235,42 @@ static void t_maxpool2(void **s) {
         }
 }
 
+/* mn_all_finite, its portable version and the reference agree: finite
+ * extremes (FLT_MAX, denormals, -0) pass; a NaN of either sign or an
+ * infinity anywhere (first, middle, last, in the 64-wide body or the
+ * tail) fails; a NaN just past the end is not looked at. */
+static void t_all_finite(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 12);
+    const int ns[] = {0, 1, 15, 16, 17, 63, 64, 65, 100, 1000};
+    uint32_t neg_nan = 0xffc00000u;
+    float nnan;
+    memcpy(&nnan, &neg_nan, 4);
+    const float bad[] = {NAN, nnan, INFINITY, -INFINITY};
+    for (int a = 0; a < 10; a++) {
+        int n = ns[a];
+        float *x = malloc(sizeof(float) * (size_t)(n + 16));
+        fill(x, (size_t)n, &r);
+        for (int i = n; i < n + 16; i++) x[i] = NAN;
+        if (n > 3) x[0] = 3.4e38f, x[1] = -3.4e38f, x[2] = 1e-45f, x[3] = -0.0f;
+        assert_int_equal(mn_all_finite_ref(x, n), 1);
+        assert_int_equal(mn_all_finite(x, n), 1);
+        assert_int_equal(mn_all_finite_portable(x, n), 1);
+        for (int bi = 0; bi < 4; bi++)
+            for (int w = 0; w < 3 && n > 0; w++) {
+                int at = w == 0 ? 0 : w == 1 ? n / 2 : n - 1;
+                float keep = x[at];
+                x[at] = bad[bi];
+                assert_int_equal(mn_all_finite_ref(x, n), 0);
+                assert_int_equal(mn_all_finite(x, n), 0);
+                assert_int_equal(mn_all_finite_portable(x, n), 0);
+                x[at] = keep;
+            }
+        free(x);
+    }
+}
+
 /* The blocked transpose against the plain one: ragged edges on both sides,
  * padded strides whose padding must stay untouched. */
 static void t_transpose(void **s) {
@@ -343,7 +379,7 @@ static void t_adam_exact(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
-                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_transpose),
+                                       cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_all_finite), cmocka_unit_test(t_transpose),
                                        cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

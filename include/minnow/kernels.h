@@ -85,6 +85,12 @@ void mn_transpose_ref(const float *A, int rows, int cols, int64_t lda, float *B,
 void mn_maxpool2(const float *x, int W, int OH, int OW, float *y, int32_t *am);
 void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *am);
 
+/* 1 if no x[i] (i < n) is a NaN or an infinity.  The AVX-512 version
+ * and the portable bit test always agree with the reference. */
+int mn_all_finite(const float *x, int64_t n);
+int mn_all_finite_ref(const float *x, int64_t n);
+int mn_all_finite_portable(const float *x, int64_t n);
+
 /* In 64 bits and clamped: k and pad may come from a hostile file. */
 static inline int mn_conv_out(int in, int k, int stride, int pad) {
     int64_t o = ((int64_t)in + 2 * (int64_t)pad - k) / stride + 1;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/kernels.h"
 #include "minnow/sparse.h"
 
 #define SL_R 16 /* rows per slice: the lanes of a zmm */
@@ -108,19 +109,6 @@ out:
 }
 
 #define T512 __attribute__((target("avx512f")))
-
-/* Whether x[0..n) is all finite: x * 0 is 0 for those, NaN otherwise. */
-T512 static int all_finite(const float *x, int64_t n) {
-    __mmask16 bad = 0;
-    const __m512 z = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) bad |= _mm512_cmp_ps_mask(_mm512_mul_ps(_mm512_loadu_ps(x + i), z), z, _CMP_NEQ_UQ);
-    if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        bad |= _mm512_mask_cmp_ps_mask(k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), z), z, _CMP_NEQ_UQ);
-    }
-    return bad == 0;
-}
 
 #define SLOT(j, a) _mm512_fmadd_ps(_mm512_load_ps(val + (int64_t)(j) * SL_R),                                  \
     _mm512_permutex2var_ps(xl, _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(idx + (int64_t)(j) * SL_R))), \
@@ -225,7 +213,7 @@ T512 static void sell_4(const mn_csr *m, const mn_sell *s, const float *x, float
 
 int mn_csr_sell_xwt(const mn_csr *m, const float *x, int batch, float *y) {
     const mn_sell *s = m->sell;
-    if (!s || batch <= 0 || !all_finite(x, (int64_t)batch * m->cols)) return 0;
+    if (!s || batch <= 0 || !mn_all_finite(x, (int64_t)batch * m->cols)) return 0;
     static void (*const fn[5])(const mn_csr *, const mn_sell *, const float *, float *, int, int) = {
         NULL, sell_1, sell_2, sell_3, sell_4};
     /* Slices write disjoint rows; threads only for work the row kernel
