@@ -313,18 +313,23 @@ static void t_dense_batched(void **s) {
     dense_graph(&g, 333, 77, &r);
     float *bias = mn_param_data(&g, g.nodes[1].p[1]);
     for (int i = 0; i < 77; i++) bias[i] = (float)i - 30;
-    int batch = 37;
-    assert_int_equal(mn_graph_reserve(&g, batch), MN_OK);
-    float *x = malloc(sizeof(float) * batch * 333), *y1 = malloc(sizeof(float) * batch * 77);
-    fill(x, (size_t)batch * 333, &r);
-    for (int b = 0; b < batch; b++) memcpy(y1 + b * 77, mn_graph_forward(&g, x + b * 333, 1, 0), sizeof(float) * 77);
-    for (int th = 1; th <= 2; th++) {
-        mn_set_threads(th);
-        const float *y = mn_graph_forward(&g, x, batch, 0);
-        for (int i = 0; i < batch * 77; i++) assert_true(fabsf(y[i] - y1[i]) <= 1e-5f * (1 + fabsf(y1[i])));
+    /* 8 and 37 samples transpose x and the result (fewer floats than W's
+     * 333 x 77), 200 transpose W. */
+    const int batches[] = {8, 37, 200};
+    for (int bi = 0; bi < 3; bi++) {
+        int batch = batches[bi];
+        assert_int_equal(mn_graph_reserve(&g, batch), MN_OK);
+        float *x = malloc(sizeof(float) * batch * 333), *y1 = malloc(sizeof(float) * batch * 77);
+        fill(x, (size_t)batch * 333, &r);
+        for (int b = 0; b < batch; b++) memcpy(y1 + b * 77, mn_graph_forward(&g, x + b * 333, 1, 0), sizeof(float) * 77);
+        for (int th = 1; th <= 2; th++) {
+            mn_set_threads(th);
+            const float *y = mn_graph_forward(&g, x, batch, 0);
+            for (int i = 0; i < batch * 77; i++) assert_true(fabsf(y[i] - y1[i]) <= 1e-5f * (1 + fabsf(y1[i])));
+        }
+        mn_set_threads(1);
+        free(x), free(y1);
     }
-    mn_set_threads(1);
-    free(x), free(y1);
     mn_graph_free(&g);
 }
 

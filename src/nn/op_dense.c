@@ -20,11 +20,14 @@ static mn_status infer(mn_graph *g, mn_node *n) {
 }
 
 /* From NT_MIN_BATCH samples on, with AVX-512, y += x W^T runs on minnow's
- * own GEMM (mn_sgemm_small) against W^T copied into the scratch: that GEMM
- * wants its B row-major, and the copy (~40 us for LeNet-300's fc1) is paid
- * back at every batch we measured against OpenBLAS's NT sgemm, whose
- * Haswell kernel this machine runs: 1.3x at 8 samples, 1.6-1.8x at 64 and
- * 256 (docs/BENCHMARKS.md).  One thread: splitting the samples across this
+ * own GEMM (mn_sgemm_small), which wants its B row-major: against W^T
+ * copied into the scratch, or as y^T = W x^T with x and the result
+ * transposed instead, whichever moves fewer floats (nt_on_x).  The W^T
+ * copy (~40 us for LeNet-300's fc1) was paid back at every batch we
+ * measured against OpenBLAS's NT sgemm, whose Haswell kernel this machine
+ * runs: 1.3x at 8 samples, 1.6-1.8x at 64 and 256 (docs/BENCHMARKS.md);
+ * transposing x instead took LeNet-300 batch 8 from 81 to 62 us, 64 from
+ * 251-265 to 193, and a training epoch ~5%.  One thread: splitting the samples across this
  * machine's two vCPUs made a LeNet-300 training epoch 1.4x slower and
  * gained nothing at batch 256 (LeNet-300, mlp1200). */
 #define NT_MIN_BATCH 8
@@ -33,23 +36,37 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * layer's memory. */
 #define NT_MAX_WEIGHTS ((int64_t)1 << 24)
 
-/* Floats of scratch the W^T path takes at this batch, 0 where it does not
+/* Which operand the GEMM path transposes: W (u x in) or, when that moves
+ * fewer floats, x and the result (batch x in, then u x batch back): it
+ * computes y^T = W x^T + b, where W is already the row-major A the GEMM
+ * wants and the bias is per row of y^T, as mn_sgemm_small adds it.
+ * LeNet-300's fc1 at batch 60 moves 65k floats that way instead of 235k. */
+static int nt_on_x(int64_t batch, int64_t in, int64_t u) { return batch * (in + u) < u * in; }
+
+/* Floats of scratch the GEMM path takes at this batch, 0 where it does not
  * run: what reserve sizes and what forward checks. */
 static size_t nt_floats(const mn_graph *g, const mn_node *n, int batch) {
-    int64_t nw = mn__numel_in(g, n, 0) * n->a.units;
+    int64_t in = mn__numel_in(g, n, 0), nw = in * n->a.units;
     if (batch < NT_MIN_BATCH || nw > NT_MAX_WEIGHTS || !mn_cpu_features()->avx512f) return 0;
-    return (size_t)nw;
+    return (size_t)(nt_on_x(batch, in, n->a.units) ? (int64_t)batch * (in + n->a.units) : nw);
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
-    for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
+    size_t nt = nt_floats(g, n, batch);
     /* A compressed weight runs on its own kernel at inference. */
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
+    if (!(t && t->xwt) && nt && g->scratch_floats >= nt && nt_on_x(batch, in, u)) {
+        float *xt = g->scratch, *yt = g->scratch + (int64_t)batch * in;
+        mn_transpose(x, batch, in, in, xt, batch);
+        mn_sgemm_small(u, batch, in, w, in, 1, xt, batch, 0, b, yt, batch);
+        mn_transpose(yt, u, batch, batch, n->y, u);
+        return;
+    }
+    for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
     if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
-    size_t nt = nt_floats(g, n, batch);
     if (nt && g->scratch_floats >= nt) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
