@@ -302,9 +302,9 @@ static void dense_graph(mn_graph *g, int in, int units, mn_rng *r) {
     mn_graph_init_params(g, r);
 }
 
-/* A dense layer's batched forward (from 8 samples on, AVX-512: W^T in the
- * scratch and minnow's GEMM) equals the same samples one at a time
- * (sgemv), bias included, at 1 and 2 threads. */
+/* A dense layer's batched forward (from 4 samples on, AVX-512: minnow's
+ * GEMM with W or x transposed in the scratch) equals the same samples one
+ * at a time (sgemv), bias included, at 1 and 2 threads. */
 static void t_dense_batched(void **s) {
     (void)s;
     mn_graph g;
@@ -313,10 +313,10 @@ static void t_dense_batched(void **s) {
     dense_graph(&g, 333, 77, &r);
     float *bias = mn_param_data(&g, g.nodes[1].p[1]);
     for (int i = 0; i < 77; i++) bias[i] = (float)i - 30;
-    /* 8 and 37 samples transpose x and the result (fewer floats than W's
-     * 333 x 77), 200 transpose W. */
-    const int batches[] = {8, 37, 200};
-    for (int bi = 0; bi < 3; bi++) {
+    /* 2 and 3 samples run one sgemv each; 4, 8 and 37 transpose x and the
+     * result (fewer floats than W's 333 x 77), 200 transposes W. */
+    const int batches[] = {2, 3, 4, 8, 37, 200};
+    for (int bi = 0; bi < 6; bi++) {
         int batch = batches[bi];
         assert_int_equal(mn_graph_reserve(&g, batch), MN_OK);
         float *x = malloc(sizeof(float) * batch * 333), *y1 = malloc(sizeof(float) * batch * 77);

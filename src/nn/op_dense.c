@@ -25,12 +25,14 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * transposed instead, whichever moves fewer floats (nt_on_x).  The W^T
  * copy (~40 us for LeNet-300's fc1) was paid back at every batch we
  * measured against OpenBLAS's NT sgemm, whose Haswell kernel this machine
- * runs: 1.3x at 8 samples, 1.6-1.8x at 64 and 256 (docs/BENCHMARKS.md);
- * transposing x instead took LeNet-300 batch 8 from 81 to 62 us, 64 from
- * 251-265 to 193, and a training epoch ~5%.  One thread: splitting the samples across this
- * machine's two vCPUs made a LeNet-300 training epoch 1.4x slower and
- * gained nothing at batch 256 (LeNet-300, mlp1200). */
-#define NT_MIN_BATCH 8
+ * runs: 1.3x at 8 samples, 1.6-1.8x at 64 and 256 (docs/BENCHMARKS.md).
+ * Transposing x instead took LeNet-300 batch 8 from 81 to 62 us, 64 from
+ * 251-265 to 193, and a training epoch ~5%.  Below 4 samples one sgemv
+ * per sample is as fast (LeNet-300: 12.5 us each; the GEMM path ~55 us
+ * from 4 to 16 samples, streaming W).  One thread: splitting the samples
+ * across this machine's two vCPUs made a LeNet-300 training epoch 1.4x
+ * slower and gained nothing at batch 256 (LeNet-300, mlp1200). */
+#define NT_MIN_BATCH 4
 /* Up to 2^24 weights (64 MB of copy): beyond LeNet-to-mlp1200 sizes the
  * unblocked small GEMM is unmeasured, and the copy would double a big
  * layer's memory. */
@@ -70,6 +72,14 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     if (nt && g->scratch_floats >= nt) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
+        return;
+    }
+    /* Below NT_MIN_BATCH (or without AVX-512 up to it), one sgemv per
+     * sample: OpenBLAS's sgemm at 2-7 rows took 70-120 us on LeNet-300
+     * where its sgemv takes 12.5 per sample. */
+    if (batch < 2 * NT_MIN_BATCH) {
+        for (int i = 0; i < batch; i++)
+            mn_sgemm(0, 1, 1, u, in, 1.0f, x + (int64_t)i * in, in, w, in, 1.0f, n->y + (int64_t)i * u, u);
         return;
     }
     mn_sgemm(0, 1, batch, u, in, 1.0f, x, in, w, in, 1.0f, n->y, u);
