@@ -74,9 +74,9 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
         return;
     }
-    /* Below NT_MIN_BATCH (or without AVX-512 up to it), one sgemv per
-     * sample: OpenBLAS's sgemm at 2-7 rows took 70-120 us on LeNet-300
-     * where its sgemv takes 12.5 per sample. */
+    /* Below NT_MIN_BATCH (without AVX-512: below 8), one sgemv per sample:
+     * OpenBLAS's sgemm at 2-7 rows took 70-120 us on LeNet-300 where its
+     * sgemv takes 12.5 per sample. */
     if (batch < 2 * NT_MIN_BATCH) {
         for (int i = 0; i < batch; i++)
             mn_sgemm(0, 1, 1, u, in, 1.0f, x + (int64_t)i * in, in, w, in, 1.0f, n->y + (int64_t)i * u, u);
