@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minnow/kernels.h"
+#include "kernels/avx512.h"
 
 int mn_all_finite_ref(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -42,7 +43,7 @@ __attribute__((target("avx512f"))) static int all_finite_avx512(const float *x, 
     for (; i + 16 <= n; i += 16) STEP(a0, x + i);
 #undef STEP
     if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 k = mn__lanes16(n - i);
         a1 = _mm512_or_si512(a1, _mm512_maskz_add_epi32(k, _mm512_and_si512(_mm512_maskz_loadu_epi32(k, x + i), abs), one));
     }
     __m512i a = _mm512_or_si512(_mm512_or_si512(a0, a1), _mm512_or_si512(a2, a3));

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "minnow/kernels.h"
+#include "kernels/avx512.h"
 
 void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *am) {
     for (int oy = 0; oy < OH; oy++)
@@ -22,9 +23,6 @@ void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *a
 
 #define T512 __attribute__((target("avx512f")))
 
-/* Lanes [0, n) of 16 (none for n <= 0, all for n >= 16). */
-static inline __mmask16 lanes(int n) { return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xffffu : (1u << n) - 1); }
-
 T512 static void maxpool2_avx512(const float *x, int W, int OH, int OW, float *y, int32_t *am) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1)), one = _mm512_set1_epi32(1);
@@ -33,7 +31,7 @@ T512 static void maxpool2_avx512(const float *x, int W, int OH, int OW, float *y
         for (int ox = 0; ox < OW; ox += 16) {
             int n = OW - ox < 16 ? OW - ox : 16;
             /* 2n inputs per row, all inside the row (2 * OW <= W). */
-            __mmask16 k0 = lanes(2 * n), k1 = lanes(2 * n - 16), ko = lanes(n);
+            __mmask16 k0 = mn__lanes16(2 * n), k1 = mn__lanes16(2 * n - 16), ko = mn__lanes16(n);
             const float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
             __m512 a0 = _mm512_maskz_loadu_ps(k0, p0), a1 = _mm512_maskz_loadu_ps(k1, p0 + 16);
             __m512 b0 = _mm512_maskz_loadu_ps(k0, p1), b1 = _mm512_maskz_loadu_ps(k1, p1 + 16);

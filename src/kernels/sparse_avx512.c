@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "minnow/sparse.h"
-#include "kernels/tr16.h"
+#include "kernels/avx512.h"
 
 #define T512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -96,7 +96,7 @@ T512 static void wb_panels(const mn_csr *m, const float *B, int64_t ldb, float *
     __mmask16 mk[8];
     for (int s = 0; s < np; s++) {
         int w = nj - 16 * s;
-        mk[s] = (__mmask16)(w >= 16 ? 0xffffu : (1u << w) - 1);
+        mk[s] = mn__lanes16(w);
     }
     if (nsub > 0) {
         for (int c = 0; c < cols; c++)

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "minnow/sparse.h"
+#include "kernels/avx512.h"
 
 
 int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y, double alt);
@@ -140,7 +141,7 @@ T512P static counts count2_avx512(const mn_csr *m, const float *x, int cols, flo
     __m512i s0 = _mm512_setzero_si512(), sc = s0;
     __m512 z = _mm512_setzero_ps(), k = _mm512_set1_ps(cand);
     for (int i = 0; i < cols; i += 16) {
-        __mmask16 live = (__mmask16)(cols - i >= 16 ? 0xffffu : (1u << (cols - i)) - 1);
+        __mmask16 live = mn__lanes16(cols - i);
         __m512 v = _mm512_maskz_loadu_ps(live, x + i);
         __mmask16 e0 = _mm512_mask_cmp_ps_mask(live, v, z, _CMP_EQ_OQ), ec = _mm512_mask_cmp_ps_mask(live, v, k, _CMP_EQ_OQ);
         a += _mm_popcnt_u32(e0);

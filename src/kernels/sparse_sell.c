@@ -18,6 +18,7 @@
 
 #include "minnow/kernels.h"
 #include "minnow/sparse.h"
+#include "kernels/avx512.h"
 
 #define SL_R 16 /* rows per slice: the lanes of a zmm */
 #define SL_C 32 /* columns per block: vpermt2ps's two-register table */
@@ -117,8 +118,7 @@ out:
 /* The last block's 1..32 columns as masks for its two halves. */
 static void last_masks(const mn_csr *m, int ncb, __mmask16 *kl, __mmask16 *kh) {
     int last = m->cols - (ncb - 1) * SL_C;
-    *kl = (__mmask16)(last >= 16 ? 0xffffu : (1u << last) - 1);
-    *kh = (__mmask16)(last >= 32 ? 0xffffu : last > 16 ? (1u << (last - 16)) - 1 : 0);
+    *kl = mn__lanes16(last), *kh = mn__lanes16(last - 16);
 }
 
 /* One sample.  Two sums per slice, alternating slots: one FMA chain would

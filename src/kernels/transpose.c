@@ -4,7 +4,7 @@
  * whose 60-sample batches leave 12 rows over).  Dense layers use it to
  * hand the AVX-512 GEMM a row-major operand (op_dense.c). */
 #include "minnow/kernels.h"
-#include "kernels/tr16.h"
+#include "kernels/avx512.h"
 
 void mn_transpose_ref(const float *A, int rows, int cols, int64_t lda, float *B, int64_t ldb) {
     for (int r = 0; r < rows; r++)
@@ -17,7 +17,7 @@ void mn_transpose_ref(const float *A, int rows, int cols, int64_t lda, float *B,
 __attribute__((target("avx512f"))) static inline void block(const float *A, int nr, int nc, int64_t lda, float *B,
                                                              int64_t ldb) {
     __m512 v[16];
-    __mmask16 cm = (__mmask16)(nc == 16 ? 0xffffu : (1u << nc) - 1), rm = (__mmask16)(nr == 16 ? 0xffffu : (1u << nr) - 1);
+    __mmask16 cm = mn__lanes16(nc), rm = mn__lanes16(nr);
     for (int i = 0; i < 16; i++) v[i] = i < nr ? _mm512_maskz_loadu_ps(cm, A + (int64_t)i * lda) : _mm512_setzero_ps();
     mn__tr16(v);
     for (int j = 0; j < nc; j++) _mm512_mask_storeu_ps(B + (int64_t)j * ldb, rm, v[j]);

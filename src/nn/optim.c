@@ -7,6 +7,7 @@
 
 #include "minnow/core.h"
 #include "minnow/train.h"
+#include "kernels/avx512.h"
 
 void mn_optim_default(mn_optim *o, mn_opt_kind kind) {
     memset(o, 0, sizeof *o);
@@ -50,7 +51,7 @@ __attribute__((target("avx512f"))) static void adam_avx512(float *w, const float
     const __m512 c1 = _mm512_set1_ps(1 - b1), c2 = _mm512_set1_ps(1 - b2), vs = _mm512_set1_ps(step);
     const __m512 vr = _mm512_set1_ps(rbc2), ve = _mm512_set1_ps(eps);
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
+        __mmask16 k = mn__lanes16(n - i);
         __m512 wi = _mm512_maskz_loadu_ps(k, w + i);
         __m512 gi = _mm512_add_ps(_mm512_maskz_loadu_ps(k, gr + i), _mm512_mul_ps(vwd, wi));
         if (mask) gi = _mm512_mul_ps(gi, _mm512_maskz_loadu_ps(k, mask + i));

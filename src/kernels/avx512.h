@@ -1,9 +1,16 @@
-/* A 16x16 transpose in registers, for the AVX-512 kernels that turn row
- * blocks into column panels (sparse_avx512.c, transpose.c). */
-#ifndef MINNOW_KERNELS_TR16_H
-#define MINNOW_KERNELS_TR16_H
+/* Small pieces the AVX-512 kernels share: the mask of a ragged 16-lane
+ * tail, and a 16x16 transpose in registers (sparse_avx512.c, transpose.c
+ * turn row blocks into column panels with it). */
+#ifndef MINNOW_KERNELS_AVX512_H
+#define MINNOW_KERNELS_AVX512_H
 
 #include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes [0, n) of 16: none for n <= 0, all for n >= 16. */
+static inline __mmask16 mn__lanes16(int64_t n) {
+    return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xffffu : (1u << n) - 1);
+}
 
 /* In-place transpose of a 16x16 block held in 16 registers. */
 static inline __attribute__((always_inline, target("avx512f"))) void mn__tr16(__m512 r[16]) {
