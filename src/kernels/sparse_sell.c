@@ -111,50 +111,17 @@ out:
 
 #define T512 __attribute__((target("avx512f")))
 
-#define SLOT(j, a) _mm512_fmadd_ps(_mm512_load_ps(val + (int64_t)(j) * SL_R),                                  \
-    _mm512_permutex2var_ps(xl, _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(idx + (int64_t)(j) * SL_R))), \
-                           xh), a)
-
 /* The last block's 1..32 columns as masks for its two halves. */
 static void last_masks(const mn_csr *m, int ncb, __mmask16 *kl, __mmask16 *kh) {
     int last = m->cols - (ncb - 1) * SL_C;
     *kl = mn__lanes16(last), *kh = mn__lanes16(last - 16);
 }
 
-/* One sample.  Two sums per slice, alternating slots: one FMA chain would
- * wait on its own latency.  A tile's slot count varies, so its loop exit
- * mispredicts now and then; one flat slot stream per slice with an x
- * block per slot was slower (two more loads a slot). */
-T512 static void sell_1(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
-    const uint32_t *tile = s->tile;
-    const float *val = s->val;
-    const uint8_t *idx = s->idx;
-    int ncb = s->ncb;
-    __mmask16 kl, kh;
-    last_masks(m, ncb, &kl, &kh);
-    float t[SL_R] __attribute__((aligned(64)));
-    for (int rb = rb0; rb < rb1; rb++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        const uint32_t *tr = tile + (int64_t)rb * ncb;
-        for (int cb = 0; cb < ncb; cb++) {
-            uint32_t j = tr[cb], e = tr[cb + 1];
-            if (j == e) continue;
-            const float *xb = x + (int64_t)cb * SL_C;
-            __m512 xl, xh;
-            if (cb < ncb - 1) xl = _mm512_loadu_ps(xb), xh = _mm512_loadu_ps(xb + 16);
-            else xl = _mm512_maskz_loadu_ps(kl, xb), xh = _mm512_maskz_loadu_ps(kh, xb + 16);
-            for (; j + 2 <= e; j += 2) a0 = SLOT(j, a0), a1 = SLOT(j + 1, a1);
-            if (j < e) a0 = SLOT(j, a0);
-        }
-        _mm512_store_ps(t, _mm512_add_ps(a0, a1));
-        const int32_t *pr = s->perm + rb * SL_R;
-        for (int l = 0; l < SL_R && pr[l] >= 0; l++) y[pr[l]] += t[l];
-    }
-}
-#undef SLOT
-
-/* nb = 2..4 samples per pass: a slot's values and indices are loaded once
- * for all of them, and each sample has its own two sums.  Written once
+/* nb = 1..4 samples per pass: a slot's values and indices are loaded once
+ * for all of them.  Each sample has two sums, alternating slots: one FMA
+ * chain would wait on its own latency.  A tile's slot count varies, so its
+ * loop exit mispredicts now and then; one flat slot stream per slice with
+ * an x block per slot was slower (two more loads a slot).  Written once
  * and expanded per nb (always_inline with a constant nb), so that the
  * per-sample arrays live in registers. */
 #define SLOTB(j, a)                                                                                           \
@@ -201,6 +168,9 @@ T512 static inline __attribute__((always_inline)) void sell_nb(const mn_csr *m, 
 }
 #undef SLOTB
 
+T512 static void sell_1(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
+    sell_nb(m, s, x, y, rb0, rb1, 1);
+}
 T512 static void sell_2(const mn_csr *m, const mn_sell *s, const float *x, float *y, int rb0, int rb1) {
     sell_nb(m, s, x, y, rb0, rb1, 2);
 }
