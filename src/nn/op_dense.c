@@ -56,11 +56,13 @@ static size_t nt_floats(const mn_graph *g, const mn_node *n, int batch) {
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
-    size_t nt = nt_floats(g, n, batch);
     /* A compressed weight runs on its own kernel at inference. */
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
-    if (!(t && t->xwt) && nt && g->scratch_floats >= nt && nt_on_x(batch, in, u)) {
+    int sparse = t && t->xwt;
+    size_t nt = sparse ? 0 : nt_floats(g, n, batch);
+    int gemm = nt && g->scratch_floats >= nt;
+    if (gemm && nt_on_x(batch, in, u)) {
         float *xt = g->scratch, *yt = g->scratch + (int64_t)batch * in;
         mn_transpose(x, batch, in, in, xt, batch);
         mn_sgemm_small(u, batch, in, w, in, 1, xt, batch, 0, b, yt, batch);
@@ -68,8 +70,8 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
         return;
     }
     for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
-    if (t && t->xwt) { t->xwt(st, x, batch, n->y); return; }
-    if (nt && g->scratch_floats >= nt) {
+    if (sparse) { t->xwt(st, x, batch, n->y); return; }
+    if (gemm) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
         return;
