@@ -11,7 +11,12 @@
 
 #include "minnow/arch.h"
 #include "minnow/binary.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
+#include "kernels/xnor.h"
+#include "nn/param_store.h"
+#include "store/binary.h"
+#include "store/store.h"
+#include "core/cpu.h"
 
 #ifdef BENCH_CBLAS
 #include <cblas.h>

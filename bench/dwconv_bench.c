@@ -9,7 +9,7 @@
 
 #include "kernels/dwconv.h"
 #include "minnow/arch.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 
 static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -22,8 +22,11 @@
 
 #include "minnow/data.h"
 #include "minnow/io.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "minnow/sparse.h"
+#include "kernels/sparse.h"
+#include "store/csr.h"
+#include "store/store.h"
 
 /* The batch-1 row kernels alone (sparse.c: portable; 8-wide, what AVX2 and
  * AVX-512 run), to compare with the dispatcher. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "minnow/huffman.h"
+#include "store/huffman.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

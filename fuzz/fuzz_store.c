@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 #ifndef FUZZ_KIND
 #error "build with -DFUZZ_KIND=MN_ST_..."

@@ -14,17 +14,22 @@
 #include "minnow/arch.h"
 #include "minnow/checkpoint.h"
 #include "minnow/cluster.h"
-#include "minnow/huffman.h"
 #include "minnow/io.h"
 #include "minnow/quant.h"
 #include "minnow/sparse.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 #include "minnow/train.h"
 #if __has_include("minnow/binary.h")
 #include "minnow/binary.h"
 #endif
 #if __has_include("minnow/onnx.h")
 #include "minnow/onnx.h"
+#include "compress/quant_impl.h"
+#include "nn/param_store.h"
+#include "store/binary.h"
+#include "store/codebook.h"
+#include "store/csr.h"
+#include "store/huffman.h"
 #endif
 
 static const char *g_out;

@@ -31,6 +31,13 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 # shellcheck disable=SC2046
 cc -std=c11 "$T/hello.c" -o "$T/hello" $(pkg-config --cflags minnow) -Wl,-rpath,"$lib" $(pkg-config --libs minnow) -lm \
   && out=$("$T/hello") && [ "$out" = 266600 ] && passes=$((passes + 1)) || { echo "pkg-config build/run failed: ${out:-}"; fails=$((fails + 1)); }
+# Every installed header stands alone: it compiles by itself, against the
+# installed tree only (no private header of src/ leaks into the API).
+for h in "$T"/p/include/minnow/*.h; do
+  # shellcheck disable=SC2046
+  echo "#include <minnow/$(basename "$h")>" | cc -std=c11 -Wall -Werror -fsyntax-only -x c - $(pkg-config --cflags minnow) \
+    && passes=$((passes + 1)) || { echo "installed header $(basename "$h") does not compile alone"; fails=$((fails + 1)); }
+done
 "$T/p/bin/minnow" --help >/dev/null && passes=$((passes + 1)) || { echo "installed CLI does not run"; fails=$((fails + 1)); }
 echo "cli_install: $passes passed, $fails failed"
 [ "$fails" = 0 ]

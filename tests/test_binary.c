@@ -12,9 +12,14 @@
 #include "minnow/arch.h"
 #include "minnow/binary.h"
 #include "minnow/io.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "minnow/train.h"
 #include "testutil.h"
+#include "kernels/xnor.h"
+#include "nn/bin_w.h"
+#include "store/binary.h"
+#include "store/store.h"
+#include "core/cpu.h"
 
 static uint64_t *rand_bits(mn_rng *r, int rows, int n, float density) {
     int words = mn_bin_words(n);

@@ -10,6 +10,9 @@
 #include "minnow/io.h"
 #include "minnow/train.h"
 #include "testutil.h"
+#include "kernels/codebook.h"
+#include "store/codebook.h"
+#include "store/store.h"
 
 static void test_kmeans_1d(void **state) {
     (void)state;

@@ -9,7 +9,7 @@
 
 #include "kernels/dwconv.h"
 #include "minnow/arch.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "testutil.h"
 
 static void fill(float *a, int64_t n, mn_rng *r) {

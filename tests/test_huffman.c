@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/huffman.h"
 #include "testutil.h"
+#include "store/huffman.h"
 
 static void roundtrip(const uint32_t *sym, size_t n, uint32_t nsym_max, size_t *bytes) {
     unsigned char *buf;

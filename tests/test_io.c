@@ -3,6 +3,10 @@
 
 #include "minnow/io.h"
 #include "minnow/sparse.h"
+#include "core/file.h"
+#include "nn/param_store.h"
+#include "store/csr.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <stdio.h>

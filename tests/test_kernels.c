@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "minnow/graph.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "minnow/train.h"
 #include "testutil.h"
+#include "core/cpu.h"
 
 static void fill(float *p, size_t n, mn_rng *r) {
     for (size_t i = 0; i < n; i++) p[i] = 2 * mn_rng_uniform(r) - 1;

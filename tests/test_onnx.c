@@ -11,6 +11,7 @@
 #include "minnow/data.h"
 #include "minnow/io.h"
 #include "minnow/onnx.h"
+#include "core/file.h"
 
 #define NVAL 200
 

@@ -11,9 +11,13 @@
 
 #include "minnow/arch.h"
 #include "minnow/io.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "minnow/quant.h"
 #include "minnow/train.h"
+#include "kernels/fixed.h"
+#include "kernels/int8.h"
+#include "store/affine.h"
+#include "store/store.h"
 
 static uint64_t g_seed = 1;
 static uint32_t rnd(void) {

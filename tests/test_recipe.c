@@ -6,8 +6,9 @@
 #include "minnow/arch.h"
 #include "minnow/cluster.h"
 #include "minnow/recipe.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 #include "testutil.h"
+#include "store/codebook.h"
 
 static mn_status parse(const char *text, mn_recipe *r) {
     return mn_recipe_parse(text, strlen(text), "t.yaml", r);

@@ -8,6 +8,10 @@
 #include "minnow/arch.h"
 #include "minnow/io.h"
 #include "minnow/sparse.h"
+#include "kernels/sparse.h"
+#include "store/csr.h"
+#include "store/store.h"
+#include "core/cpu.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,8 @@
 #include "cli.h"
 #include "minnow/binary.h"
 #include "minnow/io.h"
-#include "minnow/storage.h"
+#include "store/store.h"
+#include "store/binary.h"
 
 static const char *HELP =
     "usage: minnow binarize IN.mnw --method binaryconnect|xnor|bitwise -o OUT.mnw [options]\n"

@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "minnow/io.h"
 #include "minnow/recipe.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow compress IN.mnw --recipe FILE -o OUT.mnw [--data DIR] [--json]\n"

@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "minnow/cluster.h"
 #include "minnow/io.h"
+#include "store/codebook.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow encode IN.mnw --huffman -o OUT.mnw [--json]\n"

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "minnow/exits.h"
 #include "minnow/io.h"
+#include "core/file.h"
 
 static const char *HELP =
     "usage: minnow eval FILE [--data DIR] [--split NAME] [--batch B] [--json]\n"

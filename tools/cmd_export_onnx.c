@@ -3,7 +3,7 @@
 
 #include "cli.h"
 #include "minnow/onnx.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow export-onnx MODEL.mnw -o OUT.onnx [--json]\n"

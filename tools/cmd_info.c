@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow info FILE [--json]\n"

@@ -8,7 +8,7 @@
 #include "minnow/io.h"
 #include "minnow/prune.h"
 #include "minnow/sparse.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow prune [IN.mnw] --method M -o OUT.mnw [options]\n"

@@ -15,6 +15,10 @@
 #include "minnow/cluster.h"
 #include "minnow/io.h"
 #include "minnow/quant.h"
+#include "kernels/int8.h"
+#include "store/affine.h"
+#include "store/codebook.h"
+#include "store/store.h"
 
 typedef struct qctx {
     cli_args a;

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "minnow/io.h"
 #include "minnow/prune.h"
+#include "core/file.h"
 
 static const char *HELP =
     "usage: minnow sensitivity IN.mnw [--data DIR] [--json] [--svg FILE]\n"

@@ -28,114 +28,14 @@
 #define MINNOW_BINARY_H
 
 #include "minnow/graph.h"
-#include "minnow/storage.h"
 #include "minnow/train.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum mn_bin_mode {
-    MN_BIN_FROZEN = 0,  /* g->w holds the effective (binary) values */
-    MN_BIN_DET = 1,     /* BinaryConnect deterministic: H * sign(w) */
-    MN_BIN_STOCH = 2,   /* BinaryConnect stochastic: +-H, P(+) = hard_sigmoid(w) */
-    MN_BIN_XNOR = 3,    /* XNOR-Net: alpha_r * sign(w) */
-    MN_BIN_TANH = 4,    /* bitwise pretraining: H * tanh(w) */
-    MN_BIN_BITWISE = 5, /* bitwise: H * sign(w), tanh' backward */
-    MN_BIN__COUNT
-} mn_bin_mode;
-
-/* ---- weights ------------------------------------------------------------ */
-
-/* The BinaryConnect scale H = sqrt(1.5 / (fan_in + fan_out)). */
-float mn_bin_glorot(int fan_in, int fan_out);
-/* Effective weights wb[rows, cols] of ghost weights w.  thresh > 0 makes
- * |w| < thresh zero (DET, XNOR, BITWISE).  r: random source for STOCH
- * (NULL = deterministic sign, the inference form).  sign(0) = +1. */
-void mn_bin_effective(mn_bin_mode m, const float *w, int rows, int cols, float H,
-                      float thresh, mn_rng *r, float *wb);
-/* Straight-through backward: ADDS into gw the gradient w.r.t. the ghost
- * weights given gwb, the gradient w.r.t. the effective weights. */
-void mn_bin_ste(mn_bin_mode m, const float *w, const float *gwb, int rows, int cols,
-                float H, float thresh, float *gw);
-
-/* ---- kernels ------------------------------------------------------------ */
-
-/* 64-bit words per packed row of n values: rounded up to a multiple of 8
- * (512 bits) so wide loads never cross rows; padding bits are zero. */
-static inline int mn_bin_words(int n) { return ((n + 511) / 512) * 8; }
-
-/* bits[0..words) of x[0..n): bit c = (x[c] >= 0); padding zero. */
-void mn_bin_pack(const float *x, int n, uint64_t *bits);
-void mn_bin_pack_ref(const float *x, int n, uint64_t *bits);
-void mn_bin_pack_avx512(const float *x, int n, uint64_t *bits); /* avx512f only */
-/* rows rows of n values (row stride ldx) into rows * mn_bin_words(n) words. */
-void mn_bin_pack_rows(const float *x, int rows, int n, int64_t ldx, uint64_t *bits);
-
-/* XNOR / popcount: out[i * ldo + j] = popcount((X_i ^ W_j) & Mw_j) over
- * `words` words (a multiple of 8), for i < N rows of X and j < M rows of W.
- * Mw (W's nonzero plane) may be NULL (all ones).  With x, w in {-1,+1}
- * packed as bits, dot(x, w) = nnz_j - 2 * out.  Exact: every variant gives
- * the same integers. */
-void mn_xnor_popc(const uint64_t *X, int N, const uint64_t *W, const uint64_t *Mw,
-                  int M, int words, int32_t *out, int64_t ldo);
-void mn_xnor_popc_ref(const uint64_t *X, int N, const uint64_t *W, const uint64_t *Mw,
-                      int M, int words, int32_t *out, int64_t ldo);
-/* Only when mn_cpu_features() has avx2 / avx512vpopcntdq. */
-void mn_xnor_popc_avx2(const uint64_t *X, int N, const uint64_t *W, const uint64_t *Mw,
-                       int M, int words, int32_t *out, int64_t ldo);
-void mn_xnor_popc_avx512(const uint64_t *X, int N, const uint64_t *W, const uint64_t *Mw,
-                         int M, int words, int32_t *out, int64_t ldo);
-
-/* Real inputs, binary weights: out[i * ldo + j] = sum_{c < K} s_jc x[i * ldx + c]
- * with s = +1 (bit set), -1 (bit clear), 0 (Mw bit clear).  Summed in 64
- * interleaved partial sums (c mod 64) reduced by a fixed tree, so every
- * variant gives bit-identical floats. */
-void mn_signacc(const float *x, int N, int64_t ldx, int K, const uint64_t *W,
-                const uint64_t *Mw, int M, int words, float *out, int64_t ldo);
-void mn_signacc_ref(const float *x, int N, int64_t ldx, int K, const uint64_t *W,
-                    const uint64_t *Mw, int M, int words, float *out, int64_t ldo);
-void mn_signacc_avx2(const float *x, int N, int64_t ldx, int K, const uint64_t *W,
-                     const uint64_t *Mw, int M, int words, float *out, int64_t ldo);
-void mn_signacc_avx512(const float *x, int N, int64_t ldx, int K, const uint64_t *W,
-                       const uint64_t *Mw, int M, int words, float *out, int64_t ldo);
-/* The conv (after im2col) form: C[j * ldc + n] = sum_{c < K} s_jc B[c * ldb + n]
- * for j < M, n < N; summed in c order (bit-identical across variants). */
-void mn_signacc_cols(const uint64_t *W, const uint64_t *Mw, int M, int K, int words,
-                     const float *B, int N, int64_t ldb, float *C, int64_t ldc);
-void mn_signacc_cols_ref(const uint64_t *W, const uint64_t *Mw, int M, int K, int words,
-                         const float *B, int N, int64_t ldb, float *C, int64_t ldc);
-void mn_signacc_cols_avx2(const uint64_t *W, const uint64_t *Mw, int M, int K, int words,
-                          const float *B, int N, int64_t ldb, float *C, int64_t ldc);
-void mn_signacc_cols_avx512(const uint64_t *W, const uint64_t *Mw, int M, int K, int words,
-                            const float *B, int N, int64_t ldb, float *C, int64_t ldc);
-
-/* ---- storage (MN_ST_BINARY) --------------------------------------------- */
-
-/* The run-time form of a binary store; the file form is tighter (see
- * docs/BINARY.md).  Value (r, c) = mask ? scale[r] * (bit ? +1 : -1) : 0. */
-typedef struct mn_bin_store {
-    int rows, cols, words;   /* words per row = mn_bin_words(cols) */
-    int shared_scale;        /* all rows have scale[0]'s value */
-    float *scale;            /* rows */
-    uint64_t *bits;          /* rows * words */
-    uint64_t *mask;          /* rows * words, or NULL when no weight is 0 */
-    int32_t *nnz;            /* rows: nonzeros per row */
-} mn_bin_store;
-
-/* A store holding w[rows, cols] exactly; MN_EARG if a row's nonzeros do not
- * all have one magnitude (the values are not binary).  *out is owned by the
- * caller (mn_store_free), or by the graph after mn_param_set_store. */
-mn_status mn_binary_store_make(const float *w, int rows, int cols, mn_store **out);
-/* The run-time form of an MN_ST_BINARY store (NULL for other kinds). */
-const mn_bin_store *mn_binary_store(const mn_store *s);
-
 /* ---- graphs -------------------------------------------------------------- */
 
-/* 1 if node i's output is exactly +-1 at inference. */
-int mn_node_binary_valued(const mn_graph *g, int i);
-/* 1 if g has a bdense or bconv node. */
-int mn_graph_is_binary(const mn_graph *g);
 
 typedef enum mn_binarize_method {
     MN_BINARIZE_BC = 0,      /* BinaryConnect: binary weights, real activations */

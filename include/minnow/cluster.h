@@ -12,14 +12,13 @@
  * sparse: only its nonzeros get an index, and their positions are kept as
  * relative gaps of `gap_bits` bits along the row-major weight (with filler
  * codes for longer gaps), as Deep Compression does.  Either stream may be
- * Huffman-coded (minnow/huffman.h).  The file form is in
+ * Huffman-coded (src/store/huffman.h).  The file form is in
  * docs/DEEP_COMPRESSION.md. */
 #ifndef MINNOW_CLUSTER_H
 #define MINNOW_CLUSTER_H
 
 #include "minnow/data.h"
 #include "minnow/graph.h"
-#include "minnow/storage.h"
 #include "minnow/train.h"
 
 #ifdef __cplusplus
@@ -35,51 +34,9 @@ extern "C" {
 mn_status mn_kmeans_1d(const float *x, int64_t n, int k, int iters,
                        float *centroids, uint8_t *assign);
 
-/* ---- the codebook store ---- */
-
-/* Builds a codebook store for a rows x cols weight w whose every nonzero
- * value is exactly one of cb[0..k) (k <= 2^bits, bits 1..8).  The store
- * picks the smaller file form: dense (possible only if zeros, when present,
- * are in cb too) or sparse with the best gap width; with huffman != 0 each
- * stream is Huffman-coded where that is smaller.  *out is owned by the
- * caller (mn_store_free, or give it to mn_param_set_store). */
-mn_status mn_codebook_new(const float *w, int rows, int cols, const float *cb,
-                          int k, int bits, int huffman, mn_store **out);
-
-typedef struct mn_codebook_info {
-    int bits, k;
-    int sparse, gap_bits;           /* gap_bits 0 when dense */
-    int huff_index, huff_gaps;      /* which streams are Huffman-coded */
-    int64_t entries;                /* stored indices: nonzeros when sparse */
-    int64_t gaps;                   /* gap codes, fillers included */
-    size_t index_bytes, gap_bytes;  /* the two streams in the file */
-    size_t bytes;                   /* the whole file form */
-} mn_codebook_info;
-/* MN_EARG if s is not a codebook store. */
-mn_status mn_codebook_info_of(const mn_store *s, mn_codebook_info *info);
-/* The k centroids of a codebook store (NULL if s is not one). */
-const float *mn_codebook_centroids(const mn_store *s, int *k);
-/* A copy of s re-encoded with (huffman != 0) or without Huffman coding. */
-mn_status mn_codebook_recode(const mn_store *s, int huffman, mn_store **out);
-
 /* Huffman-codes (or, with huffman = 0, un-codes) every codebook store of g;
  * *nstores (may be NULL) gets how many there were. */
 mn_status mn_graph_codebook_huffman(mn_graph *g, int huffman, int *nstores);
-
-/* Kernels on the codebook form (centroid lookups, no decoded weights):
- * xwt: y[b, r] += sum_c x[b, c] W[r, c];  wb: C[r, j] = sum_c W[r, c] B[c, j].
- * The plain reference versions; the traits run the fastest variant the CPU
- * has.  Tests call each variant through mn_codebook_xwt_variant. */
-void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y);
-void mn_codebook_wb_ref(const mn_store *s, const float *B, int n, int64_t ldb,
-                        float *C, int64_t ldc);
-typedef enum mn_cb_variant { MN_CB_REF = 0, MN_CB_AVX2, MN_CB_AVX512, MN_CB__COUNT } mn_cb_variant;
-/* 1 if this CPU (and MINNOW_NO_SIMD) allows variant v. */
-int mn_codebook_variant_ok(mn_cb_variant v);
-void mn_codebook_xwt_variant(mn_cb_variant v, const mn_store *s, const float *x,
-                             int batch, float *y);
-void mn_codebook_wb_variant(mn_cb_variant v, const mn_store *s, const float *B,
-                            int n, int64_t ldb, float *C, int64_t ldc);
 
 /* ---- weight sharing on a graph ---- */
 

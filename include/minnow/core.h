@@ -48,14 +48,6 @@ void mn_free(void *p);
 /* 1 if a*b overflows size_t (and *out is left unspecified), else 0. */
 int mn_mul_overflows(size_t a, size_t b, size_t *out);
 
-typedef struct mn_cpu {
-    int avx2, fma, avx512f, avx512bw, avx512vl, avx512vnni, avx512vpopcntdq;
-} mn_cpu;
-/* What this CPU can run, read once with cpuid (and the OS's xsave state).
- * MINNOW_NO_SIMD=1 in the environment forces every flag off, so the
- * portable paths can be tested on any machine. */
-const mn_cpu *mn_cpu_features(void);
-
 /* Threads for OpenMP loops and OpenBLAS.  Default 1 (deterministic). */
 void mn_set_threads(int n);
 int mn_get_threads(void);

@@ -48,6 +48,18 @@ const char *mn_op_name(mn_op op);
 /* MN_OP__COUNT if unknown. */
 mn_op mn_op_from_name(const char *name);
 
+/* The `bmode` attribute of bdense/bconv: how ghost weights are binarized
+ * in the forward pass (minnow/binary.h has the methods). */
+typedef enum mn_bin_mode {
+    MN_BIN_FROZEN = 0,  /* g->w holds the effective (binary) values */
+    MN_BIN_DET = 1,     /* BinaryConnect deterministic: H * sign(w) */
+    MN_BIN_STOCH = 2,   /* BinaryConnect stochastic: +-H, P(+) = hard_sigmoid(w) */
+    MN_BIN_XNOR = 3,    /* XNOR-Net: alpha_r * sign(w) */
+    MN_BIN_TANH = 4,    /* bitwise pretraining: H * tanh(w) */
+    MN_BIN_BITWISE = 5, /* bitwise: H * sign(w), tanh' backward */
+    MN_BIN__COUNT
+} mn_bin_mode;
+
 typedef struct mn_shape {
     int ndim;             /* 1 (features) or 3 (c, h, w) for activations */
     int d[MN_MAX_DIMS];
@@ -80,7 +92,7 @@ typedef struct mn_param {
     float *mask;                 /* optional, n floats of 0/1 owned by the graph:
                                     gradients and weights are multiplied by it
                                     after each step (pruning keeps zeros zero) */
-    struct mn_store *store;      /* compressed form (minnow/storage.h), or NULL
+    struct mn_store *store;      /* compressed form (src/store/store.h), or NULL
                                     for plain f32; owned by the graph */
 } mn_param;
 
@@ -194,6 +206,20 @@ int64_t mn_graph_macs(const mn_graph *g);
 /* Metadata key/values, saved with the model. */
 mn_status mn_graph_set_meta(mn_graph *g, const char *key, const char *val);
 const char *mn_graph_get_meta(const mn_graph *g, const char *key);
+
+/* Compressed storage of a weight (its mn_store, private to the library):
+ * drop p's store (g->w keeps the values: back to plain f32), or all of
+ * them; the bytes p takes in the file (its store's bytes, or 4 * numel);
+ * the rows x cols matrix view of a dense or conv weight. */
+void mn_param_drop_store(mn_graph *g, int p);
+void mn_graph_drop_stores(mn_graph *g);
+size_t mn_param_file_bytes(const mn_graph *g, int p);
+void mn_param_matrix(const mn_graph *g, int p, int *rows, int *cols);
+/* The storage kind's name of p ("f32", "csr", "affine", ...). */
+const char *mn_param_storage(const mn_graph *g, int p);
+
+/* 1 if g has a bdense or bconv node. */
+int mn_graph_is_binary(const mn_graph *g);
 
 /* A deep copy (structure, parameters, masks; not run-time buffers). */
 mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst);

@@ -1,8 +1,6 @@
-/* minnow io: the .mnw model file (docs/FORMAT.md) and atomic file writes. */
+/* minnow io: the .mnw model file (docs/FORMAT.md). */
 #ifndef MINNOW_IO_H
 #define MINNOW_IO_H
-
-#include <stdio.h>
 
 #include "minnow/graph.h"
 
@@ -22,18 +20,6 @@ mn_status mn_model_load(const char *path, mn_graph *g);
  * allocated with malloc and owned by the caller. */
 mn_status mn_model_save_mem(const mn_graph *g, unsigned char **buf, size_t *len);
 mn_status mn_model_load_mem(const unsigned char *buf, size_t len, mn_graph *g);
-
-/* Atomic writer: open gives a FILE* on "<path>.tmp.<pid>"; commit flushes,
- * fsyncs, closes and renames it over path; abort closes and removes it.
- * Exactly one of commit/abort must follow a successful open. */
-typedef struct mn_afile { FILE *f; char path[1024]; char tmp[1100]; } mn_afile;
-mn_status mn_afile_open(mn_afile *a, const char *path);
-mn_status mn_afile_commit(mn_afile *a);
-void mn_afile_abort(mn_afile *a);
-
-/* Whole-file helpers: read (malloc'd buffer, caller frees) and atomic write. */
-mn_status mn_read_file(const char *path, unsigned char **buf, size_t *len);
-mn_status mn_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #ifdef __cplusplus
 }

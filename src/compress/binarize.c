@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minnow/binary.h"
+#include "nn/bin_w.h"
 
 mn_status mn_binarize_opts_init(mn_binarize_opts *o, const char *method) {
     memset(o, 0, sizeof *o);

@@ -14,6 +14,10 @@
 #include <string.h>
 
 #include "minnow/binary.h"
+#include "nn/bin_w.h"
+#include "nn/param_store.h"
+#include "store/binary.h"
+#include "store/store.h"
 
 static int is_bx(const mn_node *n) { return n->op == MN_OP_BDENSE || n->op == MN_OP_BCONV; }
 

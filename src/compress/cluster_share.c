@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "minnow/cluster.h"
+#include "nn/param_store.h"
+#include "store/codebook.h"
+#include "store/store.h"
 
 #define NONE 0xffffu /* assignment of a zero (pruned) weight */
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 
 void mn_distill_default(mn_distill_cfg *c) {
     memset(c, 0, sizeof *c);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "minnow/lowrank.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 typedef struct {
     int node;            /* index in src */

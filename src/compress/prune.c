@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/storage.h"
+#include "store/store.h"
 
 /* The node owning parameter p (-1 if none). */
 static int owner_of(const mn_graph *g, int p) {

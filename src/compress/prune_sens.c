@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "minnow/prune.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 typedef struct { float a; int64_t i; } mag;
 static int mag_cmp(const void *x, const void *y) {

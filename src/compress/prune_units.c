@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "minnow/prune.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 /* The node whose first parameter is p (-1 if none). */
 static int layer_node(const mn_graph *g, int p) {

@@ -8,6 +8,11 @@
 #include <string.h>
 
 #include "minnow/quant.h"
+#include "compress/quant_impl.h"
+#include "kernels/int8.h"
+#include "nn/param_store.h"
+#include "store/affine.h"
+#include "store/store.h"
 
 void mn_affine_default(mn_affine_cfg *c) {
     memset(c, 0, sizeof *c);

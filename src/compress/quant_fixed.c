@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "minnow/quant.h"
+#include "kernels/fixed.h"
+#include "nn/param_store.h"
+#include "store/affine.h"
 
 void mn_fixed_default(mn_fixed_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -40,23 +43,6 @@ int mn_fixed_int_bits(const float *v, int64_t n, double coverage) {
         for (int64_t i = 0; i < n; i++) if (fabsf(v[i]) > m) m = fabsf(v[i]); /* no memory: all in range */
     }
     return int_bits_of(m);
-}
-
-void mn_fixed_round(float *v, int64_t n, int bits, int frac) {
-    /* 2..23 bits keeps every code exact in a float and in the rounding
-     * trick below; a hostile file cannot make the shifts undefined. */
-    if (bits < 2) bits = 2;
-    if (bits > 23) bits = 23;
-    if (frac < -126) frac = -126;
-    if (frac > 126) frac = 126;
-    float up = ldexpf(1.0f, frac), down = ldexpf(1.0f, -frac);
-    float hi = ldexpf(1.0f, bits - 1) - 1, lo = -ldexpf(1.0f, bits - 1);
-    for (int64_t i = 0; i < n; i++) {
-        float t = v[i] * up;
-        if (!(t >= lo)) t = t != t ? 0.0f : lo;
-        if (t > hi) t = hi;
-        v[i] = ((t + 12582912.0f) - 12582912.0f) * down;
-    }
 }
 
 static int is_q(const mn_graph *g, int i) {

@@ -8,8 +8,8 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "minnow/io.h"
 #include "minnow/recipe.h"
+#include "core/file.h"
 
 typedef struct ctx { yaml_document_t *doc; const char *label; } ctx;
 

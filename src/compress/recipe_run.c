@@ -7,7 +7,8 @@
 #include "minnow/prune.h"
 #include "minnow/recipe.h"
 #include "minnow/sparse.h"
-#include "minnow/storage.h"
+#include "store/store.h"
+#include "store/codebook.h"
 
 /* Re-tags the last message with the recipe line it came from. */
 static mn_status at_line(mn_status st, const mn_recipe_pass *p) {

@@ -1,6 +1,7 @@
 /* Run-time CPU feature detection: the fast kernels are chosen from what this
  * CPU and OS really support, never from what the compiler was told. */
 #include "minnow/core.h"
+#include "core/cpu.h"
 
 #include <cpuid.h>
 #include <stdlib.h>

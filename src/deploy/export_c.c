@@ -11,7 +11,7 @@
 
 #include "deploy/export_c_impl.h"
 #include "minnow/export_c.h"
-#include "minnow/io.h"
+#include "core/file.h"
 
 typedef struct gen {
     const mn_graph *g;

@@ -21,6 +21,8 @@
 
 #include "deploy/export_c_impl.h"
 #include "minnow/binary.h"
+#include "nn/bin_w.h"
+#include "store/binary.h"
 
 /* The largest packed input kept on the device's stack, in 64-bit words. */
 enum { MAX_STACK_WORDS = 8192 };

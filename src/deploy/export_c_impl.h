@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "minnow/graph.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 /* A growing string; any allocation failure sticks in err. */
 typedef struct mn_sb { char *s; size_t n, cap; int err; } mn_sb;

@@ -15,9 +15,12 @@
 
 #include "deploy/export_c_impl.h"
 #include "minnow/cluster.h"
-#include "minnow/huffman.h"
 #include "minnow/quant.h"
 #include "minnow/sparse.h"
+#include "kernels/sparse.h"
+#include "store/affine.h"
+#include "store/codebook.h"
+#include "store/huffman.h"
 
 #define HMAX 16 /* longest Huffman code on the device */
 

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "minnow/io.h"
+#include "core/file.h"
 
 #define CK_MAGIC "MNCK"
 #define CK_VERSION 1u

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "minnow/graph.h"
+#include "nn/attrs.h"
 
 #define MNW_MAGIC "MNW1"
 #define MNW_VERSION 1u
@@ -46,43 +47,9 @@ static inline int mnw_expansion_ok(int64_t values, uint64_t data_len) {
 #define MNW_TAG_TENS MNW_TAG('T', 'E', 'N', 'S')
 #define MNW_TAG_DATA MNW_TAG('D', 'A', 'T', 'A')
 
-/* Attribute value types. */
-#define MNW_ATTR_I32 1u
-#define MNW_ATTR_F32 2u
-
 /* Tensor storage kinds.  Later kinds (sparse CSR, int8, codebook, binary)
  * take the next numbers, each with its own kind-specific header. */
 #define MNW_KIND_F32 0u
-
-typedef struct mnw_attr_desc {
-    const char *name;
-    uint32_t type;
-    size_t off; /* offsetof(mn_attrs, field) */
-} mnw_attr_desc;
-
-/* Every mn_attrs field under its file name.  Appending here is how a new
- * attribute joins the format; renaming or retyping one breaks old files. */
-static const mnw_attr_desc mnw_attrs[] = {
-    {"units", MNW_ATTR_I32, offsetof(mn_attrs, units)},
-    {"filters", MNW_ATTR_I32, offsetof(mn_attrs, filters)},
-    {"k", MNW_ATTR_I32, offsetof(mn_attrs, k)},
-    {"stride", MNW_ATTR_I32, offsetof(mn_attrs, stride)},
-    {"pad", MNW_ATTR_I32, offsetof(mn_attrs, pad)},
-    {"groups", MNW_ATTR_I32, offsetof(mn_attrs, groups)},
-    {"c", MNW_ATTR_I32, offsetof(mn_attrs, c)},
-    {"h", MNW_ATTR_I32, offsetof(mn_attrs, h)},
-    {"w", MNW_ATTR_I32, offsetof(mn_attrs, w)},
-    {"rate", MNW_ATTR_F32, offsetof(mn_attrs, rate)},
-    {"eps", MNW_ATTR_F32, offsetof(mn_attrs, eps)},
-    {"momentum", MNW_ATTR_F32, offsetof(mn_attrs, momentum)},
-    {"bmode", MNW_ATTR_I32, offsetof(mn_attrs, bmode)},
-    {"bsparse", MNW_ATTR_F32, offsetof(mn_attrs, bsparse)},
-    {"xscale", MNW_ATTR_I32, offsetof(mn_attrs, xscale)},
-    {"bfold", MNW_ATTR_I32, offsetof(mn_attrs, bfold)},
-    {"act_bits", MNW_ATTR_I32, offsetof(mn_attrs, act_bits)},
-    {"act_frac", MNW_ATTR_I32, offsetof(mn_attrs, act_frac)},
-};
-#define MNW_NATTRS ((int)(sizeof mnw_attrs / sizeof mnw_attrs[0]))
 
 static inline size_t mnw_align(size_t x) { return (x + (MNW_ALIGN - 1)) & ~(size_t)(MNW_ALIGN - 1); }
 

@@ -9,7 +9,9 @@
 
 #include "io/mnw_fmt.h"
 #include "minnow/io.h"
-#include "minnow/storage.h"
+#include "store/store.h"
+#include "core/file.h"
+#include "nn/param_store.h"
 
 #define TRY(x) do { mn_status s_ = (x); if (s_ != MN_OK) return s_; } while (0)
 
@@ -109,7 +111,7 @@ static mn_status read_attrs(cur *c, const char *node, mn_attrs *a) {
     uint32_t n;
     unsigned seen = 0;
     /* name (>= 3 bytes with its length), type, value */
-    TRY(rd_count(c, 11, MNW_NATTRS, &n, "attribute count"));
+    TRY(rd_count(c, 11, MN_NATTRS, &n, "attribute count"));
     for (uint32_t i = 0; i < n; i++) {
         char name[MN_NAME_MAX];
         uint32_t type, v;
@@ -117,23 +119,23 @@ static mn_status read_attrs(cur *c, const char *node, mn_attrs *a) {
         TRY(rd_u32(c, &type, "attribute type"));
         TRY(rd_u32(c, &v, "attribute value"));
         int k = 0;
-        while (k < MNW_NATTRS && strcmp(mnw_attrs[k].name, name) != 0) k++;
+        while (k < MN_NATTRS && strcmp(mn_attr_schema[k].name, name) != 0) k++;
         /* An attribute this reader does not know changes what the node
          * computes, so ignoring it would silently give a different model. */
-        if (k == MNW_NATTRS)
+        if (k == MN_NATTRS)
             return mn_error(MN_EFORMAT, "%s: node '%s': unknown attribute '%s' (written by a newer minnow?)",
                             c->label, node, name);
         if (seen & (1u << k))
             return mn_error(MN_EFORMAT, "%s: node '%s': attribute '%s' appears twice", c->label, node, name);
         seen |= 1u << k;
-        if (type != mnw_attrs[k].type)
+        if (type != mn_attr_schema[k].type)
             return mn_error(MN_EFORMAT, "%s: node '%s': attribute '%s' has type %u, expected %u",
-                            c->label, node, name, type, mnw_attrs[k].type);
-        if (type == MNW_ATTR_F32 && (v & 0x7f800000u) == 0x7f800000u)
+                            c->label, node, name, type, mn_attr_schema[k].type);
+        if (type == MN_ATTR_F32 && (v & 0x7f800000u) == 0x7f800000u)
             return mn_error(MN_EFORMAT, "%s: node '%s': attribute '%s' is not finite", c->label, node, name);
-        if (type == MNW_ATTR_I32 && (v & 0x80000000u))
+        if (type == MN_ATTR_I32 && (v & 0x80000000u))
             return mn_error(MN_EFORMAT, "%s: node '%s': attribute '%s' is negative", c->label, node, name);
-        memcpy((char *)a + mnw_attrs[k].off, &v, 4);
+        memcpy((char *)a + mn_attr_schema[k].off, &v, 4);
     }
     return MN_OK;
 }

@@ -7,7 +7,8 @@
 
 #include "io/mnw_fmt.h"
 #include "minnow/io.h"
-#include "minnow/storage.h"
+#include "store/store.h"
+#include "core/file.h"
 
 typedef struct wbuf {
     unsigned char *p;
@@ -75,18 +76,18 @@ static void write_graph(wbuf *b, const mn_graph *g) {
         /* Only non-default (non-zero) attributes, so a reader that knows an
          * attribute the writer did not still gets its default. */
         uint32_t na = 0;
-        for (int k = 0; k < MNW_NATTRS; k++) {
+        for (int k = 0; k < MN_NATTRS; k++) {
             uint32_t v;
-            memcpy(&v, (const char *)&nd->a + mnw_attrs[k].off, 4);
+            memcpy(&v, (const char *)&nd->a + mn_attr_schema[k].off, 4);
             na += v != 0;
         }
         wb_u32(b, na);
-        for (int k = 0; k < MNW_NATTRS; k++) {
+        for (int k = 0; k < MN_NATTRS; k++) {
             uint32_t v;
-            memcpy(&v, (const char *)&nd->a + mnw_attrs[k].off, 4);
+            memcpy(&v, (const char *)&nd->a + mn_attr_schema[k].off, 4);
             if (!v) continue;
-            wb_str(b, mnw_attrs[k].name);
-            wb_u32(b, mnw_attrs[k].type);
+            wb_str(b, mn_attr_schema[k].name);
+            wb_u32(b, mn_attr_schema[k].type);
             wb_u32(b, v); /* i32 two's complement or f32 bits */
         }
     }

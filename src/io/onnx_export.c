@@ -9,7 +9,7 @@
 #include "minnow/io.h"
 #include "minnow/onnx.h"
 #include "minnow/quant.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 
 #ifndef MINNOW_HAVE_ONNX
 
@@ -25,6 +25,10 @@ mn_status mn_onnx_export_mem(const mn_graph *g, unsigned char **buf, size_t *len
 #include <stdio.h>
 
 #include "onnx.pb-c.h"
+#include "core/file.h"
+#include "nn/bin_w.h"
+#include "store/affine.h"
+#include "store/binary.h"
 
 typedef struct pool { void **p; size_t n, cap; int err; } pool;
 

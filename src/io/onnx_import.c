@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "minnow/io.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "minnow/onnx.h"
 
 #ifndef MINNOW_HAVE_ONNX
@@ -28,6 +28,7 @@ mn_status mn_onnx_import(const char *path, mn_graph *g) { return mn_onnx_import_
 #else
 
 #include "onnx.pb-c.h"
+#include "core/file.h"
 
 #define MAX_NODES 4096
 #define MAX_VALUES (4 * MAX_NODES)

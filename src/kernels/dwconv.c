@@ -8,6 +8,7 @@
  * The same body is compiled twice, plain and with AVX2+FMA, and the choice
  * is made at run time from mn_cpu_features(). */
 #include "kernels/dwconv.h"
+#include "core/cpu.h"
 
 
 /* ---- reference: the definition, one output at a time ---- */

@@ -6,8 +6,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 int mn_all_finite_ref(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)

@@ -1,6 +1,7 @@
 /* SGEMM: OpenBLAS when available (training is GEMM-bound), else a blocked
  * loop order that compilers vectorise well. */
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
+#include "core/cpu.h"
 
 #include <string.h>
 

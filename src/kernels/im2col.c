@@ -4,7 +4,8 @@
  * are special. */
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
+#include "core/cpu.h"
 
 /* Output columns [lo, hi) read input x = ox*stride - pad + j inside [0, W). */
 static void valid_range(int OW, int W, int stride, int pad, int j, int *lo, int *hi) {

@@ -5,7 +5,7 @@
  * col2im happen in the portable version's order: the results are equal. */
 #include <immintrin.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 
 #define T512 __attribute__((target("avx512f")))
 

@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/quant.h"
+#include "kernels/int8.h"
+#include "core/cpu.h"
 
 #define DECL(isa)                                                                                                \
     void mn__i8_gemm_xw_##isa(const void *wp, int rows, int cols, const void *xr, int nrows, int32_t *acc,      \

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "minnow/quant.h"
+#include "kernels/int8.h"
 
 #define TGT __attribute__((target("avx512f,avx512bw")))
 #define INL static inline __attribute__((always_inline)) TGT

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/quant.h"
+#include "kernels/int8.h"
 
 void mn__i8_im2panel_avx512bw(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p0, int n,
                               int cols, void *xp, int32_t *sumq, void *rb);

@@ -7,7 +7,7 @@
  * + vpermb per panel group where VBMI is there (below). */
 #include <immintrin.h>
 
-#include "minnow/quant.h"
+#include "kernels/int8.h"
 
 void mn__i8_conv_rows(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p, int nr, int es,
                       int cols, int kp, int code0, void *rb);

@@ -7,8 +7,9 @@
  * three blends; the index arithmetic follows the same masks. */
 #include <immintrin.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 void mn_maxpool2_ref(const float *x, int W, int OH, int OW, float *y, int32_t *am) {
     for (int oy = 0; oy < OH; oy++)

@@ -3,7 +3,7 @@
  * vectors, a broadcast), masked loads/stores for the last columns. */
 #include <immintrin.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 
 #define T256 __attribute__((target("avx2,fma")))
 #define INL static inline __attribute__((always_inline))

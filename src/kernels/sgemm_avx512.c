@@ -6,7 +6,7 @@
  * near-equal tiles (50 -> 5 x 10) so no tile is a thin leftover. */
 #include <immintrin.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 
 #define T512 __attribute__((target("avx512f")))
 #define INL static inline __attribute__((always_inline))

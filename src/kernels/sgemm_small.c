@@ -2,7 +2,8 @@
  * AVX2 and portable versions, and the plain reference they are tested
  * against.  The portable path is mn_sgemm (OpenBLAS or the blocked loops),
  * reached by expressing the strided A as a (possibly transposed) matrix. */
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
+#include "core/cpu.h"
 
 void mn_sgemm_small_ref(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
                         const float *B, int64_t ldb, int beta, const float *bias,

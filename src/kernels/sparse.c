@@ -12,7 +12,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "minnow/sparse.h"
+#include "kernels/sparse.h"
+#include "core/cpu.h"
 
 #define T256 __attribute__((target("avx2,fma")))
 #define XT_FLOATS 16384 /* 64 KB of stack for a transposed block */

@@ -14,7 +14,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "minnow/sparse.h"
+#include "kernels/sparse.h"
 #include "kernels/avx512.h"
 
 #define T512 __attribute__((target("avx512f")))

@@ -16,8 +16,9 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "minnow/sparse.h"
+#include "kernels/sparse.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 
 int mn__csr_xv1(mn_sparse_isa isa, const mn_csr *m, const float *x, float *y, double alt);

@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
-#include "minnow/sparse.h"
+#include "kernels/kernels.h"
+#include "kernels/sparse.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 #define SL_R 16 /* rows per slice: the lanes of a zmm */
 #define SL_C 32 /* columns per block: vpermt2ps's two-register table */

@@ -3,8 +3,9 @@
  * reference for them was half the transposes' time in LeNet-300 training,
  * whose 60-sample batches leave 12 rows over).  Dense layers use it to
  * hand the AVX-512 GEMM a row-major operand (op_dense.c). */
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 void mn_transpose_ref(const float *A, int rows, int cols, int64_t lda, float *B, int64_t ldb) {
     for (int r = 0; r < rows; r++)

@@ -3,7 +3,8 @@
  * AVX-512 versions (xnor_avx2.c, xnor_avx512.c). */
 #include <string.h>
 
-#include "minnow/binary.h"
+#include "kernels/xnor.h"
+#include "core/cpu.h"
 
 void mn_bin_pack_ref(const float *x, int n, uint64_t *bits) {
     int words = mn_bin_words(n);

@@ -3,7 +3,7 @@
  * for adding / subtracting real inputs by sign bits. */
 #include <immintrin.h>
 
-#include "minnow/binary.h"
+#include "kernels/xnor.h"
 
 #define T2 __attribute__((target("avx2")))
 #define INL static inline __attribute__((always_inline))

@@ -3,7 +3,7 @@
  * with target attributes; called only when mn_cpu_features() says so. */
 #include <immintrin.h>
 
-#include "minnow/binary.h"
+#include "kernels/xnor.h"
 
 #define T512P __attribute__((target("avx512f,avx512bw,avx512vpopcntdq")))
 #define T512 __attribute__((target("avx512f,avx512bw")))

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/io.h"
-#include "io/mnw_fmt.h"
+#include "nn/attrs.h"
+#include "core/file.h"
 
 static const struct { const char *name, *spec; } g_builtin[] = {
     /* LeNet-300-100 (LeCun et al. 1998; Han et al. 2015). */
@@ -98,10 +98,10 @@ static int parse_int(const char *v, int nclass, int *out) {
 /* The spec's attribute names are the file format's (io/mnw_fmt.h): one
  * table, so a new attribute is spelled the same in both. */
 static mn_status set_attr(mn_attrs *a, const char *key, const char *val, int nclass, int line) {
-    for (int i = 0; i < MNW_NATTRS; i++) {
-        if (strcmp(key, mnw_attrs[i].name) != 0) continue;
-        void *field = (char *)a + mnw_attrs[i].off;
-        if (mnw_attrs[i].type == MNW_ATTR_I32) {
+    for (int i = 0; i < MN_NATTRS; i++) {
+        if (strcmp(key, mn_attr_schema[i].name) != 0) continue;
+        void *field = (char *)a + mn_attr_schema[i].off;
+        if (mn_attr_schema[i].type == MN_ATTR_I32) {
             if (!parse_int(val, nclass, (int *)field))
                 return mn_error(MN_EARG, "spec statement %d: %s=%s is not a non-negative integer", line, key, val);
         } else {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/quant.h"
-#include "minnow/storage.h"
+#include "store/store.h"
 #include "nn/ops.h"
+#include "kernels/fixed.h"
 
 static const mn_opdef *const g_ops[MN_OP__COUNT] = {
     [MN_OP_INPUT] = &mn_op_input,     [MN_OP_DENSE] = &mn_op_dense,

@@ -8,8 +8,11 @@
  *              Real inputs: im2col, then sign-bit add/subtract. */
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "nn/op_bin.h"
+#include "kernels/xnor.h"
+#include "nn/bin_w.h"
+#include "store/binary.h"
 
 typedef struct { int C, H, W, F, k, s, p, OH, OW, P, CKK; } bdims;
 

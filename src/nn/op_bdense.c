@@ -7,8 +7,11 @@
  * (bfold) outputs +-1 by per-unit thresholds and is inference-only. */
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "nn/op_bin.h"
+#include "kernels/xnor.h"
+#include "nn/bin_w.h"
+#include "store/binary.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {
     int64_t in = mn__numel_in(g, n, 0);

@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "minnow/binary.h"
+#include "nn/bin_w.h"
 #include "nn/ops.h"
 
 /* The node a `sign` in front of n binarized (looking through a flatten),

@@ -11,8 +11,8 @@
 
 #include <omp.h>
 
-#include "minnow/kernels.h"
-#include "minnow/storage.h"
+#include "kernels/kernels.h"
+#include "store/store.h"
 #include "nn/ops.h"
 
 typedef struct { int C, H, W, F, k, s, p, G, OH, OW, P, CKK; } cdims;

@@ -3,9 +3,10 @@
 #include <string.h>
 
 #include "minnow/core.h"
-#include "minnow/kernels.h"
-#include "minnow/storage.h"
+#include "kernels/kernels.h"
+#include "store/store.h"
 #include "nn/ops.h"
+#include "core/cpu.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {
     int64_t in = mn__numel_in(g, n, 0);

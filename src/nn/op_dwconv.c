@@ -3,7 +3,7 @@
  * alone; groups > 1).  op_conv.c hands such nodes here; the kernels are the direct
  * plane loops of src/kernels/dwconv.c instead of im2col + tiny GEMMs. */
 #include "kernels/dwconv.h"
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 
 int mn__dw_applies(const mn_graph *g, const mn_node *n) {

@@ -4,7 +4,7 @@
 #include <float.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {

@@ -8,6 +8,7 @@
 #include "minnow/core.h"
 #include "minnow/train.h"
 #include "kernels/avx512.h"
+#include "core/cpu.h"
 
 void mn_optim_default(mn_optim *o, mn_opt_kind kind) {
     memset(o, 0, sizeof *o);

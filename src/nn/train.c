@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
-#include "minnow/storage.h"
+#include "kernels/kernels.h"
+#include "store/store.h"
 #include "minnow/train.h"
 
 void mn_train_default(mn_train_cfg *c) {

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/cluster_impl.h"
-#include "minnow/huffman.h"
+#include "store/codebook.h"
+#include "store/huffman.h"
 
 #define HDR 16
 
@@ -250,7 +250,7 @@ static mn_status cb_deserialize(const unsigned char *buf, size_t len, int rows, 
     int sparse = (flags & MN_CB_SPARSE) != 0;
     int64_t total = (int64_t)rows * cols;
     if (ver != 1) return mn_error(MN_EFORMAT, "codebook store: version %d, expected 1", ver);
-    if (bits < 1 || bits > MN_KMEANS_MAX_BITS) return mn_error(MN_EFORMAT, "codebook store: %d index bits, expected 1..8", bits);
+    if (bits < 1 || bits > MN_CB_MAX_BITS) return mn_error(MN_EFORMAT, "codebook store: %d index bits, expected 1..8", bits);
     if (flags & ~7u || (!sparse && (flags & MN_CB_HUFF_GAPS))) return mn_error(MN_EFORMAT, "codebook store: bad flags 0x%x", flags);
     if (sparse ? (gb < 1 || gb > 8) : gb != 0) return mn_error(MN_EFORMAT, "codebook store: bad gap width %d", gb);
     if (k < 1 || k > (1u << bits) || rd16(buf + 6) != 0) return mn_error(MN_EFORMAT, "codebook store: %u centroids for %d bits", k, bits);
@@ -293,8 +293,46 @@ fail:
     return st;
 }
 
+mn_cb_mat mn_codebook_mat(const mn_store *s) {
+    const mn_cb_impl *m = impl_of(s);
+    return (mn_cb_mat){s->rows, s->cols, (m->flags & MN_CB_SPARSE) != 0, m->k, m->cb, m->nnz, m->idx, m->col, m->rowptr};
+}
+
+static void cb_xwt(const mn_store *s, const float *x, int batch, float *y) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_xwt(&v, x, batch, y);
+}
+
+static void cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_wb(&v, B, n, ldb, C, ldc);
+}
+
+void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_xwt_ref(&v, x, batch, y);
+}
+
+void mn_codebook_wb_ref(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_wb_ref(&v, B, n, ldb, C, ldc);
+}
+
+int mn_codebook_variant_ok(mn_cb_variant v) { return mn_cb_variant_ok(v); }
+
+void mn_codebook_xwt_variant(mn_cb_variant k, const mn_store *s, const float *x, int batch, float *y) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_xwt_variant(k, &v, x, batch, y);
+}
+
+void mn_codebook_wb_variant(mn_cb_variant k, const mn_store *s, const float *B, int n, int64_t ldb, float *C,
+                            int64_t ldc) {
+    mn_cb_mat v = mn_codebook_mat(s);
+    mn_cb_wb_variant(k, &v, B, n, ldb, C, ldc);
+}
+
 const mn_store_traits mn_st_codebook = {
-    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, mn__cb_xwt, mn__cb_wb, NULL,
+    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL,
 };
 
 /* ---- building ---- */
@@ -332,7 +370,7 @@ static mn_status best_stream(const uint32_t *v, int64_t n, int width, int huff, 
 mn_status mn_codebook_new(const float *w, int rows, int cols, const float *cb, int k, int bits,
                           int huffman, mn_store **out) {
     *out = NULL;
-    if (bits < 1 || bits > MN_KMEANS_MAX_BITS) return mn_error(MN_EARG, "codebook: %d bits, expected 1..8", bits);
+    if (bits < 1 || bits > MN_CB_MAX_BITS) return mn_error(MN_EARG, "codebook: %d bits, expected 1..8", bits);
     if (k < 1 || k > (1 << bits)) return mn_error(MN_EARG, "codebook: %d centroids do not fit %d bits", k, bits);
     if (rows <= 0 || cols <= 0 || (int64_t)rows * cols > INT32_MAX) return mn_error(MN_EARG, "codebook: bad shape %dx%d", rows, cols);
     int64_t total = (int64_t)rows * cols, nnz = 0;
@@ -469,19 +507,4 @@ mn_status mn_codebook_recode(const mn_store *s, int huffman, mn_store **out) {
     mn_status st = mn_codebook_new(w, s->rows, s->cols, m->cb, m->k, m->bits, huffman, out);
     free(w);
     return st;
-}
-
-mn_status mn_graph_codebook_huffman(mn_graph *g, int huffman, int *nstores) {
-    int n = 0;
-    for (int p = 0; p < g->nparams; p++) {
-        const mn_store *s = g->params[p].store;
-        if (!s || s->kind != MN_ST_CODEBOOK) continue;
-        mn_store *ns = NULL;
-        mn_status st = mn_codebook_recode(s, huffman, &ns);
-        if (!st) st = mn_param_set_store(g, p, ns);
-        if (st) { mn_store_free(ns); return st; }
-        n++;
-    }
-    if (nstores) *nstores = n;
-    return MN_OK;
 }

@@ -1,8 +1,8 @@
 /* minnow kernels: dense SGEMM and the im2col/col2im pair behind conv.
  * Kernels never allocate; callers pass scratch.  Each fast kernel keeps a
  * plain `_ref` twin that the tests compare it against. */
-#ifndef MINNOW_KERNELS_H
-#define MINNOW_KERNELS_H
+#ifndef MINNOW_KERNELS_KERNELS_H
+#define MINNOW_KERNELS_KERNELS_H
 
 #include "minnow/core.h"
 

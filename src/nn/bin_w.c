@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "minnow/binary.h"
+#include "nn/bin_w.h"
 
 float mn_bin_glorot(int fan_in, int fan_out) {
     return sqrtf(1.5f / (float)(fan_in + fan_out));

@@ -13,8 +13,8 @@
  *
  * Codes are canonical (shorter codes first, ties by symbol), so the lengths
  * alone define them.  The stream ends exactly after the payload. */
-#ifndef MINNOW_HUFFMAN_H
-#define MINNOW_HUFFMAN_H
+#ifndef MINNOW_STORE_HUFFMAN_H
+#define MINNOW_STORE_HUFFMAN_H
 
 #include "minnow/core.h"
 

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/kernels.h"
-#include "minnow/quant.h"
+#include "kernels/kernels.h"
+#include "store/affine.h"
 
 #define NB 32 /* dense: samples per kernel call */
 #define F_ROW 1u

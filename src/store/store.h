@@ -1,4 +1,4 @@
-/* minnow storage: how a weight tensor is stored besides plain f32.
+/* Private (src/store): how a weight tensor is stored besides plain f32.
  *
  * Storage is a property of a weight tensor.  A parameter whose `store` is
  * NULL is plain f32 in g->w.  Otherwise `store` holds the compressed form
@@ -9,11 +9,13 @@
  *
  * Every kind views the weight as a matrix of `rows` output units (dense
  * units, conv filters) by `cols` inputs (dense inputs, conv c/groups*k*k).
- * Each kind is one mn_store_traits in its own file, listed in storage.c. */
-#ifndef MINNOW_STORAGE_H
-#define MINNOW_STORAGE_H
+ * Each kind is one mn_store_traits in its own file, listed in storage.c.
+ * This layer knows nothing of graphs: src/nn/param_store.c attaches a
+ * store to a parameter. */
+#ifndef MINNOW_STORE_STORE_H
+#define MINNOW_STORE_STORE_H
 
-#include "minnow/graph.h"
+#include "minnow/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,16 +73,6 @@ typedef struct mn_store_traits {
 const mn_store_traits *mn_store_traits_of(mn_storage_kind k);
 const char *mn_storage_name(mn_storage_kind k);
 
-/* Attaches s (ownership moves to the graph) to parameter p and rewrites
- * g->w for p with the decoded values; frees any previous store. */
-mn_status mn_param_set_store(mn_graph *g, int p, mn_store *s);
-/* Drops p's store (g->w keeps the values): back to plain f32. */
-void mn_param_drop_store(mn_graph *g, int p);
-void mn_graph_drop_stores(mn_graph *g);
-/* Bytes p takes in the file: its store's bytes, or 4 * numel. */
-size_t mn_param_file_bytes(const mn_graph *g, int p);
-/* rows x cols matrix view of a weight parameter (dense or conv). */
-void mn_param_matrix(const mn_graph *g, int p, int *rows, int *cols);
 /* A deep copy of s via serialize/deserialize. */
 mn_status mn_store_clone(const mn_store *s, mn_store **out);
 void mn_store_free(mn_store *s);

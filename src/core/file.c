@@ -1,7 +1,7 @@
 /* Whole-file reads and atomic writes.  A model is only ever replaced by
  * renaming a complete, fsynced temporary file over it, so a crash or a full
  * disk leaves either the old file or the new one, never half of one. */
-#include "minnow/io.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>

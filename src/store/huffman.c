@@ -1,5 +1,5 @@
 /* Canonical, length-limited Huffman coding (format in minnow/huffman.h). */
-#include "minnow/huffman.h"
+#include "store/huffman.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,14 +11,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "compress/cluster_impl.h"
+#include "kernels/codebook.h"
+#include "core/cpu.h"
 
-typedef struct { const mn_cb_impl *m; int rows, cols, sparse; } view;
+typedef struct { const mn_cb_mat *m; int rows, cols, sparse; } view;
 
-static view view_of(const mn_store *s) {
-    const mn_cb_impl *m = s->impl;
-    return (view){m, s->rows, s->cols, (m->flags & MN_CB_SPARSE) != 0};
-}
+static view view_of(const mn_cb_mat *s) { return (view){s, s->rows, s->cols, s->sparse}; }
 
 /* Entries [*j0, *j1) of row r; entry j's column is col(v, j, j0). */
 static inline void row_range(const view *v, int r, int64_t *j0, int64_t *j1) {
@@ -32,7 +30,7 @@ static inline int64_t col_of(const view *v, int64_t j, int64_t j0) {
 /* Parallel only when there is enough work to pay for waking threads. */
 #define PAR_MIN (1 << 18)
 
-void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y) {
+void mn_cb_xwt_ref(const mn_cb_mat *s, const float *x, int batch, float *y) {
     view v = view_of(s);
     for (int b = 0; b < batch; b++) {
         const float *xb = x + (int64_t)b * v.cols;
@@ -46,7 +44,7 @@ void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y)
     }
 }
 
-void mn_codebook_wb_ref(const mn_store *s, const float *B, int n, int64_t ldb, float *C,
+void mn_cb_wb_ref(const mn_cb_mat *s, const float *B, int n, int64_t ldb, float *C,
                         int64_t ldc) {
     view v = view_of(s);
     for (int r = 0; r < v.rows; r++) {
@@ -100,7 +98,7 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
 }
 
 /* Up to 8 weights of entries [j, j+n) looked up from the centroids. */
-__attribute__((target("avx2,fma"))) static inline __m256 lookup8(const mn_cb_impl *m, int64_t j, int n) {
+__attribute__((target("avx2,fma"))) static inline __m256 lookup8(const mn_cb_mat *m, int64_t j, int n) {
     uint8_t tmp[8] = {0};
     const uint8_t *ip = m->idx + j;
     if (n < 8) { memcpy(tmp, ip, (size_t)n); ip = tmp; }
@@ -111,7 +109,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 lookup8(const mn_cb_imp
 /* Small batches: per sample, each row's weights looked up and dotted with x
  * (gathered by column when sparse), the tail under a mask. */
 __attribute__((target("avx2,fma"))) static void xwt1_avx2(const view *v, const float *x, int batch, float *y) {
-    const mn_cb_impl *m = v->m;
+    const mn_cb_mat *m = v->m;
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int b = 0; b < batch; b++) {
         const float *xb = x + (int64_t)b * v->cols;
@@ -155,7 +153,7 @@ __attribute__((target("avx2,fma"))) static void xwt1_avx2(const view *v, const f
 
 /* Larger batches: 8 samples at a time, transposed, one FMA per weight. */
 __attribute__((target("avx2,fma"))) static void xwtb_avx2(const view *v, const float *x, int batch, float *y) {
-    const mn_cb_impl *m = v->m;
+    const mn_cb_mat *m = v->m;
     enum { SB = 8 };
     float xt[XT_FLOATS] __attribute__((aligned(32)));
     const int cc = XT_FLOATS / SB;
@@ -183,16 +181,16 @@ __attribute__((target("avx2,fma"))) static void xwtb_avx2(const view *v, const f
     }
 }
 
-__attribute__((target("avx2,fma"))) static void xwt_avx2(const mn_store *s, const float *x, int batch, float *y) {
+__attribute__((target("avx2,fma"))) static void xwt_avx2(const mn_cb_mat *s, const float *x, int batch, float *y) {
     view v = view_of(s);
     if (batch < 4) xwt1_avx2(&v, x, batch, y);
     else xwtb_avx2(&v, x, batch, y);
 }
 
-__attribute__((target("avx2,fma"))) static void wb_avx2(const mn_store *s, const float *B, int n, int64_t ldb,
+__attribute__((target("avx2,fma"))) static void wb_avx2(const mn_cb_mat *s, const float *B, int n, int64_t ldb,
                                                       float *C, int64_t ldc) {
     view v = view_of(s);
-    const mn_cb_impl *m = v.m;
+    const mn_cb_mat *m = v.m;
     #pragma omp parallel for schedule(static) if ((int64_t)n * m->nnz >= PAR_MIN)
     for (int r = 0; r < v.rows; r++) {
         int64_t j0, j1;
@@ -232,7 +230,7 @@ __attribute__((target("avx2,fma"))) static void wb_avx2(const mn_store *s, const
 
 /* Up to 16 weights of entries [j, j+n): with k <= 32 the centroids sit in
  * two registers and the lookup is one permute. */
-__attribute__((target("avx512f"))) static inline __m512 lookup16(const mn_cb_impl *m, int64_t j, int n, __m512 lo,
+__attribute__((target("avx512f"))) static inline __m512 lookup16(const mn_cb_mat *m, int64_t j, int n, __m512 lo,
                                                                 __m512 hi, int small) {
     uint8_t tmp[16] = {0};
     const uint8_t *ip = m->idx + j;
@@ -242,7 +240,7 @@ __attribute__((target("avx512f"))) static inline __m512 lookup16(const mn_cb_imp
 }
 
 __attribute__((target("avx512f"))) static void xwt1_avx512(const view *v, const float *x, int batch, float *y) {
-    const mn_cb_impl *m = v->m;
+    const mn_cb_mat *m = v->m;
     const __m512 lo = _mm512_loadu_ps(m->cb), hi = _mm512_loadu_ps(m->cb + 16);
     const int small = m->k <= 32;
     for (int b = 0; b < batch; b++) {
@@ -286,7 +284,7 @@ __attribute__((target("avx512f"))) static void xwt1_avx512(const view *v, const 
 }
 
 __attribute__((target("avx512f"))) static void xwtb_avx512(const view *v, const float *x, int batch, float *y) {
-    const mn_cb_impl *m = v->m;
+    const mn_cb_mat *m = v->m;
     enum { SB = 16 };
     float xt[XT_FLOATS] __attribute__((aligned(64)));
     const int cc = XT_FLOATS / SB;
@@ -314,16 +312,16 @@ __attribute__((target("avx512f"))) static void xwtb_avx512(const view *v, const 
     }
 }
 
-__attribute__((target("avx512f"))) static void xwt_avx512(const mn_store *s, const float *x, int batch, float *y) {
+__attribute__((target("avx512f"))) static void xwt_avx512(const mn_cb_mat *s, const float *x, int batch, float *y) {
     view v = view_of(s);
     if (batch < 4) xwt1_avx512(&v, x, batch, y);
     else xwtb_avx512(&v, x, batch, y);
 }
 
-__attribute__((target("avx512f"))) static void wb_avx512(const mn_store *s, const float *B, int n, int64_t ldb,
+__attribute__((target("avx512f"))) static void wb_avx512(const mn_cb_mat *s, const float *B, int n, int64_t ldb,
                                                        float *C, int64_t ldc) {
     view v = view_of(s);
-    const mn_cb_impl *m = v.m;
+    const mn_cb_mat *m = v.m;
     #pragma omp parallel for schedule(static) if ((int64_t)n * m->nnz >= PAR_MIN)
     for (int r = 0; r < v.rows; r++) {
         int64_t j0, j1;
@@ -359,7 +357,7 @@ __attribute__((target("avx512f"))) static void wb_avx512(const mn_store *s, cons
 
 /* ---- dispatch ---- */
 
-int mn_codebook_variant_ok(mn_cb_variant v) {
+int mn_cb_variant_ok(mn_cb_variant v) {
     const mn_cpu *f = mn_cpu_features();
     switch (v) {
     case MN_CB_REF: return 1;
@@ -369,30 +367,30 @@ int mn_codebook_variant_ok(mn_cb_variant v) {
     }
 }
 
-void mn_codebook_xwt_variant(mn_cb_variant v, const mn_store *s, const float *x, int batch, float *y) {
-    if (!mn_codebook_variant_ok(v)) v = MN_CB_REF;
+void mn_cb_xwt_variant(mn_cb_variant v, const mn_cb_mat *s, const float *x, int batch, float *y) {
+    if (!mn_cb_variant_ok(v)) v = MN_CB_REF;
     if (v == MN_CB_AVX512) xwt_avx512(s, x, batch, y);
     else if (v == MN_CB_AVX2) xwt_avx2(s, x, batch, y);
-    else mn_codebook_xwt_ref(s, x, batch, y);
+    else mn_cb_xwt_ref(s, x, batch, y);
 }
 
-void mn_codebook_wb_variant(mn_cb_variant v, const mn_store *s, const float *B, int n, int64_t ldb,
+void mn_cb_wb_variant(mn_cb_variant v, const mn_cb_mat *s, const float *B, int n, int64_t ldb,
                             float *C, int64_t ldc) {
-    if (!mn_codebook_variant_ok(v)) v = MN_CB_REF;
+    if (!mn_cb_variant_ok(v)) v = MN_CB_REF;
     if (v == MN_CB_AVX512) wb_avx512(s, B, n, ldb, C, ldc);
     else if (v == MN_CB_AVX2) wb_avx2(s, B, n, ldb, C, ldc);
-    else mn_codebook_wb_ref(s, B, n, ldb, C, ldc);
+    else mn_cb_wb_ref(s, B, n, ldb, C, ldc);
 }
 
 static mn_cb_variant best(void) {
-    return mn_codebook_variant_ok(MN_CB_AVX512) ? MN_CB_AVX512
-         : mn_codebook_variant_ok(MN_CB_AVX2) ? MN_CB_AVX2 : MN_CB_REF;
+    return mn_cb_variant_ok(MN_CB_AVX512) ? MN_CB_AVX512
+         : mn_cb_variant_ok(MN_CB_AVX2) ? MN_CB_AVX2 : MN_CB_REF;
 }
 
-void mn__cb_xwt(const mn_store *s, const float *x, int batch, float *y) {
-    mn_codebook_xwt_variant(best(), s, x, batch, y);
+void mn_cb_xwt(const mn_cb_mat *s, const float *x, int batch, float *y) {
+    mn_cb_xwt_variant(best(), s, x, batch, y);
 }
 
-void mn__cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
-    mn_codebook_wb_variant(best(), s, B, n, ldb, C, ldc);
+void mn_cb_wb(const mn_cb_mat *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+    mn_cb_wb_variant(best(), s, B, n, ldb, C, ldc);
 }

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "minnow/binary.h"
+#include "store/binary.h"
 
 enum { HDR = 12, F_MASK = 1, F_SHARED = 2 };
 

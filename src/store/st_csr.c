@@ -1,5 +1,5 @@
 /* MN_ST_CSR: sparse rows with narrow relative column indices (Deep
- * Compression), and mn_graph_sparsify.
+ * Compression).
  *
  * File form (little-endian; docs/SPARSE.md):
  *   u8 bits (4 or 8), u8[3] zero, u32 rows, u32 cols, u32 E (entries),
@@ -10,11 +10,11 @@
  * previous column + 1 + gap.  A gap too wide for the field is bridged by
  * filler entries of value 0, each advancing 2^bits columns.
  *
- * Run-time form (mn_csr in sparse.h): one 64-byte aligned block holding the
+ * Run-time form (mn_csr in kernels/sparse.h): one 64-byte aligned block holding the
  * struct, the values, absolute int32 columns and row pointers, fillers and
  * zeros dropped, and a column-major copy of the same nonzeros with the row
  * sums, for the batch-1 kernel that skips inactive inputs (sparse_csc.c). */
-#include "minnow/sparse.h"
+#include "store/csr.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -61,7 +61,7 @@ static mn_csr *csr_alloc(int rows, int cols, int64_t nnz) {
     return m;
 }
 
-mn_sell *mn__sell_build(const mn_csr *m); /* sparse_sell.c */
+
 
 /* The column-major copy and the row sums, from the filled CSR arrays, and
  * the sliced copy where it pays (mn__sell_build).  Walking rows in order
@@ -308,42 +308,4 @@ size_t mn_csr_file_bytes(const float *w, int rows, int cols) {
     }
     uint64_t a = file_size(rows, e4, 4), b = file_size(rows, e8, 8);
     return (size_t)(a < b ? a : b);
-}
-
-static int is_weight(const mn_graph *g, const mn_node *n) {
-    if ((n->op != MN_OP_DENSE && n->op != MN_OP_CONV) || n->np < 1) return 0;
-    const char *nm = g->params[n->p[0]].name;
-    size_t l = strlen(nm);
-    return l >= 7 && strcmp(nm + l - 7, ".weight") == 0;
-}
-
-mn_status mn_graph_sparsify(mn_graph *g, float max_density) {
-    if (!(max_density >= 0 && max_density <= 1))
-        return mn_error(MN_EARG, "sparsify: max density %g is outside [0, 1]", (double)max_density);
-    for (int i = 0; i < g->nnodes; i++) {
-        const mn_node *n = &g->nodes[i];
-        if (!is_weight(g, n)) continue;
-        int p = n->p[0];
-        const mn_store *old = g->params[p].store;
-        if (old && old->kind != MN_ST_CSR) continue;
-        int rows, cols;
-        mn_param_matrix(g, p, &rows, &cols);
-        const float *w = mn_param_data(g, p);
-        int64_t nz = 0, total = g->params[p].n;
-        for (int64_t k = 0; k < total; k++) nz += w[k] != 0;
-        if ((double)nz > (double)max_density * (double)total ||
-            mn_csr_file_bytes(w, rows, cols) >= (size_t)total * 4) {
-            mn_param_drop_store(g, p);
-            continue;
-        }
-        mn_store *s;
-        mn_status st = mn_csr_from_dense(w, rows, cols, &s);
-        if (st) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "%s", mn_errmsg());
-            return mn_error(st, "sparsify '%s': %s", g->params[p].name, msg);
-        }
-        if ((st = mn_param_set_store(g, p, s))) { mn_store_free(s); return st; }
-    }
-    return MN_OK;
 }

@@ -1,0 +1,15 @@
+/* Private (src/core): the CPU features the kernels dispatch on. */
+#ifndef MINNOW_CORE_CPU_H
+#define MINNOW_CORE_CPU_H
+
+#include "minnow/core.h"
+
+typedef struct mn_cpu {
+    int avx2, fma, avx512f, avx512bw, avx512vl, avx512vnni, avx512vpopcntdq;
+} mn_cpu;
+/* What this CPU can run, read once with cpuid (and the OS's xsave state).
+ * MINNOW_NO_SIMD=1 in the environment forces every flag off, so the
+ * portable paths can be tested on any machine. */
+const mn_cpu *mn_cpu_features(void);
+
+#endif
