@@ -76,8 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     FZ_CHECK(x && y && B && C);
     for (size_t i = 0; i < BATCH * (size_t)cols; i++) x[i] = (float)(i % 7) * 0.25f - 0.75f;
     for (size_t i = 0; i < NCOL * (size_t)cols; i++) B[i] = (float)(i % 5) * 0.5f - 1.0f;
-    if (t->xwt) t->xwt(&s, x, BATCH, y);
-    if (t->wb) t->wb(&s, B, NCOL, NCOL, C, NCOL);
+    void *work = mn_alloc(mn_store_scratch_bytes(&s, BATCH > NCOL ? BATCH : NCOL) + 1, 1);
+    FZ_CHECK(work);
+    if (t->xwt) t->xwt(&s, x, BATCH, y, work);
+    if (t->wb) t->wb(&s, B, NCOL, NCOL, C, NCOL, work);
+    mn_free(work);
     free(x), free(y), free(B), free(C);
     free(w), free(w2);
     t->free(&s);

@@ -19,3 +19,15 @@ if [ "${MINNOW_SKIP_ASAN:-0}" != 1 ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   MINNOW_ASAN=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
 fi
+# One loaded model run from several threads (tests/test_threads.c) under
+# ThreadSanitizer, where clang has it (skipped with a note otherwise).
+if [ "${MINNOW_SKIP_TSAN:-0}" != 1 ]; then
+  if command -v clang >/dev/null && echo 'int main(void){return 0;}' | clang -fsanitize=thread -x c - -o /tmp/minnow-tsan-probe.$$ 2>/dev/null; then
+    rm -f /tmp/minnow-tsan-probe.$$
+    CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINNOW_TSAN=ON >/dev/null
+    cmake --build build-tsan -j"$jobs" --target test_threads
+    TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp halt_on_error=1" ./build-tsan/test_threads
+  else
+    echo "test.sh: clang with ThreadSanitizer not found: test_threads not run under TSan" >&2
+  fi
+fi

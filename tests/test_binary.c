@@ -285,12 +285,12 @@ static void t_store_kernels(void **s) {
         float *yr = malloc(sizeof(float) * batch * rows);
         for (int i = 0; i < batch * cols; i++) x[i] = 2 * mn_rng_uniform(&r) - 1;
         for (int i = 0; i < batch * rows; i++) y[i] = yr[i] = (float)i;
-        t->xwt(st, x, batch, y);
+        t->xwt(st, x, batch, y, NULL); /* the binary kernels take no work area */
         mn_sgemm_ref(0, 1, batch, rows, cols, 1.0f, x, cols, w, cols, 1.0f, yr, rows);
         assert_true(tu_maxdiff(y, yr, (size_t)batch * rows) < 1e-3f);
         float *B = malloc(sizeof(float) * cols * n), *C = malloc(sizeof(float) * rows * n), *Cr = malloc(sizeof(float) * rows * n);
         for (int i = 0; i < cols * n; i++) B[i] = 2 * mn_rng_uniform(&r) - 1;
-        t->wb(st, B, n, n, C, n);
+        t->wb(st, B, n, n, C, n, NULL);
         mn_sgemm_ref(0, 0, rows, n, cols, 1.0f, w, cols, B, n, 0.0f, Cr, n);
         assert_true(tu_maxdiff(C, Cr, (size_t)rows * n) < 1e-3f);
         free(w); free(x); free(y); free(yr); free(B); free(C); free(Cr);

@@ -200,7 +200,7 @@ static void test_kernels(void **state) {
                         }
                         /* through the traits, as the dense op runs it */
                         memcpy(y, y0, sizeof(float) * (size_t)batch * rows);
-                        mn_store_traits_of(MN_ST_CODEBOOK)->xwt(s, x, batch, y);
+                        mn_store_traits_of(MN_ST_CODEBOOK)->xwt(s, x, batch, y, NULL);
                         assert_true(rel_err(y, want, (size_t)batch * rows) < 1e-5f);
                         free(x); free(y0); free(want); free(y);
                     }

@@ -292,8 +292,10 @@ static void check_store(int isa, int R, int K, int n, int bits, int per_row) {
     for (int i = 0; i < n; i++)
         for (int c = 0; c < K; c++) B[c * ldb + i] = x[i * K + c];
     for (int i = 0; i < n * R; i++) y[i] = yb[i] = frand(-1, 1);
-    t->xwt(s, x, n, y);
-    t->wb(s, B, n, ldb, C, n + 1);
+    void *work = mn_alloc(mn_store_scratch_bytes(s, n) + 1, 1);
+    t->xwt(s, x, n, y, work);
+    t->wb(s, B, n, ldb, C, n + 1, work);
+    mn_free(work);
     for (int i = 0; i < n; i++)
         for (int r = 0; r < R; r++) {
             int k = in.nscale > 1 ? r : 0;
@@ -459,13 +461,14 @@ static void test_store_conv(void **state) {
             float *y0 = malloc(sizeof(float) * batch * F * P), *y1 = malloc(sizeof(float) * batch * F * P);
             float *B = malloc(sizeof(float) * K * P), *Cm = malloc(sizeof(float) * F * P);
             for (int f = 0; f < F; f++) bias[f] = frand(-1, 1);
-            size_t sb = mn_i8_image_bytes(in.isa, G.C, G.H, G.W, G.pad);
+            /* the kernels' work area, then the code image */
+            size_t sb = mn_store_scratch_bytes(s, batch) + mn_i8_image_bytes(in.isa, G.C, G.H, G.W, G.pad);
             void *scr = mn_alloc(sb, 1);
             assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb - 1), 1); /* too little scratch */
             assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb), 0);
             for (int b = 0; b < batch; b++) {
                 mn_im2col_ref(x + b * isz, G.C, G.H, G.W, G.k, G.s, G.pad, cg.OH, cg.OW, B, P);
-                t->wb(s, B, P, P, Cm, P);
+                t->wb(s, B, P, P, Cm, P, scr);
                 for (int f = 0; f < F; f++)
                     for (int p = 0; p < P; p++) y1[(b * F + f) * P + p] = Cm[f * P + p] + bias[f];
             }
@@ -482,7 +485,7 @@ static void test_store_conv(void **state) {
     mn_store *w = rand_store(4, 9, 8, 1, 0, 0), *a = rand_store(4, 9, 8, 1, 1, 0);
     mn_conv_geom cg = {1, 5, 5, 3, 1, 0, 3, 3}, bad = {2, 5, 5, 3, 1, 0, 3, 3};
     float x[25] = {0}, y[36];
-    unsigned char scr[4096];
+    static _Alignas(64) unsigned char scr[1 << 17];
     assert_int_equal(t->conv(w, &cg, x, 1, NULL, y, scr, sizeof scr), 1);
     assert_int_equal(t->conv(a, &bad, x, 1, NULL, y, scr, sizeof scr), 1);
     assert_int_equal(t->conv(a, &cg, x, 1, NULL, y, scr, sizeof scr), 0);

@@ -298,7 +298,7 @@ static void test_xwt(void **state) {
                         assert_true(fabsf(y[i] - yref[i]) <= 1e-6 * mag[i] + 1e-30);
                 }
                 memcpy(y, y0, sizeof(float) * (size_t)ny);
-                mn_st_csr.xwt(s, x, batch, y); /* the traits entry = the dispatcher */
+                mn_st_csr.xwt(s, x, batch, y, NULL); /* the traits entry = the dispatcher */
                 check_close(y, want, mag, ny, "xwt via traits");
                 free(x), free(y0), free(y), free(yref), free(want), free(mag);
             }

@@ -134,6 +134,7 @@ typedef struct mn_graph {
     mn_rng rng;                  /* dropout */
     int nmeta;
     mn_meta meta[MN_META_MAX];
+    const struct mn_graph *model; /* set in a view (mn_graph_view): whose parameters it shares */
 } mn_graph;
 
 void mn_graph_init(mn_graph *g);
@@ -220,6 +221,15 @@ const char *mn_param_storage(const mn_graph *g, int p);
 
 /* 1 if g has a bdense or bconv node. */
 int mn_graph_is_binary(const mn_graph *g);
+
+/* A view of a finalized model, to run it from another thread: the view
+ * shares the model's parameters, masks and compressed stores, read only,
+ * and owns its activations and scratch (mn_graph_reserve, then
+ * mn_graph_forward or mn_eval).  Any number of views of one model may run
+ * at once; the model must outlive them and not change meanwhile.  A view
+ * runs inference only (forward with train = 0; it has no gradients).
+ * mn_graph_free frees what the view owns. */
+mn_status mn_graph_view(const mn_graph *model, mn_graph *view);
 
 /* A deep copy (structure, parameters, masks; not run-time buffers). */
 mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst);

@@ -58,6 +58,12 @@ static void free_runtime(mn_graph *g) {
 
 void mn_graph_free(mn_graph *g) {
     free_runtime(g);
+    if (g->model) { /* a view: the parameters are the model's */
+        free(g->params);
+        free(g->nodes);
+        mn_graph_init(g);
+        return;
+    }
     for (int i = 0; i < g->nparams; i++) {
         mn_free(g->params[i].mask);
         mn_store_free(g->params[i].store);
@@ -303,9 +309,33 @@ void mn_graph_init_params(mn_graph *g, mn_rng *r) {
     }
 }
 
+/* The most scratch any node takes at this batch. */
+static size_t scratch_need(const mn_graph *g, int batch) {
+    size_t need = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_opdef *d = mn__opdef(g->nodes[i].op);
+        size_t s = d->scratch ? d->scratch(g, &g->nodes[i], batch) : 0;
+        if (s > need) need = s;
+    }
+    return need;
+}
+
+/* A store attached since the last reserve may take more scratch (its
+ * kernels' work area): only the scratch grows, no node buffer moves. */
+static mn_status grow_scratch(mn_graph *g) {
+    size_t need = scratch_need(g, g->batch_cap);
+    if (need <= g->scratch_floats) return MN_OK;
+    float *s = mn_alloc(need, sizeof(float));
+    if (!s) return mn_error(MN_ENOMEM, "out of memory for scratch");
+    mn_free(g->scratch);
+    g->scratch = s;
+    g->scratch_floats = need;
+    return MN_OK;
+}
+
 mn_status mn_graph_reserve(mn_graph *g, int batch) {
     if (!g->finalized) return mn_error(MN_EARG, "graph is not finalized");
-    if (batch <= g->batch_cap) return MN_OK;
+    if (batch <= g->batch_cap) return grow_scratch(g);
     free_runtime(g);
     size_t act = 0, aux = 0, scratch = 0;
     for (int i = 0; i < g->nnodes; i++) {
@@ -458,6 +488,33 @@ const char *mn_graph_get_meta(const mn_graph *g, const char *key) {
     for (int i = 0; i < g->nmeta; i++)
         if (strcmp(g->meta[i].key, key) == 0) return g->meta[i].val;
     return NULL;
+}
+
+mn_status mn_graph_view(const mn_graph *model, mn_graph *view) {
+    mn_graph_init(view);
+    if (!model->finalized) return mn_error(MN_EARG, "graph view: the model is not finalized");
+    mn_graph v = *model;
+    v.nodes = malloc(sizeof *v.nodes * (size_t)(model->nnodes ? model->nnodes : 1));
+    v.params = malloc(sizeof *v.params * (size_t)(model->nparams ? model->nparams : 1));
+    if (!v.nodes || !v.params) {
+        free(v.nodes); free(v.params);
+        return mn_error(MN_ENOMEM, "out of memory");
+    }
+    memcpy(v.nodes, model->nodes, sizeof *v.nodes * (size_t)model->nnodes);
+    memcpy(v.params, model->params, sizeof *v.params * (size_t)model->nparams);
+    v.cap = model->nnodes;
+    v.model = model->model ? model->model : model;
+    v.gw = v.m = v.v = NULL; /* nothing to train */
+    v.act = v.dact = v.auxbuf = v.scratch = NULL;
+    v.batch_cap = 0;
+    v.scratch_floats = v.act_floats = 0;
+    v.in_x = NULL;
+    for (int i = 0; i < v.nnodes; i++) {
+        v.nodes[i].y = v.nodes[i].dy = v.nodes[i].aux = NULL;
+        v.nodes[i].dy_extra = NULL;
+    }
+    *view = v;
+    return MN_OK;
 }
 
 mn_status mn_graph_clone(const mn_graph *src, mn_graph *dst) {

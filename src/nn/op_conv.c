@@ -63,10 +63,13 @@ static size_t per_thread(const cdims *d) {
     return A16((size_t)d->CKK * d->P) + A16((size_t)d->P * d->F) + A16((size_t)d->CKK * d->F) + A16(d->F);
 }
 
+/* The per-image path's buffers per thread, or the whole [F, batch*P]
+ * result followed by the work area of the weight's store (wb at
+ * inference). */
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
     if (mn__dw_applies(g, n)) return 0;
     cdims d = dims_of(g, n);
-    size_t whole = (size_t)batch * d.P * d.F;
+    size_t whole = A16((size_t)batch * d.P * d.F) + A16((mn_store_scratch_bytes(g->params[n->p[0]].store, batch) + 3) / 4);
     int nt = mn_get_threads() < batch ? mn_get_threads() : batch;
     size_t per = (size_t)(nt > 1 ? nt : 1) * per_thread(&d);
     return whole > per ? whole : per;
@@ -119,6 +122,7 @@ static void img_backward(mn_graph *g, mn_node *n, const cdims *d, int batch) {
     size_t per = per_thread(d), o_dyt = A16((size_t)d->CKK * d->P);
     size_t o_gwt = o_dyt + A16((size_t)d->P * d->F), o_gb = o_gwt + A16((size_t)d->CKK * d->F);
     int nt = img_threads(g, d, batch), used = 1;
+    (void)nt; /* unused where OpenMP is off (the TSan build) */
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -176,7 +180,11 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
         return;
     fill_cols(g, n, &d, batch, col);
     int fg = d.F / d.G, kg = d.CKK / d.G;
-    if (t && t->wb) t->wb(st, col, (int)ld, ld, tmp, ld);
+    /* The store's work area follows the [F, batch*P] result in the scratch
+     * (a store attached after mn_graph_reserve that does not fit there runs
+     * on the decoded f32 weights instead). */
+    size_t used = A16((size_t)d.F * ld), work = mn_store_scratch_bytes(st, batch);
+    if (t && t->wb && used + (work + 3) / 4 <= g->scratch_floats) t->wb(st, col, (int)ld, ld, tmp, ld, tmp + used);
     else for (int gi = 0; gi < d.G; gi++)
         mn_sgemm(0, 0, fg, (int)ld, kg, 1.0f, w + (int64_t)gi * fg * kg, kg,
                  col + (int64_t)gi * kg * ld, (int)ld, 0.0f, tmp + (int64_t)gi * fg * ld, (int)ld);

@@ -54,13 +54,23 @@ static size_t nt_floats(const mn_graph *g, const mn_node *n, int batch) {
     return (size_t)(nt_on_x(batch, in, n->a.units) ? (int64_t)batch * (in + n->a.units) : nw);
 }
 
+/* Scratch: the GEMM path's, or the work area of the weight's store (the
+ * two never run in the same call). */
+static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
+    size_t nt = nt_floats(g, n, batch);
+    size_t sw = (mn_store_scratch_bytes(g->params[n->p[0]].store, batch) + 3) / 4;
+    return nt > sw ? nt : sw;
+}
+
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int in = (int)mn__numel_in(g, n, 0), u = n->a.units;
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *b = mn__w(g, n, 1);
     /* A compressed weight runs on its own kernel at inference. */
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st) ? mn_store_traits_of(st->kind) : NULL;
-    int sparse = t && t->xwt;
+    /* (A store attached after mn_graph_reserve, whose work area the
+     * scratch cannot hold, runs on the decoded f32 weights instead.) */
+    int sparse = t && t->xwt && mn_store_scratch_bytes(st, batch) <= g->scratch_floats * sizeof(float);
     size_t nt = sparse ? 0 : nt_floats(g, n, batch);
     int gemm = nt && g->scratch_floats >= nt;
     if (gemm && nt_on_x(batch, in, u)) {
@@ -71,7 +81,7 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
         return;
     }
     for (int i = 0; i < batch; i++) memcpy(n->y + (int64_t)i * u, b, sizeof(float) * u);
-    if (sparse) { t->xwt(st, x, batch, n->y); return; }
+    if (sparse) { t->xwt(st, x, batch, n->y, g->scratch); return; }
     if (gemm) {
         mn_transpose(w, u, in, in, g->scratch, u);
         mn_sgemm_small(batch, u, in, x, in, 1, g->scratch, u, 1, NULL, n->y, u);
@@ -103,4 +113,4 @@ static int64_t macs(const mn_graph *g, const mn_node *n) {
     return mn__numel_in(g, n, 0) * n->a.units;
 }
 
-const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, nt_floats, forward, backward, macs};
+const mn_opdef mn_op_dense = {"dense", 1, 1, infer, NULL, scratch, forward, backward, macs};

@@ -10,8 +10,8 @@
  *   (2 per byte at 4 bits, 4 per byte at 2 bits), unused high bits zero.
  * At load the codes are unpacked to int8 and packed again into the layout of
  * the kernel this CPU runs; the per-row constants of the integer epilogue
- * and a fixed scratch for NB activation rows are made once, so the kernels
- * never allocate. */
+ * and the layout of the kernels' scratch are made once; the scratch itself
+ * is the caller's (traits `scratch`), so one store runs from many threads. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,19 +39,29 @@ typedef struct aff {
     double *zw;      /* per row weight zero */
     float *wf;       /* weight-only stores: decoded weights for f32 products */
     int nbj;         /* conv: output pixels per kernel call */
-    void *xbuf, *pbuf;
-    int32_t *acc, *sumq;
     int32_t *c0i, *zwi; /* conv trait: c0 and zw for the int32 epilogue */
-    void *rbuf;         /* conv trait: 16 im2col rows of codes */
+    /* The caller's scratch, laid out as: activation rows (dense), a panel
+     * (conv), int32 sums, per-row/column code sums, 16 im2col rows of codes
+     * (conv trait); each part 64-byte aligned. */
+    size_t o_pbuf, o_acc, o_sumq, o_rbuf, work;
 } aff;
 
 static void aff_free(aff *a) {
     if (!a) return;
     free(a->q); free(a->scale); free(a->zero);
     mn_free(a->wp); mn_free(a->wr); free(a->mul); free(a->c0); free(a->zw); mn_free(a->wf);
-    mn_free(a->xbuf); mn_free(a->pbuf); mn_free(a->acc); mn_free(a->sumq);
-    free(a->c0i); free(a->zwi); mn_free(a->rbuf);
+    free(a->c0i); free(a->zwi);
     free(a);
+}
+
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* The parts of the caller's scratch (see aff). */
+typedef struct { void *xbuf, *pbuf, *rbuf; int32_t *acc, *sumq; } parts;
+static parts parts_of(const aff *a, void *work) {
+    unsigned char *w = work;
+    return (parts){w, w + a->o_pbuf, w + a->o_rbuf, (int32_t *)(void *)(w + a->o_acc),
+                   (int32_t *)(void *)(w + a->o_sumq)};
 }
 
 static size_t header_bytes(int nscale, int has_act) { return 12 + (size_t)8 * nscale + (has_act ? 16 : 0); }
@@ -109,15 +119,14 @@ static mn_status prepare(aff *a, int rows, int cols) {
     a->mul = malloc(sizeof(float) * rows);
     a->c0 = malloc(sizeof(double) * rows);
     a->zw = malloc(sizeof(double) * rows);
-    a->xbuf = mn_alloc(mn_i8_xbytes(a->isa, NB, cols), 1);
-    a->pbuf = mn_alloc(mn_i8_pbytes(a->isa, a->nbj, cols), 1);
-    a->acc = mn_alloc((size_t)na, sizeof(int32_t));
-    a->sumq = mn_alloc((size_t)(NB > a->nbj ? NB : a->nbj), sizeof(int32_t));
     a->c0i = malloc(sizeof(int32_t) * rows);
     a->zwi = malloc(sizeof(int32_t) * rows);
-    a->rbuf = mn_alloc(mn_i8_im2panel_rbytes(a->isa, cols), 1);
-    if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->xbuf || !a->pbuf || !a->acc || !a->sumq ||
-        !a->c0i || !a->zwi || !a->rbuf)
+    a->o_pbuf = up64(mn_i8_xbytes(a->isa, NB, cols));
+    a->o_acc = a->o_pbuf + up64(mn_i8_pbytes(a->isa, a->nbj, cols));
+    a->o_sumq = a->o_acc + up64((size_t)na * sizeof(int32_t));
+    a->o_rbuf = a->o_sumq + up64(sizeof(int32_t) * (size_t)(NB > a->nbj ? NB : a->nbj));
+    a->work = a->o_rbuf + up64(mn_i8_im2panel_rbytes(a->isa, cols));
+    if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->c0i || !a->zwi)
         return mn_error(MN_ENOMEM, "out of memory");
     mn_i8_pack_w(a->isa, a->q, rows, cols, a->wp);
     mn_i8_pack_wrows(a->isa, a->q, rows, cols, a->wr);
@@ -275,18 +284,19 @@ static void st_free(mn_store *s) { aff_free(s->impl); s->impl = NULL; }
 
 /* y[b, r] += act.scale * wscale[r] * sum_c (qx - za)(qw - zw), the sum
  * taken as acc + c0[r] - zw[r] * sum(qx): exact in double, rounded once. */
-static void xwt(const mn_store *s, const float *x, int batch, float *y) {
+static void xwt(const mn_store *s, const float *x, int batch, float *y, void *work) {
     const aff *a = s->impl;
     int R = s->rows, K = s->cols, ld = mn_i8_ldacc(R);
     if (!a->has_act) { mn_sgemm(0, 1, batch, R, K, 1.0f, x, K, a->wf, K, 1.0f, y, R); return; }
+    parts w = parts_of(a, work);
     for (int b0 = 0; b0 < batch; b0 += NB) {
         int nb = batch - b0 < NB ? batch - b0 : NB;
-        mn_i8_quant_rows(a->isa, x + (int64_t)b0 * K, nb, K, &a->act, a->xbuf, a->sumq);
-        mn_i8_gemm_xw(a->isa, a->wp, R, K, a->xbuf, nb, a->acc, ld);
+        mn_i8_quant_rows(a->isa, x + (int64_t)b0 * K, nb, K, &a->act, w.xbuf, w.sumq);
+        mn_i8_gemm_xw(a->isa, a->wp, R, K, w.xbuf, nb, w.acc, ld);
         for (int i = 0; i < nb; i++) {
             float *yr = y + (int64_t)(b0 + i) * R;
-            const int32_t *ar = a->acc + (int64_t)i * ld;
-            double sq = a->sumq[i];
+            const int32_t *ar = w.acc + (int64_t)i * ld;
+            double sq = w.sumq[i];
             for (int r = 0; r < R; r++) yr[r] += (float)((double)ar[r] + a->c0[r] - a->zw[r] * sq) * a->mul[r];
         }
     }
@@ -294,22 +304,23 @@ static void xwt(const mn_store *s, const float *x, int batch, float *y) {
 
 /* C[r, j] = the same for conv, with activations quantized as panels
  * straight from the rows of the im2col matrix B. */
-static void wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+static void wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc, void *work) {
     const aff *a = s->impl;
     int R = s->rows, K = s->cols;
     if (!a->has_act) {
         mn_sgemm(0, 0, R, n, K, 1.0f, a->wf, K, B, (int)ldb, 0.0f, C, (int)ldc);
         return;
     }
+    parts w = parts_of(a, work);
     for (int j0 = 0; j0 < n; j0 += a->nbj) {
         int nb = n - j0 < a->nbj ? n - j0 : a->nbj, ld = mn_i8_ldacc(nb);
-        mn_i8_quant_panel(a->isa, B + j0, ldb, nb, K, &a->act, a->pbuf, a->sumq);
-        mn_i8_gemm_wx(a->isa, a->wr, R, K, a->pbuf, nb, a->acc, ld);
+        mn_i8_quant_panel(a->isa, B + j0, ldb, nb, K, &a->act, w.pbuf, w.sumq);
+        mn_i8_gemm_wx(a->isa, a->wr, R, K, w.pbuf, nb, w.acc, ld);
         for (int r = 0; r < R; r++) {
             float *cr = C + r * ldc + j0, m = a->mul[r];
-            const int32_t *ar = a->acc + (int64_t)r * ld;
+            const int32_t *ar = w.acc + (int64_t)r * ld;
             double c0 = a->c0[r], zw = a->zw[r];
-            for (int j = 0; j < nb; j++) cr[j] = (float)((double)ar[j] + c0 - zw * a->sumq[j]) * m;
+            for (int j = 0; j < nb; j++) cr[j] = (float)((double)ar[j] + c0 - zw * w.sumq[j]) * m;
         }
     }
 }
@@ -326,22 +337,34 @@ static int conv(const mn_store *s, const mn_conv_geom *g, const float *x, int ba
     if (!a->has_act || K > MN_I8_OUT_MAX_K || (int64_t)g->C * g->k * g->k != K || g->OH <= 0 || g->OW <= 0 ||
         (int64_t)g->OH * g->OW > INT32_MAX)
         return 1;
+    /* The scratch holds the kernels' work area, then the code image. */
     size_t need = mn_i8_image_bytes(a->isa, g->C, g->H, g->W, g->pad);
-    if (!need || need > sbytes || need > INT32_MAX) return 1; /* the gathers index it with int */
+    if (!need || need > INT32_MAX || sbytes < a->work || need > sbytes - a->work)
+        return 1; /* the gathers index the image with int */
+    parts w = parts_of(a, scratch);
+    unsigned char *img = (unsigned char *)scratch + a->work;
     int P = g->OH * g->OW;
     int64_t isz = (int64_t)g->C * g->H * g->W;
     for (int b = 0; b < batch; b++) {
-        mn_i8_quant_image(a->isa, x + b * isz, g->C, g->H, g->W, g->pad, &a->act, scratch);
+        mn_i8_quant_image(a->isa, x + b * isz, g->C, g->H, g->W, g->pad, &a->act, img);
         float *yb = y + (int64_t)b * R * P;
         for (int j0 = 0; j0 < P; j0 += a->nbj) {
             int nb = P - j0 < a->nbj ? P - j0 : a->nbj, ld = mn_i8_ldacc(nb);
-            mn_i8_im2panel(a->isa, scratch, g->C, g->H, g->W, g->k, g->stride, g->pad, g->OW, j0, nb, a->pbuf,
-                           a->sumq, a->rbuf);
-            mn_i8_gemm_wx(a->isa, a->wr, R, K, a->pbuf, nb, a->acc, ld);
-            mn_i8_wx_out(a->isa, a->acc, ld, R, nb, a->c0i, a->zwi, a->mul, a->sumq, bias, yb + j0, P);
+            mn_i8_im2panel(a->isa, img, g->C, g->H, g->W, g->k, g->stride, g->pad, g->OW, j0, nb, w.pbuf,
+                           w.sumq, w.rbuf);
+            mn_i8_gemm_wx(a->isa, a->wr, R, K, w.pbuf, nb, w.acc, ld);
+            mn_i8_wx_out(a->isa, w.acc, ld, R, nb, a->c0i, a->zwi, a->mul, w.sumq, bias, yb + j0, P);
         }
     }
     return 0;
 }
 
-const mn_store_traits mn_st_affine = {"affine", bytes, decode, serialize, deserialize, st_free, xwt, wb, conv};
+/* Whatever the batch: xwt and wb run NB samples / nbj columns at a time. */
+static size_t scratch_bytes(const mn_store *s, int batch) {
+    (void)batch;
+    const aff *a = s->impl;
+    return a->has_act ? a->work : 0;
+}
+
+const mn_store_traits mn_st_affine = {"affine", bytes, decode, serialize, deserialize, st_free, xwt, wb, conv,
+                                      scratch_bytes};

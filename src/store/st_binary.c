@@ -205,7 +205,8 @@ static void st_free(mn_store *s) {
 
 /* Real inputs (the kernel path for BinaryConnect layers): row chunks into a
  * stack buffer, since kernels never allocate. */
-static void st_xwt(const mn_store *s, const float *x, int batch, float *y) {
+static void st_xwt(const mn_store *s, const float *x, int batch, float *y, void *work) {
+    (void)work;
     const mn_bin_store *b = s->impl;
     enum { CH = 256 };
     float acc[CH];
@@ -219,7 +220,8 @@ static void st_xwt(const mn_store *s, const float *x, int batch, float *y) {
         }
 }
 
-static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc, void *work) {
+    (void)work;
     const mn_bin_store *b = s->impl;
     mn_signacc_cols(b->bits, b->mask, b->rows, b->cols, b->words, B, n, ldb, C, ldc);
     for (int r = 0; r < b->rows; r++)
@@ -227,4 +229,4 @@ static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
 }
 
 const mn_store_traits mn_st_binary = {"binary", st_bytes, st_decode, st_serialize, st_deserialize,
-                                      st_free, st_xwt, st_wb, NULL};
+                                      st_free, st_xwt, st_wb, NULL, NULL};

@@ -298,12 +298,14 @@ mn_cb_mat mn_codebook_mat(const mn_store *s) {
     return (mn_cb_mat){s->rows, s->cols, (m->flags & MN_CB_SPARSE) != 0, m->k, m->cb, m->nnz, m->idx, m->col, m->rowptr};
 }
 
-static void cb_xwt(const mn_store *s, const float *x, int batch, float *y) {
+static void cb_xwt(const mn_store *s, const float *x, int batch, float *y, void *work) {
+    (void)work;
     mn_cb_mat v = mn_codebook_mat(s);
     mn_cb_xwt(&v, x, batch, y);
 }
 
-static void cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+static void cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc, void *work) {
+    (void)work;
     mn_cb_mat v = mn_codebook_mat(s);
     mn_cb_wb(&v, B, n, ldb, C, ldc);
 }
@@ -332,7 +334,7 @@ void mn_codebook_wb_variant(mn_cb_variant k, const mn_store *s, const float *B, 
 }
 
 const mn_store_traits mn_st_codebook = {
-    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL,
+    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL, NULL,
 };
 
 /* ---- building ---- */

@@ -255,12 +255,17 @@ static void st_free(mn_store *s) {
     s->impl = NULL;
 }
 
-static void st_xwt(const mn_store *s, const float *x, int batch, float *y) { mn_csr_xwt(csr(s), x, batch, y); }
-static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
+/* The CSR kernels need no work area: they keep what they need on the stack. */
+static void st_xwt(const mn_store *s, const float *x, int batch, float *y, void *work) {
+    (void)work;
+    mn_csr_xwt(csr(s), x, batch, y);
+}
+static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc, void *work) {
+    (void)work;
     mn_csr_wb(csr(s), B, n, ldb, C, ldc);
 }
 
-const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize, st_free, st_xwt, st_wb, NULL};
+const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize, st_free, st_xwt, st_wb, NULL, NULL};
 
 mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out) {
     if (rows <= 0 || cols <= 0) return mn_error(MN_EARG, "csr: bad matrix shape %dx%d", rows, cols);

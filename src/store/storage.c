@@ -35,6 +35,11 @@ void mn_store_free(mn_store *s) {
     free(s);
 }
 
+size_t mn_store_scratch_bytes(const mn_store *s, int batch) {
+    const mn_store_traits *t = s ? mn_store_traits_of(s->kind) : NULL;
+    return t && t->scratch ? t->scratch(s, batch) : 0;
+}
+
 mn_status mn_store_clone(const mn_store *s, mn_store **out) {
     const mn_store_traits *t = mn_store_traits_of(s->kind);
     if (!t) return mn_error(MN_EUNSUPPORTED, "storage kind %d is not available", (int)s->kind);

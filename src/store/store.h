@@ -54,25 +54,36 @@ typedef struct mn_store_traits {
     void (*free)(mn_store *s);
     /* Inference kernels; NULL means "decode and use the f32 path".
      * xwt: y[b, r] += sum_c x[b, c] W[r, c]          (dense layers)
-     * wb:  C[r, j]  = sum_c W[r, c] B[c, j], j < n   (conv after im2col) */
-    void (*xwt)(const mn_store *s, const float *x, int batch, float *y);
+     * wb:  C[r, j]  = sum_c W[r, c] B[c, j], j < n   (conv after im2col)
+     * They never write to the store: `work` is the caller's scratch of
+     * scratch(s, batch) bytes (64-byte aligned; NULL when that is 0), so
+     * one store runs from several threads at once, each with its own. */
+    void (*xwt)(const mn_store *s, const float *x, int batch, float *y, void *work);
     void (*wb)(const mn_store *s, const float *B, int n, int64_t ldb, float *C,
-               int64_t ldc);
+               int64_t ldc, void *work);
     /* Optional, NULL = not provided.  The whole conv at inference (groups
      * 1) from the raw input x[batch, C, H, W] (rows = filters, cols =
      * C*k*k): y[batch, rows, OH*OW] = conv + bias[r] (bias may be NULL),
-     * without the f32 im2col matrix; scratch: scratch_bytes for it to use.
-     * Returns 0 when done, non-zero when it does not apply (the caller then
-     * runs im2col + wb). */
+     * without the f32 im2col matrix.  scratch: scratch_bytes bytes, of
+     * which the first scratch(s, batch) are the kernels' work area and the
+     * rest holds what the conv needs beyond it.  Returns 0 when done,
+     * non-zero when it does not apply or the scratch is too small (the
+     * caller then runs im2col + wb). */
     int (*conv)(const mn_store *s, const mn_conv_geom *g, const float *x,
                 int batch, const float *bias, float *y, void *scratch,
                 size_t scratch_bytes);
+    /* Bytes of work area one xwt/wb call on `batch` samples (or columns)
+     * takes, as CMSIS-NN's *_get_buffer_size; NULL = none.  The graph
+     * reserves it once (mn_store_scratch_bytes). */
+    size_t (*scratch)(const mn_store *s, int batch);
 } mn_store_traits;
 
 /* NULL for MN_ST_F32 or a kind this build does not have. */
 const mn_store_traits *mn_store_traits_of(mn_storage_kind k);
 const char *mn_storage_name(mn_storage_kind k);
 
+/* The work area s's kernels take for `batch` (0 for none). */
+size_t mn_store_scratch_bytes(const mn_store *s, int batch);
 /* A deep copy of s via serialize/deserialize. */
 mn_status mn_store_clone(const mn_store *s, mn_store **out);
 void mn_store_free(mn_store *s);
