@@ -4,11 +4,14 @@
 #include "core/cpu.h"
 
 #include <cpuid.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 static mn_cpu g_cpu;
-static int g_done;
+/* Models may be loaded and run from several threads at once: the first
+ * call detects, exactly once, and every caller sees the finished table. */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
@@ -34,9 +37,10 @@ static void detect(void) {
     g_cpu.avx512vl = g_cpu.avx512f && ((b >> 31) & 1);
     g_cpu.avx512vnni = g_cpu.avx512f && ((c >> 11) & 1);
     g_cpu.avx512vpopcntdq = g_cpu.avx512f && ((c >> 14) & 1);
+    g_cpu.avx512vbmi = g_cpu.avx512f && ((c >> 1) & 1);
 }
 
 const mn_cpu *mn_cpu_features(void) {
-    if (!g_done) { detect(); g_done = 1; }
+    pthread_once(&g_once, detect);
     return &g_cpu;
 }

@@ -5,7 +5,7 @@
 #include "minnow/core.h"
 
 typedef struct mn_cpu {
-    int avx2, fma, avx512f, avx512bw, avx512vl, avx512vnni, avx512vpopcntdq;
+    int avx2, fma, avx512f, avx512bw, avx512vl, avx512vnni, avx512vpopcntdq, avx512vbmi;
 } mn_cpu;
 /* What this CPU can run, read once with cpuid (and the OS's xsave state).
  * MINNOW_NO_SIMD=1 in the environment forces every flag off, so the

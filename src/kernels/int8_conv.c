@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/int8.h"
+#include "core/cpu.h"
 
 void mn__i8_im2panel_avx512bw(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p0, int n,
                               int cols, void *xp, int32_t *sumq, void *rb);
@@ -184,13 +185,10 @@ __attribute__((target("avx2"))) static void im2panel_words(mn_i8_isa isa, const 
     }
 }
 
-/* VBMI (vpermb) is not in mn_cpu; the VNNI ISA already implies the OS
- * saves the AVX-512 state, and MINNOW_I8_VBMI=0 turns it off (tests). */
+/* VBMI (vpermb) where the CPU has it; MINNOW_I8_VBMI=0 turns it off (tests). */
 static int vbmi_ok(void) {
-    static int cpu = -1;
-    if (cpu < 0) cpu = __builtin_cpu_supports("avx512vbmi") != 0;
     const char *e = getenv("MINNOW_I8_VBMI");
-    return cpu && !(e && e[0] == '0');
+    return mn_cpu_features()->avx512vbmi && !(e && e[0] == '0');
 }
 
 void mn_i8_im2panel(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, int s, int pad, int OW, int p0,
