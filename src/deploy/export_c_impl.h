@@ -5,15 +5,8 @@
 #include <stddef.h>
 
 #include "minnow/graph.h"
+#include "deploy/strbuf.h"
 #include "store/store.h"
-
-/* A growing string; any allocation failure sticks in err. */
-typedef struct mn_sb { char *s; size_t n, cap; int err; } mn_sb;
-void mn_sb_printf(mn_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A float literal that reads back to exactly v (v finite). */
-void mn_sb_float(mn_sb *b, float v);
-/* `static const TYPE name[n] = {...};` counting its bytes into *bytes. */
-void mn_sb_farray(mn_sb *b, const char *name, const float *v, int64_t n, size_t *bytes);
 
 /* How the emitted code reads a weight matrix (rows x cols). */
 typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK, MN_CW_BINARY, MN_CW__COUNT } mn_cw_kind;

@@ -18,21 +18,9 @@
 #include <string.h>
 
 #include "kernels/int8.h"
+#include "kernels/int8_impl.h"
 #include "core/cpu.h"
 
-#define DECL(isa)                                                                                                \
-    void mn__i8_gemm_xw_##isa(const void *wp, int rows, int cols, const void *xr, int nrows, int32_t *acc,      \
-                              int ldacc);                                                                        \
-    void mn__i8_gemm_wx_##isa(const void *wr, int rows, int cols, const void *xp, int n, int32_t *acc,          \
-                              int ldacc);                                                                        \
-    void mn__i8_quant_rows_##isa(const float *x, int nrows, int cols, const mn_qact *a, void *xr, int32_t *sumq); \
-    void mn__i8_quant_panel_##isa(const float *B, int64_t ldb, int n, int cols, const mn_qact *a, void *xp,      \
-                                  int32_t *sumq);
-DECL(avx2)
-DECL(avx512bw)
-DECL(vnni)
-
-static int rup(int x, int m) { return (x + m - 1) / m * m; }
 
 int mn_i8_isa_ok(mn_i8_isa isa) {
     const mn_cpu *c = mn_cpu_features();
@@ -62,22 +50,20 @@ const char *mn_i8_isa_name(mn_i8_isa isa) {
     return isa >= 0 && isa < MN_I8__COUNT ? n[isa] : "unknown";
 }
 
-static int kgroup(mn_i8_isa isa) { return isa == MN_I8_REF ? 1 : isa == MN_I8_VNNI ? 4 : 2; }
-static int esize(mn_i8_isa isa) { return isa == MN_I8_AVX2 || isa == MN_I8_AVX512BW ? 2 : 1; }
 
-int mn_i8_ldx(mn_i8_isa isa, int cols) { return rup(cols, kgroup(isa)); }
-int mn_i8_ldacc(int rows) { return rup(rows, 16); }
+int mn_i8_ldx(mn_i8_isa isa, int cols) { return mn__i8_rup(cols, mn__i8_kgroup(isa)); }
+int mn_i8_ldacc(int rows) { return mn__i8_rup(rows, 16); }
 
 size_t mn_i8_xbytes(mn_i8_isa isa, int nrows, int cols) {
-    return (size_t)nrows * mn_i8_ldx(isa, cols) * esize(isa);
+    return (size_t)nrows * mn_i8_ldx(isa, cols) * mn__i8_esize(isa);
 }
 
 size_t mn_i8_pbytes(mn_i8_isa isa, int n, int cols) {
-    return (size_t)(isa == MN_I8_REF ? n : rup(n, 16)) * mn_i8_ldx(isa, cols) * esize(isa);
+    return (size_t)(isa == MN_I8_REF ? n : mn__i8_rup(n, 16)) * mn_i8_ldx(isa, cols) * mn__i8_esize(isa);
 }
 
 /* Packed weights start with the row sums (VNNI only; 64-byte multiple). */
-static size_t sums_bytes(mn_i8_isa isa, int rows) { return isa == MN_I8_VNNI ? (size_t)rup(rows, 16) * 4 : 0; }
+static size_t sums_bytes(mn_i8_isa isa, int rows) { return isa == MN_I8_VNNI ? (size_t)mn__i8_rup(rows, 16) * 4 : 0; }
 
 size_t mn_i8_wbytes(mn_i8_isa isa, int rows, int cols) {
     if (isa == MN_I8_REF) return (size_t)rows * cols;
@@ -90,28 +76,16 @@ size_t mn_i8_wrbytes(mn_i8_isa isa, int rows, int cols) {
 
 /* Element (i, c) of the row layout and (j, c) of the panel layout. */
 static int64_t at_row(mn_i8_isa isa, int cols, int i, int c) { return (int64_t)i * mn_i8_ldx(isa, cols) + c; }
-static int64_t at_panel(mn_i8_isa isa, int cols, int j, int c) {
-    if (isa == MN_I8_REF) return (int64_t)j * cols + c;
-    int g = kgroup(isa), kp = mn_i8_ldx(isa, cols);
-    return (int64_t)(j / 16) * kp * 16 + (int64_t)(c / g) * 16 * g + (j % 16) * g + c % g;
-}
-
-/* Activation code v at element `at` (uint8 + 128 for VNNI). */
-static inline void put_x(mn_i8_isa isa, void *p, int64_t at, int32_t v) {
-    if (isa == MN_I8_REF) ((int8_t *)p)[at] = (int8_t)v;
-    else if (isa == MN_I8_VNNI) ((uint8_t *)p)[at] = (uint8_t)(v + 128);
-    else ((int16_t *)p)[at] = (int16_t)v;
-}
 /* Weight code (int8 for VNNI). */
 static inline void put_w(mn_i8_isa isa, void *p, int64_t at, int32_t v) {
-    if (esize(isa) == 2) ((int16_t *)p)[at] = (int16_t)v;
+    if (mn__i8_esize(isa) == 2) ((int16_t *)p)[at] = (int16_t)v;
     else ((int8_t *)p)[at] = (int8_t)v;
 }
 
 static void put_sums(mn_i8_isa isa, const int8_t *q, int rows, int cols, void *w) {
     if (isa != MN_I8_VNNI) return;
     int32_t *rs = w;
-    for (int r = 0; r < rup(rows, 16); r++) {
+    for (int r = 0; r < mn__i8_rup(rows, 16); r++) {
         int32_t s = 0;
         for (int c = 0; r < rows && c < cols; c++) s += q[(int64_t)r * cols + c];
         rs[r] = s;
@@ -122,10 +96,10 @@ void mn_i8_pack_w(mn_i8_isa isa, const int8_t *q, int rows, int cols, void *wp) 
     if (isa == MN_I8_REF) { memcpy(wp, q, (size_t)rows * cols); return; }
     put_sums(isa, q, rows, cols, wp);
     void *p = (char *)wp + sums_bytes(isa, rows);
-    int rp = rup(rows, 16), kp = mn_i8_ldx(isa, cols);
+    int rp = mn__i8_rup(rows, 16), kp = mn_i8_ldx(isa, cols);
     for (int r = 0; r < rp; r++)
         for (int c = 0; c < kp; c++)
-            put_w(isa, p, at_panel(isa, cols, r, c), r < rows && c < cols ? q[(int64_t)r * cols + c] : 0);
+            put_w(isa, p, mn__i8_at_panel(isa, cols, r, c), r < rows && c < cols ? q[(int64_t)r * cols + c] : 0);
 }
 
 void mn_i8_pack_wrows(mn_i8_isa isa, const int8_t *q, int rows, int cols, void *wr) {
@@ -164,7 +138,7 @@ void mn_i8_quant_rows_ref(mn_i8_isa isa, const float *x, int nrows, int cols, co
         for (int c = 0; c < kp; c++) {
             int32_t v = c < cols ? q1(x[(int64_t)i * cols + c], inv, lo, hi, a->zero) : 0;
             s += v;
-            put_x(isa, xr, at_row(isa, cols, i, c), v);
+            mn__i8_put_x(isa, xr, at_row(isa, cols, i, c), v);
         }
         if (sumq) sumq[i] = s;
     }
@@ -173,13 +147,13 @@ void mn_i8_quant_rows_ref(mn_i8_isa isa, const float *x, int nrows, int cols, co
 void mn_i8_quant_panel_ref(mn_i8_isa isa, const float *B, int64_t ldb, int n, int cols, const mn_qact *a,
                            void *xp, int32_t *sumq) {
     float inv = 1.0f / a->scale, lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
-    int np = isa == MN_I8_REF ? n : rup(n, 16), kp = mn_i8_ldx(isa, cols);
+    int np = isa == MN_I8_REF ? n : mn__i8_rup(n, 16), kp = mn_i8_ldx(isa, cols);
     if (sumq) memset(sumq, 0, sizeof(int32_t) * np);
     for (int c = 0; c < kp; c++)
         for (int j = 0; j < np; j++) {
             int32_t v = c < cols && j < n ? q1(B[c * ldb + j], inv, lo, hi, a->zero) : 0;
             if (sumq) sumq[j] += v;
-            put_x(isa, xp, at_panel(isa, cols, j, c), v);
+            mn__i8_put_x(isa, xp, mn__i8_at_panel(isa, cols, j, c), v);
         }
 }
 
@@ -206,14 +180,14 @@ void mn_i8_quant_panel(mn_i8_isa isa, const float *B, int64_t ldb, int n, int co
 void mn_i8_prep_rows(mn_i8_isa isa, const int8_t *q, int nrows, int cols, void *xr) {
     for (int i = 0; i < nrows; i++)
         for (int c = 0; c < mn_i8_ldx(isa, cols); c++)
-            put_x(isa, xr, at_row(isa, cols, i, c), c < cols ? q[(int64_t)i * cols + c] : 0);
+            mn__i8_put_x(isa, xr, at_row(isa, cols, i, c), c < cols ? q[(int64_t)i * cols + c] : 0);
 }
 
 void mn_i8_prep_panel(mn_i8_isa isa, const int8_t *q, int n, int cols, void *xp) {
-    int np = isa == MN_I8_REF ? n : rup(n, 16);
+    int np = isa == MN_I8_REF ? n : mn__i8_rup(n, 16);
     for (int j = 0; j < np; j++)
         for (int c = 0; c < mn_i8_ldx(isa, cols); c++)
-            put_x(isa, xp, at_panel(isa, cols, j, c), c < cols && j < n ? q[(int64_t)j * cols + c] : 0);
+            mn__i8_put_x(isa, xp, mn__i8_at_panel(isa, cols, j, c), c < cols && j < n ? q[(int64_t)j * cols + c] : 0);
 }
 
 /* acc[i][j] = sum_c A[i][c] B[j][c] over plain int8 rows; pads to 16. */
@@ -227,7 +201,7 @@ static void dot_ref(const int8_t *A, int na, const int8_t *B, int nb, int cols, 
             for (int c = 0; c < cols; c++) s += (int32_t)a[c] * b[c];
             o[j] = s;
         }
-        for (int j = nb; j < rup(nb, 16); j++) o[j] = 0;
+        for (int j = nb; j < mn__i8_rup(nb, 16); j++) o[j] = 0;
     }
 }
 

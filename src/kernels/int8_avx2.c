@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/int8.h"
+#include "kernels/int8_impl.h"
 
 #define TGT __attribute__((target("avx2")))
 #define INL static inline __attribute__((always_inline)) TGT

@@ -13,29 +13,13 @@
 #include <string.h>
 
 #include "kernels/int8.h"
+#include "kernels/int8_impl.h"
 #include "core/cpu.h"
 
-void mn__i8_im2panel_avx512bw(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p0, int n,
-                              int cols, void *xp, int32_t *sumq, void *rb);
-void mn__i8_im2panel_vnni(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p0, int n, int cols,
-                          void *xp, int32_t *sumq, void *rb);
-void mn__i8_im2panel_s1_vnni(const void *xq, int ld, int Hp, int k, int OW, int p0, int n, int cols,
-                             void *xp, int32_t *sumq, int32_t *dt, int vbmi);
-void mn__i8_conv_rows(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p, int nr, int es,
-                      int cols, int kp, int code0, void *rb);
-
-static int rup(int x, int m) { return (x + m - 1) / m * m; }
-static int kgroup(mn_i8_isa isa) { return isa == MN_I8_REF ? 1 : isa == MN_I8_VNNI ? 4 : 2; }
-static int esize(mn_i8_isa isa) { return isa == MN_I8_AVX2 || isa == MN_I8_AVX512BW ? 2 : 1; }
 /* The stored element of code 0 (VNNI keeps q + 128). */
 static int code0(mn_i8_isa isa) { return isa == MN_I8_VNNI ? 128 : 0; }
 
-/* Element at of the ISA's activation layout: code v / the code there. */
-static inline void put_x(mn_i8_isa isa, void *p, int64_t at, int32_t v) {
-    if (isa == MN_I8_REF) ((int8_t *)p)[at] = (int8_t)v;
-    else if (isa == MN_I8_VNNI) ((uint8_t *)p)[at] = (uint8_t)(v + 128);
-    else ((int16_t *)p)[at] = (int16_t)v;
-}
+/* The code at element `at` of the ISA's activation layout. */
 static inline int32_t get_x(mn_i8_isa isa, const void *p, int64_t at) {
     if (isa == MN_I8_REF) return ((const int8_t *)p)[at];
     if (isa == MN_I8_VNNI) return (int32_t)((const uint8_t *)p)[at] - 128;
@@ -51,18 +35,18 @@ int mn_i8_image_ld(mn_i8_isa isa, int W, int pad) {
 size_t mn_i8_image_bytes(mn_i8_isa isa, int C, int H, int W, int pad) {
     if (C <= 0 || H <= 0 || W <= 0 || pad < 0 || (int64_t)W + 2 * (int64_t)pad + 4 > INT32_MAX) return 0;
     uint64_t n = (uint64_t)C * ((uint64_t)H + 2 * (uint64_t)pad);
-    uint64_t row = (uint64_t)mn_i8_image_ld(isa, W, pad) * esize(isa);
+    uint64_t row = (uint64_t)mn_i8_image_ld(isa, W, pad) * mn__i8_esize(isa);
     if (n > (UINT64_MAX >> 2) / row || n * row > SIZE_MAX - 64) return 0;
     return (size_t)(n * row) + 64; /* slack: the gathers read 16 bytes at a time */
 }
 
 static void fill(mn_i8_isa isa, void *p, int64_t from, int64_t to, int32_t v) {
-    for (int64_t i = from; i < to; i++) put_x(isa, p, i, v);
+    for (int64_t i = from; i < to; i++) mn__i8_put_x(isa, p, i, v);
 }
 
 static void quant_image(mn_i8_isa isa, const float *x, int C, int H, int W, int pad, const mn_qact *a, void *xq,
                         int ref) {
-    int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad, es = esize(isa);
+    int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad, es = mn__i8_esize(isa);
     /* Unpadded rows that need no k-group padding: one call for the image
      * (it writes up to g-1 codes into the slack). */
     if (!ref && pad == 0 && ld == W && (int64_t)C * H * W <= INT32_MAX) {
@@ -92,20 +76,14 @@ void mn_i8_quant_image_ref(mn_i8_isa isa, const float *x, int C, int H, int W, i
 }
 
 size_t mn_i8_im2panel_rbytes(mn_i8_isa isa, int cols) {
-    return (size_t)16 * mn_i8_ldx(isa, cols) * esize(isa) + 64;
+    return (size_t)16 * mn_i8_ldx(isa, cols) * mn__i8_esize(isa) + 64;
 }
 
 /* Element (j, c) of the panel layout (as in int8.c). */
-static int64_t at_panel(mn_i8_isa isa, int cols, int j, int c) {
-    if (isa == MN_I8_REF) return (int64_t)j * cols + c;
-    int g = kgroup(isa), kp = mn_i8_ldx(isa, cols);
-    return (int64_t)(j / 16) * kp * 16 + (int64_t)(c / g) * 16 * g + (j % 16) * g + c % g;
-}
-
 void mn_i8_im2panel_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, int s, int pad, int OW,
                         int p0, int n, void *xp, int32_t *sumq) {
     int cols = C * k * k, kp = mn_i8_ldx(isa, cols), ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad;
-    int np = isa == MN_I8_REF ? n : rup(n, 16);
+    int np = isa == MN_I8_REF ? n : mn__i8_rup(n, 16);
     if (sumq) memset(sumq, 0, sizeof(int32_t) * mn_i8_ldacc(n));
     for (int j = 0; j < np; j++) {
         int p = p0 + j, oy = p / OW, ox = p % OW;
@@ -116,7 +94,7 @@ void mn_i8_im2panel_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int 
                 v = get_x(isa, xq, ((int64_t)ch * Hp + (int64_t)oy * s + i) * ld + (int64_t)ox * s + jj);
             }
             if (sumq) sumq[j] += v;
-            put_x(isa, xp, at_panel(isa, cols, j, c), v);
+            mn__i8_put_x(isa, xp, mn__i8_at_panel(isa, cols, j, c), v);
         }
     }
 }
@@ -168,7 +146,7 @@ static void im2panel_plain(const int8_t *xq, int C, int H, int W, int k, int s, 
 __attribute__((target("avx2"))) static void im2panel_words(mn_i8_isa isa, const void *xq, int C, int H, int W,
                                                            int k, int s, int pad, int OW, int p0, int n, void *xp,
                                                            int32_t *sumq, void *rb) {
-    int cols = C * k * k, kp = mn_i8_ldx(isa, cols), es = esize(isa), nw = kp * es / 4;
+    int cols = C * k * k, kp = mn_i8_ldx(isa, cols), es = mn__i8_esize(isa), nw = kp * es / 4;
     int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad;
     for (int j0 = 0; j0 < n; j0 += 16) {
         int nr = n - j0 < 16 ? n - j0 : 16;

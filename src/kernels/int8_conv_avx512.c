@@ -8,9 +8,7 @@
 #include <immintrin.h>
 
 #include "kernels/int8.h"
-
-void mn__i8_conv_rows(const void *xq, int ld, int C, int Hp, int k, int s, int OW, int p, int nr, int es,
-                      int cols, int kp, int code0, void *rb);
+#include "kernels/int8_impl.h"
 
 #define TBW __attribute__((target("avx512f,avx512bw")))
 #define INL static inline __attribute__((always_inline))
