@@ -40,7 +40,9 @@ static mn_status csv_label_col(const char *path, const char *label, int *col) {
     const char *want = label ? label : "label";
     long idx = label && *label ? strtol(label, &e, 10) : -1;
     if (label && (!*label || *e)) idx = -1;
-    char hdr[200] = "";
+    /* The header as the message shows it: whole when short, else the
+     * first names, "...", and the last (where a label column often is). */
+    char hdr[200] = "", tail[3][48] = {"", "", ""};
     if (getline(&line, &cap, f) > 0) {
         char *s = line;
         if (!strncmp(s, "\xEF\xBB\xBF", 3)) s += 3; /* UTF-8 byte order mark */
@@ -51,15 +53,21 @@ static mn_status csv_label_col(const char *path, const char *label, int *col) {
             size_t n = strlen(s);
             while (n && strchr(" \t\r\n\"", s[n - 1])) s[--n] = 0;
             if (!found && (!strcasecmp(s, want) || i == idx)) *col = i, found = 1;
-            size_t hl = strlen(hdr);
-            if (hl < sizeof hdr - 1) snprintf(hdr + hl, sizeof hdr - hl, "%s%s", i ? "," : "", s);
+            if (i < 6) {
+                size_t hl = strlen(hdr);
+                snprintf(hdr + hl, sizeof hdr - hl, "%s%.24s", i ? "," : "", s);
+            }
+            snprintf(tail[i % 3], sizeof tail[0], "%.40s", s);
             s = end ? end + 1 : NULL;
         }
     }
     free(line);
     fclose(f);
     if (found) return MN_OK;
-    if (strlen(hdr) >= sizeof hdr - 1) strcpy(hdr + sizeof hdr - 4, "...");
+    for (int i = ncol > 9 ? ncol - 3 : 6; i < ncol; i++) {
+        size_t hl = strlen(hdr);
+        snprintf(hdr + hl, sizeof hdr - hl, "%s%s", i == ncol - 3 && ncol > 9 ? ",...," : ",", tail[i % 3]);
+    }
     if (label)
         return mn_error(MN_EARG, "%s: no column '%s' (header: %s; %d columns, indices from 0)", path, label,
                         hdr, ncol);

@@ -210,7 +210,8 @@ static mn_status fetch_one(CURL *c, const char *dir, const mn_data_file *f, cons
             size_t wl = strlen(why);
             if (rc) {
                 appendf(why, wcap, "%s%s: %s", wl ? "; " : "", url, err);
-                break; /* .part stays, for a later resume */
+                if (file_size(part) == 0) remove(part);
+                break; /* a non-empty .part stays, for a later resume */
             }
             if (part_ok(part, f, hex)) {
                 if (sync_path(part) || rename(part, path))
@@ -285,7 +286,7 @@ mn_status mn_data_fetch(const mn_data_spec *s, const char *dir, const mn_fetch_c
             size_t l = strlen(urls);
             snprintf(urls + l, sizeof urls - l, "%s%s", m ? " or " : "", mirrors[m]);
         }
-        st = mn_error(MN_EIO, "cannot download %s (%s): put %s from %s into %s by hand, then run `minnow data verify %s --dir %s`",
+        st = mn_error(MN_EIO, "cannot download %s (%s): rerun to resume, or put %s from %s into %s by hand, then run `minnow data verify %s --dir %s`",
                       s->name, why, files, urls, dir, s->name, dir);
     }
     curl_easy_cleanup(c);
