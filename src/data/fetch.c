@@ -20,6 +20,15 @@
 #endif
 #include <stdarg.h>
 
+int mn_data_can_fetch(void) {
+#ifdef MINNOW_HAVE_CURL
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#ifdef MINNOW_HAVE_CURL
 /* Appends to a message buffer, cutting what does not fit. */
 static void appendf(char *buf, size_t cap, const char *fmt, ...) {
     size_t l = strlen(buf);
@@ -28,14 +37,6 @@ static void appendf(char *buf, size_t cap, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf + l, cap - l, fmt, ap);
     va_end(ap);
-}
-
-int mn_data_can_fetch(void) {
-#ifdef MINNOW_HAVE_CURL
-    return 1;
-#else
-    return 0;
-#endif
 }
 
 static int64_t file_size(const char *p) {
@@ -114,7 +115,6 @@ static mn_status untar_bins(const char *tgz, const char *dir) {
     return st;
 }
 
-#ifdef MINNOW_HAVE_CURL
 typedef struct {
     FILE *f;
     const mn_fetch_cfg *cfg;
