@@ -133,7 +133,8 @@ static void bar(void *ud, const char *file, int64_t done, int64_t total) {
         char b[64];
         for (int i = 0; i < w; i++) b[i] = i < k ? '#' : '.';
         b[w] = 0;
-        fprintf(stderr, "\r%-28s [%s] %5.1f%% of %.1f MB ", file, b, 100.0 * done / total, total / 1e6);
+        fprintf(stderr, "\r%-28s [%s] %5.1f%% of %.1f %s ", file, b, 100.0 * done / total,
+                total >= 1000000 ? total / 1e6 : total / 1e3, total >= 1000000 ? "MB" : "kB");
     } else {
         fprintf(stderr, "\r%-28s %.1f MB ", file, done / 1e6);
     }
