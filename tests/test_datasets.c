@@ -2,6 +2,7 @@
  * held-out val, checks of files against published checksums. */
 #include "testutil.h"
 
+#include "data/fetch_impl.h"
 #include "minnow/datasets.h"
 
 #include <stdio.h>
@@ -198,11 +199,66 @@ static void test_verify_file(void **state) {
     assert_int_equal(mn_data_verify_file(d, &g, &st), MN_EFORMAT);
 }
 
+/* CIFAR-10's archive layout, made with tar: unpacked, then split. */
+static void write_cifar(const char *path, int n, int first) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    unsigned char rec[3073];
+    for (int i = 0; i < n; i++) {
+        uint32_t x = 2654435761u * (uint32_t)(first + i + 1); /* incompressible pixels */
+        for (size_t k = 1; k < sizeof rec; k++) x = x * 1664525u + 1013904223u, rec[k] = (unsigned char)(x >> 24);
+        rec[0] = (unsigned char)((first + i) % 10);
+        assert_int_equal(fwrite(rec, 1, sizeof rec, f), sizeof rec);
+    }
+    fclose(f);
+}
+
+static void test_cifar_archive(void **state) {
+    (void)state;
+    const char *src = mkdirs("cifar/src/cifar-10-batches-bin"), *out = mkdirs("cifar/out");
+    write_cifar(path_in(src, "data_batch_1.bin"), 20, 0);
+    write_cifar(path_in(src, "data_batch_2.bin"), 10, 20);
+    write_cifar(path_in(src, "test_batch.bin"), 5, 100);
+    assert_int_equal(tu_write_file(path_in(src, "batches.meta.txt"), "airplane\n", 9), 0);
+    char cmd[2048], tgz[600];
+    snprintf(tgz, sizeof tgz, "%s/cifar/a.tar.gz", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "tar czf '%s' -C '%s/cifar/src' cifar-10-batches-bin", tgz, tu_tmpdir());
+    if (system(cmd) != 0) skip();
+    assert_int_equal(mn__untar_bins(tgz, out), MN_OK);
+    struct stat st;
+    assert_int_equal(stat(path_in(out, "data_batch_2.bin"), &st), 0);
+    assert_int_equal(st.st_size, 10 * 3073);
+    assert_int_not_equal(stat(path_in(out, "batches.meta.txt"), &st), 0);
+    assert_int_not_equal(stat(path_in(out, "data_batch_1.bin.part"), &st), 0);
+    mn_dataset d;
+    mn_split_info si;
+    assert_int_equal(mn_data_load_split(out, "val", NULL, &d, &si), MN_OK);
+    assert_int_equal(si.n, 3);
+    assert_int_equal(si.of, 30);
+    for (int i = 0; i < 3; i++) assert_int_equal(d.y[i], 9);
+    assert_int_equal(d.c, 3);
+    mn_dataset_free(&d);
+    assert_int_equal(mn_data_load_split(out, "train", NULL, &d, &si), MN_OK);
+    assert_int_equal(d.n, 27);
+    mn_dataset_free(&d);
+    assert_int_equal(mn_data_load_split(out, "test", NULL, &d, &si), MN_OK);
+    assert_int_equal(d.n, 5);
+    mn_dataset_free(&d);
+    /* A truncated archive: an error, and no half file under a final name. */
+    const char *out2 = mkdirs("cifar/out2");
+    snprintf(cmd, sizeof cmd, "head -c 20000 '%s' > '%s.cut'", tgz, tgz);
+    assert_int_equal(system(cmd), 0);
+    strcat(tgz, ".cut");
+    assert_int_not_equal(mn__untar_bins(tgz, out2), MN_OK);
+    assert_int_not_equal(stat(path_in(out2, "data_batch_1.bin"), &st), 0);
+    assert_int_not_equal(stat(path_in(out2, "data_batch_1.bin.part"), &st), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_md5),        cmocka_unit_test(test_splits),
         cmocka_unit_test(test_lookup),     cmocka_unit_test(test_specs),
-        cmocka_unit_test(test_verify_file),
+        cmocka_unit_test(test_verify_file), cmocka_unit_test(test_cifar_archive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

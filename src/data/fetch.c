@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/fetch_impl.h"
 #include "minnow/datasets.h"
 
 #ifdef MINNOW_HAVE_CURL
@@ -58,7 +59,7 @@ static void sync_dir(const char *dir) { (void)sync_path(dir); }
 
 /* Every regular member under cifar-10-batches-bin/ ending in .bin goes to
  * DIR/basename (through a .part name and a rename, like the downloads). */
-static mn_status untar_bins(const char *tgz, const char *dir) {
+mn_status mn__untar_bins(const char *tgz, const char *dir) {
     gzFile g = gzopen(tgz, "rb");
     if (!g) return mn_error(MN_EIO, "cannot open %s", tgz);
     unsigned char h[512];
@@ -278,7 +279,7 @@ mn_status mn_data_fetch(const mn_data_spec *s, const char *dir, const mn_fetch_c
     /* An archive (CIFAR-10): its batches come out once it is verified. */
     if (!st && !failed && s->archive && !mn_data_has_split(dir, "train")) {
         snprintf(tmp, sizeof tmp, "%s/%s", dir, s->files[0].name);
-        st = untar_bins(tmp, dir);
+        st = mn__untar_bins(tmp, dir);
     }
     if (!st && failed) {
         char urls[1024] = "";
