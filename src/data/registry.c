@@ -101,8 +101,8 @@ mn_status mn_data_find(const char *name, char *dir, size_t cap) {
         size_t l = strlen(looked);
         snprintf(looked + l, sizeof looked - l, "%s%s", i ? ", " : "", cand[i]);
     }
-    return mn_error(MN_EIO, "data set '%s' not found (looked in %s%s): `minnow data fetch %s` downloads it%s",
-                    name, looked, nc ? "" : "nowhere",
+    return mn_error(MN_EIO, "data set '%s' not found (%s%s): `minnow data fetch %s` downloads it%s",
+                    name, nc ? "looked in " : "nowhere to look: MINNOW_DATA and HOME are unset", looked,
                     name, !strcmp(name, "fashion-mnist") ? ", or apt-get install dataset-fashion-mnist" : "");
 }
 
