@@ -2,7 +2,9 @@
 # Installs the Debian packages minnow needs, if any is missing (needs root
 # or sudo for that; otherwise says what to install).
 set -euo pipefail
-pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-torch clang libclang-rt-14-dev"
+# libcurl4-openssl-dev: `minnow data fetch`; dataset-fashion-mnist: data for
+# the demo on a machine without MNIST (/usr/share/datasets/fashion-mnist).
+pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev dataset-fashion-mnist python3-onnx python3-torch clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The test suite: a Release build and an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, each running every test under CTest.
-# Data-dependent tests skip when $MINNOW_DATA/mnist (default
-# ../shared/data/mnist) is absent.
+# Data-dependent tests skip when $MINNOW_DATA/mnist is absent; this
+# project's test data is ../shared/data, used when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${MINNOW_DATA:-}" ] && [ -d ../shared/data ]; then
+  MINNOW_DATA=$(cd ../shared/data && pwd)
+  export MINNOW_DATA
+fi
 ./scripts/deps.sh
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -9,6 +9,7 @@
 set -u
 BIN=${1:?usage: cli_export_c.sh path/to/minnow}
 [ -n "${MINNOW_DATA:-}" ] || MINNOW_DATA=../shared/data
+export MINNOW_DATA # minnow itself has no default beside the checkout
 [ -f "$MINNOW_DATA/mnist/train-labels-idx1-ubyte.gz" ] || { echo "no MNIST data: skip"; exit 77; }
 command -v gcc >/dev/null || { echo "no gcc: skip"; exit 77; }
 T=$(mktemp -d)

@@ -45,6 +45,7 @@ expect_refused deep_nesting "nested deeper"
 
 # out and back in: a CNN with normalisation, batchnorm, a residual add; eval agrees
 [ -n "${MINNOW_DATA:-}" ] || MINNOW_DATA=../shared/data
+export MINNOW_DATA # minnow itself has no default beside the checkout
 if [ -f "$MINNOW_DATA/mnist/val-labels-idx1-ubyte.gz" ]; then
   SPEC='input in c=1 h=28 w=28; conv c1 filters=4 k=3 pad=1; batchnorm bn; relu r; conv c2 filters=4 k=3 pad=1; add a in=c2,r; maxpool p k=2; flatten f; dense fc units=classes'
   "$BIN" train --arch "$SPEC" --epochs 1 --threads 1 -o "$T/m.mnw" 2>/dev/null || bad "train"

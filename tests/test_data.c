@@ -241,9 +241,17 @@ static void test_csv_valid(void **state) {
     for (int i = 0; i < 6; i++) assert_true(d.x[i] == x[i]);
     for (int i = 0; i < 3; i++) assert_int_equal(d.y[i], y[i]);
     mn_dataset_free(&d);
-    /* Without a "label" header, column 0 is the label; blank trailing lines are fine. */
+    /* Without a "label" header the load is refused (no silent guess of a
+     * column); --label names it or gives its index.  Blank trailing lines are fine. */
     write_text(in(dir, "val.csv"), "y,f1\n3,0.25\n1,0.5\n\n");
-    assert_int_equal(mn_data_load(dir, "val", &d), MN_OK);
+    assert_int_equal(mn_data_load(dir, "val", &d), MN_EARG);
+    assert_non_null(strstr(mn_errmsg(), "header: y,f1"));
+    assert_non_null(strstr(mn_errmsg(), "--label"));
+    assert_int_equal(mn_data_load_label(dir, "val", "f2", &d), MN_EARG);
+    assert_int_equal(mn_data_load_label(dir, "val", "0", &d), MN_OK);
+    assert_int_equal(d.y[0], 3);
+    mn_dataset_free(&d);
+    assert_int_equal(mn_data_load_label(dir, "val", "Y", &d), MN_OK);
     assert_int_equal(d.n, 2);
     assert_int_equal(d.c, 1);
     assert_int_equal(d.y[0], 3);

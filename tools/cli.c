@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "minnow/datasets.h"
 #include "minnow/io.h"
 
 _Noreturn void cli_die(const char *fmt, ...) {
@@ -54,6 +55,8 @@ void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char 
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
             if (strcmp(t, "-o") == 0) { name = "o"; len = 1; }
             int kind = spec_kind(spec, name, len);
+            /* Every verb that reads data takes the CSV label column too. */
+            if (!kind && len == 5 && !strncmp(name, "label", 5) && spec_kind(spec, "data", 4) == 2) kind = 2;
             if (!kind) usage("unknown option '%s'", t);
             if (a->n == CLI_MAX) usage("too many options at '%s'", t);
             if (len >= sizeof a->keybuf[0]) usage("unknown option '%s'", t);
@@ -119,17 +122,34 @@ const char *cli_pos(const cli_args *a, int i, const char *what) {
     return a->pos[i];
 }
 
+/* --label and --json of the verb that asked for its data directory: the
+ * loads that follow use the one and report their split unless the other. */
+static const char *g_label;
+static int g_json;
+
 const char *cli_data_dir(const cli_args *a) {
-    static char buf[1024];
-    const char *d = cli_str(a, "data", NULL);
-    if (d) return d;
-    const char *base = getenv("MINNOW_DATA");
-    snprintf(buf, sizeof buf, "%s/mnist", base && *base ? base : "../shared/data");
-    return buf;
+    static char buf[4096];
+    const char *d = cli_str(a, "data", "mnist");
+    g_label = cli_str(a, "label", NULL);
+    g_json = cli_flag(a, "json");
+    /* A name not found stays as it is: the load that needs it says where
+     * it looked (some verbs only use data when it is there). */
+    return mn_data_resolve(d, buf, sizeof buf) == MN_OK ? buf : d;
 }
 
 void cli_load_data(const char *dir, const char *split, mn_dataset *d) {
-    cli_check(mn_data_load(dir, split, d));
+    char buf[4096];
+    mn_split_info si;
+    cli_check(mn_data_resolve(dir, buf, sizeof buf));
+    cli_check(mn_data_load_split(buf, split, g_label, d, &si));
+    if (g_json) return;
+    if (si.held_out && !strcmp(split, "val"))
+        printf("data: %s, split val: %d samples (every 10th of train's %d, held out)\n", buf, si.n, si.of);
+    else if (si.held_out)
+        printf("data: %s, split train: %d samples (of %d; every 10th held out as val)\n", buf, si.n, si.of);
+    else
+        printf("data: %s, split %s: %d samples\n", buf, split, si.n);
+    fflush(stdout);
 }
 
 void cli_load_model(const char *path, mn_graph *g) { cli_check(mn_model_load(path, g)); }

@@ -39,8 +39,13 @@ _Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* If st != MN_OK: die with the library's message. */
 void cli_check(mn_status st);
 
-/* --data DIR (default $MINNOW_DATA/mnist, else ../shared/data/mnist). */
+/* --data DIR|NAME (default the data set named mnist; minnow/datasets.h),
+ * resolved to a directory when it can be.  Also takes the verb's --label
+ * (CSV label column) and --json for the loads that follow. */
 const char *cli_data_dir(const cli_args *a);
+/* Loads a split (mn_data_load_split: val held out of train where the data
+ * has no val of its own) and, without --json, says on stdout which split
+ * and how many samples. */
 void cli_load_data(const char *dir, const char *split, mn_dataset *d);
 void cli_load_model(const char *path, mn_graph *g);
 /* Applies --threads (default 1). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/datasets.h"
 #include "minnow/io.h"
 #include "minnow/recipe.h"
 #include "store/store.h"
@@ -16,7 +17,7 @@ static const char *HELP =
     "file's compression ratio against the same model stored dense fp32.\n"
     "  --recipe FILE     the recipe (e.g. recipes/deep-compression-lenet300.yaml)\n"
     "  --data DIR        data for fine-tuning (train) and reports (val); default\n"
-    "                    $MINNOW_DATA/mnist or ../shared/data/mnist\n"
+    "                    a directory or data set name (default mnist; minnow data list)\n"
     "  -o FILE           output model, written atomically at the end\n"
     "  --threads N       threads (default 1)\n"
     "  --json            one JSON object on stdout (progress stays on stderr)\n";
@@ -101,7 +102,7 @@ int cmd_compress(int argc, char **argv) {
         cli_load_data(dir, "train", &tr);
         cli_load_data(dir, "val", &va);
         have_tr = have_va = 1;
-    } else if (mn_data_load(dir, "val", &va) == MN_OK) {
+    } else if (mn_data_load_split(dir, "val", NULL, &va, NULL) == MN_OK) {
         have_va = 1;
     }
     if (have_tr) cli_check(mn_check_data(&g, &tr));

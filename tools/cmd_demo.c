@@ -1,4 +1,5 @@
-/* minnow demo: the whole story on real MNIST, through the same verbs a user
+/* minnow demo: the whole story on real MNIST (else Fashion-MNIST, which
+ * Debian packages, so the demo runs on a fresh machine), through the same verbs a user
  * types, so the demo can never drift from the CLI: train LeNet-300-100, then
  * Deep Compression (prune -> k-means share -> Huffman) and int8 quantization,
  * each with its real file size, val error and measured latency. */
@@ -9,13 +10,15 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "minnow/datasets.h"
 
 static const char *HELP =
-    "usage: minnow demo [--data DIR] [--out DIR] [--epochs N] [--recipe FILE]\n"
-    "Trains LeNet-300-100 on DIR/train (reporting DIR/val), compresses it with\n"
+    "usage: minnow demo [--data DIR|NAME] [--out DIR] [--epochs N] [--recipe FILE]\n"
+    "Trains LeNet-300-100 on the train split (reporting val), compresses it with\n"
     "Deep Compression (recipes/deep-compression-lenet300.yaml) and with int8\n"
     "quantization, and shows each model's val error, file size and batch-1\n"
-    "latency.  Files go to --out (default out/).\n";
+    "latency.  Files go to --out (default out/).  Without --data: MNIST if it is\n"
+    "found (minnow data list), else Fashion-MNIST (Debian: dataset-fashion-mnist).\n";
 
 static void run(const char *title, int (*fn)(int, char **), int n, const char **args) {
     printf("\n== %s\n$ minnow", title);
@@ -30,8 +33,21 @@ static void run(const char *title, int (*fn)(int, char **), int n, const char **
 int cmd_demo(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv, "data: out: epochs: recipe:", HELP);
-    const char *data = cli_data_dir(&a), *out = cli_str(&a, "out", "out");
+    const char *data = cli_str(&a, "data", NULL), *out = cli_str(&a, "out", "out");
     const char *epochs = cli_str(&a, "epochs", "15");
+    static char dir[4096];
+    if (!data) {
+        /* MNIST if it is here, else Fashion-MNIST; say which. */
+        if (mn_data_find("mnist", dir, sizeof dir) == MN_OK) {
+            printf("data: MNIST in %s\n", dir);
+        } else if (mn_data_find("fashion-mnist", dir, sizeof dir) == MN_OK) {
+            printf("data: Fashion-MNIST in %s (MNIST not found: `minnow data fetch mnist` downloads it)\n", dir);
+        } else {
+            cli_die("neither MNIST nor Fashion-MNIST found: `minnow data fetch mnist`, or apt-get install "
+                    "dataset-fashion-mnist (minnow data list shows where minnow looks)");
+        }
+        data = dir;
+    }
     const char *recipe = cli_str(&a, "recipe", "recipes/deep-compression-lenet300.yaml");
     mkdir(out, 0755);
     char dense[1024], dc[1024], q8[1024];

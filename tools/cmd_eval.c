@@ -9,7 +9,7 @@
 #include "core/file.h"
 
 static const char *HELP =
-    "usage: minnow eval FILE [--data DIR] [--split NAME] [--batch B] [--json]\n"
+    "usage: minnow eval FILE [--data DIR|NAME] [--split train|val|test] [--label COL] [--batch B] [--json]\n"
     "       minnow eval FILE --exit-threshold P | --sweep [--svg FILE] [--json]\n"
     "Error (fraction in [0,1]) and mean cross-entropy of a model on a split.\n"
     "  --split NAME      default val\n"
@@ -165,7 +165,8 @@ int cmd_eval(int argc, char **argv) {
     mn_eval_result r;
     cli_check(mn_eval(&g, &d, batch, &r));
     if (cli_flag(&a, "json"))
-        printf("{\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n", r.n, r.errors, r.error, r.loss);
+        printf("{\"split\":\"%s\",\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n",
+               cli_str(&a, "split", "val"), r.n, r.errors, r.error, r.loss);
     else
         printf("%s on %s: error %.2f%% (%d of %d), loss %.4f\n", path, cli_str(&a, "split", "val"),
                100 * r.error, r.errors, r.n, r.loss);

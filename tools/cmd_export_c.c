@@ -18,7 +18,7 @@ static const char *HELP =
     "  -o DIR            output directory (created if missing)\n"
     "  --check N         also write DIR/model_test.c: model_run on N images of the\n"
     "                    data split against minnow's own outputs\n"
-    "  --data DIR        data for --check (default $MINNOW_DATA/mnist)\n"
+    "  --data DIR        data for --check (DIR or data set name, default mnist)\n"
     "  --split NAME      split for --check (default val)\n"
     "  --tol X           largest |difference| model_test.c accepts (default 1e-4)\n"
     "  --json            one JSON object on stdout\n";

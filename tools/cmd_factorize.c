@@ -18,7 +18,7 @@ static const char *HELP =
     "                    (uses --rank/--energy).  Without --layers every dense and conv (groups 1)\n"
     "                    layer is a candidate and those whose factors would not be smaller stay whole\n"
     "  --finetune N      epochs of fine-tuning afterwards (default 0; --lr defaults to 1e-4 adam, 1e-2 sgd)\n"
-    "  --data DIR        data for fine-tuning and the val report (default $MINNOW_DATA/mnist)\n"
+    "  --data DIR        data for fine-tuning and the val report (DIR or data set name, default mnist)\n"
     "  --split NAME      fine-tuning split (default train)\n"
     "  --val NAME        report split, 'none' to skip (default val; evaluated when --data or --finetune)\n"
     "  -o FILE           output model (.mnw), written atomically\n"

@@ -41,7 +41,7 @@ typedef struct qmethod {
 static const char *HELP =
     "usage: minnow quantize IN.mnw -o OUT.mnw --method fixed|affine|qat|kmeans [options]\n"
     "Quantizes every dense/conv layer; reports val error before/after and sizes.\n"
-    "  --data DIR            data (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
+    "  --data DIR|NAME       data directory or data set name (default mnist), --label COL for CSV\n"
     "  --calib-split NAME    samples for calibration / training (default train)\n"
     "  --val NAME            split reported before/after, 'none' to skip (default val)\n"
     "  --json                one JSON object on stdout\n"

@@ -12,11 +12,13 @@
 
 static const char *HELP =
     "usage: minnow train --arch NAME|SPEC --data DIR -o FILE [options]\n"
-    "Trains a network from scratch on DIR/train and reports DIR/val each epoch.\n"
+    "Trains a network from scratch on the train split and reports val each epoch\n"
+    "(val is held out of train where the data has no val of its own: docs/DATA.md).\n"
     "  --arch A          a built-in (lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6 and the\n"
     "                    variants listed by `minnow arch --help`), a spec file,\n"
     "                    or an inline spec ('input x; dense fc units=10')\n"
-    "  --data DIR        data directory (default $MINNOW_DATA/mnist or ../shared/data/mnist)\n"
+    "  --data DIR|NAME   data directory or data set name (default mnist; minnow data list),\n"
+    "                    CSV label column: --label NAME|INDEX (default: the column headed label)\n"
     "  --split NAME      training split (default train)\n"
     "  --val NAME        validation split, 'none' to skip (default val)\n"
     "  -o FILE           output model (.mnw), written atomically at the end\n"
@@ -134,7 +136,9 @@ int cmd_train(int argc, char **argv) {
         printf("{\"arch\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
                mn_graph_get_meta(&g, "arch"), out, (long long)g.nw, secs);
         cli_print_epochs_json(stdout, &log);
-        printf(",\"val_error\":%.6g}\n", log.n && have_val ? log.e[log.n - 1].val_error : -1.0);
+        printf(",\"val_error\":%.6g,\"train_split\":\"%s\",\"train_n\":%d,\"val_split\":\"%s\",\"val_n\":%d}\n",
+               log.n && have_val ? log.e[log.n - 1].val_error : -1.0, cli_str(&a, "split", "train"), tr.n,
+               have_val ? vsplit : "none", have_val ? va.n : 0);
     }
     mn_graph_free(&g);
     mn_dataset_free(&tr);

@@ -18,4 +18,5 @@ int cmd_import(int argc, char **argv);
 int cmd_export_onnx(int argc, char **argv);
 int cmd_export_c(int argc, char **argv);
 int cmd_arch(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 #endif

@@ -9,7 +9,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"eval", cmd_eval, "error and loss of a model on a data split"},
     {"info", cmd_info, "per-layer parameters, nonzeros, bytes and MACs of a model"},
     {"bench", cmd_bench, "inference latency of a model"},
-    {"demo", cmd_demo, "train and compress LeNet-300-100 on MNIST, end to end"},
+    {"demo", cmd_demo, "train and compress LeNet-300-100 on MNIST (else Fashion-MNIST), end to end"},
     {"distill", cmd_distill, "train a student from teacher models (knowledge distillation)"},
     {"factorize", cmd_factorize, "low-rank (SVD) factorisation of dense/conv layers, then fine-tune"},
     {"prune", cmd_prune, "prune weights (magnitude, snip, obd, lottery) or units (neuron, filter)"},
@@ -22,6 +22,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"export-onnx", cmd_export_onnx, "write a model (float, pruned, int8) as ONNX for ONNX Runtime"},
     {"export-c", cmd_export_c, "standalone C99 source (weights in their compressed storage) for a device"},
     {"arch", cmd_arch, "architectures side by side: params and MACs (e.g. lenet5 vs lenet5dw)"},
+    {"data", cmd_data, "data sets by name: list, verify against published checksums, fetch"},
 };
 #define NVERBS (int)(sizeof verbs / sizeof verbs[0])
 

@@ -24,6 +24,11 @@ typedef struct mn_dataset {
  * DIR/data_batch_*.bin for "train", DIR/test_batch.bin for "test") and
  * DIR/SPLIT.csv.  On success *out owns its arrays (mn_dataset_free). */
 mn_status mn_data_load(const char *dir, const char *split, mn_dataset *out);
+/* The same; a CSV's label column is `label` (a header name, any case, or a
+ * 0-based index), or with label NULL the column headed "label" (none is an
+ * error listing the header). */
+mn_status mn_data_load_label(const char *dir, const char *split, const char *label,
+                             mn_dataset *out);
 mn_status mn_data_load_idx(const char *images_path, const char *labels_path,
                            mn_dataset *out);
 /* CSV with a header row; label_col is the 0-based column holding an integer

@@ -27,29 +27,52 @@ static int find_idx(char *buf, const char *dir, const char *prefix, const char *
     return is_file(buf);
 }
 
-/* The column headed "label" (any case, quotes and blanks ignored), else 0. */
-static int csv_label_col(const char *path) {
+/* The label column of a CSV: `label` names a header (any case, quotes and
+ * blanks ignored) or is a 0-based index; without it, the column headed
+ * "label".  No such column is an error that lists the header, never a
+ * silent guess (a wrong column trains a meaningless model). */
+static mn_status csv_label_col(const char *path, const char *label, int *col) {
     FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    char *line = NULL;
+    if (!f) return mn_error(MN_EIO, "cannot open %s", path);
+    char *line = NULL, *e;
     size_t cap = 0;
-    int col = 0, found = 0;
+    int found = 0, ncol = 0;
+    const char *want = label ? label : "label";
+    long idx = label && *label ? strtol(label, &e, 10) : -1;
+    if (label && (!*label || *e)) idx = -1;
+    /* The header as the message shows it: whole when short, else the
+     * first names, "...", and the last (where a label column often is). */
+    char hdr[200] = "", tail[3][48] = {"", "", ""};
     if (getline(&line, &cap, f) > 0) {
         char *s = line;
         if (!strncmp(s, "\xEF\xBB\xBF", 3)) s += 3; /* UTF-8 byte order mark */
-        for (int i = 0; s && !found; i++) {
+        for (int i = 0; s; i++, ncol++) {
             char *end = strchr(s, ',');
             if (end) *end = 0;
             while (*s == ' ' || *s == '\t' || *s == '"') s++;
             size_t n = strlen(s);
             while (n && strchr(" \t\r\n\"", s[n - 1])) s[--n] = 0;
-            if (!strcasecmp(s, "label")) col = i, found = 1;
+            if (!found && (!strcasecmp(s, want) || i == idx)) *col = i, found = 1;
+            if (i < 6) {
+                size_t hl = strlen(hdr);
+                snprintf(hdr + hl, sizeof hdr - hl, "%s%.24s", i ? "," : "", s);
+            }
+            snprintf(tail[i % 3], sizeof tail[0], "%.40s", s);
             s = end ? end + 1 : NULL;
         }
     }
     free(line);
     fclose(f);
-    return col;
+    if (found) return MN_OK;
+    for (int i = ncol > 9 ? ncol - 3 : 6; i < ncol; i++) {
+        size_t hl = strlen(hdr);
+        snprintf(hdr + hl, sizeof hdr - hl, "%s%s", i == ncol - 3 && ncol > 9 ? ",...," : ",", tail[i % 3]);
+    }
+    if (label)
+        return mn_error(MN_EARG, "%s: no column '%s' (header: %s; %d columns, indices from 0)", path, label,
+                        hdr, ncol);
+    return mn_error(MN_EARG, "%s: no column is headed 'label' (header: %s): pass --label NAME or --label INDEX",
+                    path, hdr);
 }
 
 /* CIFAR batches: PREFIX_batch.bin and PREFIX_batch_K.bin, in that order. */
@@ -83,6 +106,10 @@ static mn_status load_cifar(const char *dir, const char *split, mn_dataset *out,
 }
 
 mn_status mn_data_load(const char *dir, const char *split, mn_dataset *out) {
+    return mn_data_load_label(dir, split, NULL, out);
+}
+
+mn_status mn_data_load_label(const char *dir, const char *split, const char *label, mn_dataset *out) {
     memset(out, 0, sizeof *out);
     if (!dir || !split || !*split || strchr(split, '/'))
         return mn_error(MN_EARG, "bad data split '%s'", split ? split : "(null)");
@@ -107,7 +134,11 @@ mn_status mn_data_load(const char *dir, const char *split, mn_dataset *out) {
     if (found || st) return st;
 
     snprintf(img, PATH_LEN, "%s/%s.csv", dir, split);
-    if (is_file(img)) return mn_data_load_csv(img, csv_label_col(img), out);
+    if (is_file(img)) {
+        int col = 0;
+        mn_status cst = csv_label_col(img, label, &col);
+        return cst ? cst : mn_data_load_csv(img, col, out);
+    }
 
     return mn_error(MN_EIO,
                     "no '%s' data in %s: looked for %s-images-idx3-ubyte[.gz]%s, %s_batch*.bin%s "

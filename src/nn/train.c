@@ -105,12 +105,30 @@ static int count_correct(const float *logits, const int32_t *y, int batch, int k
     return ok;
 }
 
+/* A classifier needs two classes: one label everywhere (say, a CSV's
+ * constant column taken as the label) trains a model that is always
+ * "right" and means nothing. */
+static mn_status check_classes(const mn_dataset *d) {
+    for (int i = 1; i < d->n; i++)
+        if (d->y[i] != d->y[0]) return MN_OK;
+    return mn_error(MN_EARG, "the training data has one class only (every label is %d): nothing to learn "
+                    "(wrong label column?)", d->n ? d->y[0] : 0);
+}
+
+/* Divergence that stays finite: the loss, smoothed over about 20 steps,
+ * far above where it started (e.g. --lr 1e9 reaches 5.8e30 with finite
+ * weights).  The reference is the first step's loss, at least 1, so a
+ * resumed run whose loss starts near 0 is not stopped by a normal bump. */
+#define DIVERGE_FACTOR 100.0
+#define DIVERGE_EMA 0.1
+
 mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                    const mn_train_cfg *c) {
     mn_status st;
     if (c->epochs < 0 || c->batch <= 0) return mn_error(MN_EARG, "epochs must be >= 0 and batch > 0");
     if ((st = mn_check_data(g, train))) return st;
     if (val && (st = mn_check_data(g, val))) return st;
+    if ((st = check_classes(train))) return st;
     if ((st = mn_graph_reserve(g, c->batch))) return st;
     /* Training changes the weights, so compressed forms would go stale: the
      * pass that trains re-encodes afterwards. */
@@ -129,6 +147,7 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
     mn_loss_fn loss = c->loss ? c->loss : default_loss;
     int steps = (train->n + c->batch - 1) / c->batch;
     int64_t gstep = 0;
+    double lref = -1, lema = 0;
     int ep0 = 0;
     if (c->resume) { /* the state saved after epoch ep0 (minnow/checkpoint.h) */
         if (c->resume->epoch < 0 || c->resume->epoch > c->epochs) {
@@ -152,8 +171,16 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
             const float *z = mn_graph_forward(g, x, b, 1);
             float l = loss(c->loss_ud, g, x, y, b, z, dl);
             if (!isfinite(l)) {
-                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: non-finite values first in '%s' (try a lower --lr)",
-                              ep + 1, s, first_bad_layer(g, b));
+                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: loss %g, non-finite values first in '%s' (learning rate too high? try a lower --lr)",
+                              ep + 1, s, (double)l, first_bad_layer(g, b));
+                goto out;
+            }
+            if (lref < 0) lref = l > 1 ? l : 1, lema = l;
+            lema += DIVERGE_EMA * (l - lema);
+            if (lema > DIVERGE_FACTOR * lref) {
+                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: loss %.3g, over %gx its start "
+                              "%.3g (learning rate too high? try a lower --lr)",
+                              ep + 1, s, (double)l, DIVERGE_FACTOR, lref);
                 goto out;
             }
             correct += count_correct(z, y, b, k);
