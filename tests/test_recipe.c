@@ -79,7 +79,8 @@ static void test_errors(void **state) {
     bad("passes:\n  - prune: {steps: 2}\n", "pass 'prune' needs 'sparsity'");
     bad("passes:\n  - quantize: {bits: 9}\n", "'bits' must be an integer in [1, 8]");
     bad("passes:\n  - quantize: {bits: {fc1: 2.5}}\n", "'fc1' must be an integer in [0, 8]");
-    bad("passes:\n  - quantize: {bits: 4, method: affine}\n", "unknown quantize method 'affine'");
+    /* affine is a recipe method now (issue 14): an unknown one still fails */
+    bad("passes:\n  - quantize: {bits: 4, method: ternary}\n", "unknown quantize method 'ternary'");
     bad("passes:\n  - quantize: {finetune: 2}\n", "pass 'quantize' needs 'bits'");
     bad("passes:\n  - quantize: {bits: 4, lr: -1}\n", "'lr' must be a number");
     bad("passes:\n  - encode: {huffman: maybe}\n", "'huffman' must be true or false");

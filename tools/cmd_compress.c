@@ -10,8 +10,9 @@
 
 static const char *HELP =
     "usage: minnow compress IN.mnw --recipe FILE -o OUT.mnw [--data DIR] [--json]\n"
-    "Runs a compression recipe (YAML: prune -> quantize -> encode passes with per-layer\n"
-    "settings, see recipes/ and docs/DEEP_COMPRESSION.md) on a trained model and prints\n"
+    "Runs a compression recipe (YAML: prune, quantize, binarize, factorize and encode\n"
+    "passes with those verbs' options and per-layer settings, see recipes/ and\n"
+    "docs/RECIPES.md) on a trained model and prints\n"
     "the Deep Compression table: per layer the weights kept, index bits, bytes, and the\n"
     "file's compression ratio against the same model stored dense fp32.\n"
     "  --recipe FILE     the recipe (e.g. recipes/deep-compression-lenet300.yaml)\n"
@@ -31,7 +32,7 @@ typedef struct run {
 static void on_pass(void *ud, int i, const mn_recipe_pass *p) {
     run *u = ud;
     fprintf(stderr, "pass %d/%d: %s%s%s (line %d)\n", i + 1, u->r->npasses, mn_pass_name(p->kind),
-                p->kind == MN_PASS_ENCODE ? "" : " ", p->kind == MN_PASS_ENCODE ? "" : p->method, p->line);
+            p->method[0] ? " " : "", p->method, p->line);
 }
 
 static void on_pass_done(void *ud, int i, const mn_recipe_pass *p, const mn_graph *g, float e) {
@@ -40,14 +41,6 @@ static void on_pass_done(void *ud, int i, const mn_recipe_pass *p, const mn_grap
     u->err[i] = e;
     u->npass = i + 1;
     if (e >= 0) fprintf(stderr, "pass %d/%d done: val error %.2f%%\n", i + 1, u->r->npasses, 100 * e);
-}
-
-static int needs_train(const mn_recipe *r) {
-    for (int i = 0; i < r->npasses; i++) {
-        const mn_recipe_pass *p = &r->pass[i];
-        if (p->finetune > 0 || (p->kind == MN_PASS_PRUNE && strcmp(p->method, "magnitude"))) return 1;
-    }
-    return 0;
 }
 
 static void jstr(const char *s) {
@@ -97,7 +90,7 @@ int cmd_compress(int argc, char **argv) {
     mn_dataset tr, va;
     int have_tr = 0, have_va = 0;
     const char *dir = cli_data_dir(&a);
-    if (needs_train(&r) || cli_flag(&a, "data")) {
+    if (mn_recipe_needs_train(&r) || cli_flag(&a, "data")) {
         cli_load_data(dir, "train", &tr);
         cli_load_data(dir, "val", &va);
         have_tr = have_va = 1;
