@@ -20,7 +20,9 @@ static const char *HELP =
     "                    $MINNOW_DATA/mnist or ../shared/data/mnist\n"
     "  -o FILE           output model, written atomically at the end\n"
     "  --threads N       threads (default 1)\n"
-    "  --json            one JSON object on stdout (progress stays on stderr)\n";
+    "  --json            one JSON object on stdout (progress stays on stderr)\n"
+    "  --passes          list the passes a recipe may use, each with its options\n"
+    "                    (those of `minnow VERB --method METHOD`), and exit\n";
 
 typedef struct run {
     cli_log log;      /* first: cli_progress / cli_epoch read it */
@@ -74,9 +76,30 @@ static float val_error(mn_graph *g, const mn_dataset *va) {
     return r.error;
 }
 
+/* --passes: the registry (minnow/pass.h). */
+static int list_passes(int json) {
+    if (json) printf("{\"passes\":[");
+    for (int i = 0; i < mn_pass_count(); i++) {
+        const mn_pass_def *d = mn_pass_at(i);
+        if (json) printf("%s{\"pass\":\"%s\",\"method\":\"%s\",\"options\":[", i ? "," : "", mn_pass_verb(d), mn_pass_method(d));
+        else printf("%s%s%s:", mn_pass_verb(d), *mn_pass_method(d) ? " " : "", mn_pass_method(d));
+        for (int j = 0; j < mn_pass_nopts(d); j++) {
+            if (json) printf("%s\"%s\"", j ? "," : "", mn_pass_opt_name(d, j));
+            else printf(" %s", mn_pass_opt_name(d, j));
+        }
+        printf(json ? "]}" : "\n");
+    }
+    if (json) printf("]}\n");
+    return 0;
+}
+
 int cmd_compress(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "recipe: data: o: json threads:", HELP);
+    cli_parse(&a, argc, argv, "recipe: data: o: json threads: passes", HELP);
+    if (cli_flag(&a, "passes")) {
+        if (a.npos) cli_die("--passes takes no model, got '%s'", a.pos[0]);
+        return list_passes(cli_flag(&a, "json"));
+    }
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     const char *rpath = cli_str(&a, "recipe", NULL);
     if (!rpath) cli_die("--recipe FILE is required (see --help)");

@@ -20,7 +20,7 @@ static const mn_pass_opt OPTS[] = {
     O("energy", MN_OPT_NUM, energy, 1e-9, 1, "per layer, the smallest rank keeping this fraction of sum(s^2)"),
     O("layers", MN_OPT_STR, layers, 0, 0, "NAME=R, NAME=0.E or NAME, comma-separated"),
     O("finetune", MN_OPT_INT, finetune, 0, 100000, "epochs of fine-tuning afterwards"),
-    MN_PASS_TRAIN_OPTS(fact_opts, t),
+    MN_PASS_TUNE_OPTS(fact_opts, t),
 };
 
 static void defaults(void *v) { mn_pass_train_default(&((fact_opts *)v)->t, 0); }

@@ -58,12 +58,15 @@ typedef struct mn_pass_train {
     double lr, momentum, wd;
 } mn_pass_train;
 
-/* Table entries for an mn_pass_train member `t` of options struct S. */
+/* Table entries for an mn_pass_train member `t` of options struct S:
+ * all of them, or all but epochs (passes whose 'finetune' counts them). */
 #define MN_PASS_TRAIN_OPTS(S, t)                                                                           \
     {"epochs", MN_OPT_INT, offsetof(S, t.epochs), 0, 100000, 0, 0, NULL, "training epochs", 0, 0, 0},      \
+    MN_PASS_TUNE_OPTS(S, t)
+#define MN_PASS_TUNE_OPTS(S, t)                                                                            \
     {"batch", MN_OPT_INT, offsetof(S, t.batch), 1, 1 << 16, 0, 0, NULL, "mini-batch size", 0, 0, 0},       \
     {"opt", MN_OPT_ENUM, offsetof(S, t.opt), 0, 0, 0, 0, "adam|sgd", "optimizer", 0, 0, 0},                 \
-    {"lr", MN_OPT_NUM, offsetof(S, t.lr), 0, 10, 0, 0, NULL, "learning rate", 0, 0, 0},                    \
+    {"lr", MN_OPT_NUM, offsetof(S, t.lr), 0, 1e30, 0, 0, NULL, "learning rate", 0, 0, 0},                  \
     {"momentum", MN_OPT_NUM, offsetof(S, t.momentum), 0, 1, 0, 0, NULL, "SGD momentum", 0, 0, 0},          \
     {"wd", MN_OPT_NUM, offsetof(S, t.wd), 0, 10, 0, 0, NULL, "weight decay", 0, 0, 0},                     \
     {"sched", MN_OPT_ENUM, offsetof(S, t.sched), 0, 0, 0, 0, "const|step|cosine", "learning-rate schedule", \

@@ -37,11 +37,16 @@ static const mn_pass_opt MAGNITUDE_OPTS[] = {
     O("end", MN_OPT_NUM, end, 0, 1, 0, NULL, "gradual: end, a fraction of training"),
     MN_PASS_TRAIN_OPTS(prune_opts, t),
 };
-static const mn_pass_opt SCORE_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, MN_PASS_TRAIN_OPTS(prune_opts, t)};
+static const mn_pass_opt SNIP_OPTS[] = {
+    SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES,
+    /* epochs: train afterwards with the mask fixed (pruning at initialisation) */
+    MN_PASS_TRAIN_OPTS(prune_opts, t),
+};
+static const mn_pass_opt OBD_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, MN_PASS_TUNE_OPTS(prune_opts, t)};
 static const mn_pass_opt UNIT_OPTS[] = {
     SPARSITY, FINETUNE,
     O("criterion", MN_OPT_ENUM, criterion, 0, 0, 0, "l1|l2|activity", "unit score"),
-    MN_PASS_TRAIN_OPTS(prune_opts, t),
+    MN_PASS_TUNE_OPTS(prune_opts, t),
 };
 static const mn_pass_opt LOTTERY_OPTS[] = {
     SPARSITY,
@@ -225,8 +230,8 @@ static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env)
 #define DEF(id, m, dflt, opts, fin, tr, val, runf, defs)                                                      \
     const mn_pass_def id = {"prune", m, dflt, opts, N(opts), sizeof(prune_opts), defs, fin, tr, val, check, runf}
 DEF(mn_pass_prune_magnitude, "magnitude", 1, MAGNITUDE_OPTS, finish_magnitude, train_magnitude, NULL, run_magnitude, def_magnitude);
-DEF(mn_pass_prune_snip, "snip", 0, SCORE_OPTS, finish_snip, train_always, NULL, run_snip, def_snip);
-DEF(mn_pass_prune_obd, "obd", 0, SCORE_OPTS, finish_obd, train_always, NULL, run_obd, def_obd);
+DEF(mn_pass_prune_snip, "snip", 0, SNIP_OPTS, finish_snip, train_always, NULL, run_snip, def_snip);
+DEF(mn_pass_prune_obd, "obd", 0, OBD_OPTS, finish_obd, train_always, NULL, run_obd, def_obd);
 DEF(mn_pass_prune_neuron, "neuron", 0, UNIT_OPTS, finish_neuron, train_units, NULL, run_neuron, def_neuron);
 DEF(mn_pass_prune_filter, "filter", 0, UNIT_OPTS, finish_filter, train_units, NULL, run_filter, def_filter);
 DEF(mn_pass_prune_lottery, "lottery", 0, LOTTERY_OPTS, finish_lottery, train_always, val_lottery, run_lottery, def_lottery);
