@@ -341,7 +341,7 @@ static void test_neuron_then_kmeans_lenet300(void **state) {
 static void test_every_pass_from_a_recipe(void **state) {
     (void)state;
     static mn_recipe r;
-    int verbs[5] = {0};
+    int verbs[6] = {0};
     for (int i = 0; i < mn_pass_count(); i++) {
         const mn_pass_def *d = mn_pass_at(i);
         const char *verb = mn_pass_verb(d), *m = mn_pass_method(d);
@@ -367,15 +367,16 @@ static void test_every_pass_from_a_recipe(void **state) {
         assert_int_equal(mn_pass_init(&p, mn_pass_find(verb, m)), MN_OK);
         assert_ptr_equal(p.def, d);
         mn_pass_free(&p);
-        for (int v = 0; v < 5; v++) verbs[v] |= !strcmp(verb, mn_pass_name((mn_pass_kind)v));
+        for (int v = 0; v < 6; v++) verbs[v] |= !strcmp(verb, mn_pass_name((mn_pass_kind)v));
     }
-    for (int v = 0; v < 5; v++) assert_true(verbs[v]);
+    for (int v = 0; v < 6; v++) assert_true(verbs[v]);
     /* the methods the CLI has are all there */
     const char *want[][2] = {{"prune", "magnitude"}, {"prune", "snip"},      {"prune", "obd"},
                              {"prune", "neuron"},    {"prune", "filter"},    {"prune", "lottery"},
                              {"quantize", "fixed"},  {"quantize", "affine"}, {"quantize", "qat"},
                              {"quantize", "kmeans"}, {"binarize", "binaryconnect"}, {"binarize", "xnor"},
-                             {"binarize", "bitwise"}, {"factorize", ""},     {"encode", ""}};
+                             {"binarize", "bitwise"}, {"factorize", ""},     {"distill", ""},
+                             {"encode", ""}};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!mn_pass_find(want[i][0], want[i][1])) fail_msg("no pass %s %s", want[i][0], want[i][1]);
     /* option checks of the passes, as a recipe reports them */
@@ -389,6 +390,8 @@ static void test_every_pass_from_a_recipe(void **state) {
     bad("passes:\n  - prune: {method: neuron, sparsity: 0.5, criterion: l3}\n", "'criterion' must be one of");
     bad("passes:\n  - encode: {method: huffman}\n", "pass 'encode' takes no 'method'");
     bad("passes:\n  - prune: {sparsity: 0.5, rewind-iter: 3}\n", "unknown option 'rewind-iter'");
+    bad("passes:\n  - distill: {hint: fc1}\n", "'hint' must be TEACHER_NODE:STUDENT_NODE");
+    bad("passes:\n  - distill: {hint-weight: 2}\n", "'hint-weight' needs 'hint'");
     /* and the checks against the model */
     mn_graph g;
     build(&g);
@@ -407,6 +410,49 @@ static void test_every_pass_from_a_recipe(void **state) {
     mn_graph_free(&g);
 }
 
+/* A distill pass learns from the model as the recipe got it: pruned, then
+ * distilled, the zeros stay and the error drops below the pruned model's. */
+static void test_prune_then_distill(void **state) {
+    (void)state;
+    mn_dataset tr, va;
+    synth(&tr, 400);
+    synth(&va, 100);
+    static mn_recipe r;
+    assert_int_equal(parse("passes:\n"
+                           "  - prune: {sparsity: 0.85}\n"
+                           "  - distill: {temperature: 2, alpha: 0.7, epochs: 3, batch: 20, lr: 0.003}\n", &r), MN_OK);
+    assert_int_equal(r.pass[1].kind, MN_PASS_DISTILL);
+    assert_int_equal(mn_recipe_needs_train(&r), 1);
+    mn_graph g;
+    build(&g);
+    assert_int_equal(mn_set_input_norm(&g, &tr), MN_OK);
+    mn_train_cfg tc;
+    mn_train_default(&tc);
+    tc.epochs = 15;
+    tc.batch = 20;
+    assert_int_equal(mn_train(&g, &tr, NULL, &tc), MN_OK);
+    /* the prune alone, for comparison */
+    static mn_recipe r1;
+    assert_int_equal(parse("passes:\n  - prune: {sparsity: 0.85}\n", &r1), MN_OK);
+    mn_graph g1;
+    assert_int_equal(mn_graph_clone(&g, &g1), MN_OK);
+    assert_int_equal(mn_recipe_run(&g1, &r1, NULL, NULL, NULL), MN_OK);
+    mn_eval_result pruned;
+    assert_int_equal(mn_eval(&g1, &va, 100, &pruned), MN_OK);
+    mn_graph_free(&g1);
+    counts c = {0, 0, 0, -2};
+    mn_recipe_hooks h = {on_pass, on_done, NULL, on_epoch, &c};
+    assert_int_equal(mn_recipe_run(&g, &r, &tr, &va, &h), MN_OK);
+    assert_int_equal(c.epochs, 3);
+    assert_true(c.last >= 0 && c.last < pruned.error);
+    mn_dc_row rows[4];
+    mn_dc_table(&g, rows, 4);
+    assert_int_equal(rows[0].nonzero, 180); /* 15% of 1200: the masks held */
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
@@ -417,6 +463,7 @@ int main(void) {
         cmocka_unit_test(test_filter_then_affine_lenet5),
         cmocka_unit_test(test_neuron_then_kmeans_lenet300),
         cmocka_unit_test(test_every_pass_from_a_recipe),
+        cmocka_unit_test(test_prune_then_distill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

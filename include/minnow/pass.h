@@ -1,6 +1,6 @@
 /* minnow pass: the registry of compression passes, one entry per method,
  * shared by the CLI verbs (`minnow prune`, `quantize`, `binarize`,
- * `factorize`, `encode`) and by recipes (minnow/recipe.h).
+ * `factorize`, `distill`, `encode`) and by recipes (minnow/recipe.h).
  *
  * A pass is named by its verb and method ("prune" "filter", "quantize"
  * "affine", "factorize" with no method).  Its options are key = value text
@@ -86,6 +86,9 @@ typedef struct mn_pass_env {
      * *lowrank), and their count */
     struct mn_lowrank_layer **lowrank;
     int *nlowrank;
+    /* distill: the teachers (a recipe's: the model it started from) */
+    mn_graph *const *teachers;
+    int nteachers;
 } mn_pass_env;
 
 /* What a recipe tracks between passes for mn_pass_check. */
@@ -101,7 +104,8 @@ typedef struct mn_pass_state {
 mn_status mn_pass_check(const mn_pass *p, const mn_graph *g, mn_pass_state *st);
 
 /* Runs the pass on g.  Methods that build a new graph (neuron and filter
- * pruning, binarize, factorize) replace *g (the old one is freed). */
+ * pruning, binarize, factorize) replace *g (the old one is freed); those
+ * that train leave compressed stores decoded (dense). */
 mn_status mn_pass_run(const mn_pass *p, mn_graph *g, const mn_pass_env *env);
 
 #ifdef __cplusplus

@@ -20,7 +20,7 @@
  *         huffman: true
  *
  * A pass is a verb of the CLI (prune, quantize, binarize, factorize,
- * encode) with its method, and its options are that verb's long options
+ * distill, encode) with its method, and its options are that verb's long options
  * (`--rewind-iter 3` is `rewind-iter: 3`, or `rewind_iter`; a flag is
  * `true`); minnow/pass.h is the registry they come from.  Every key is
  * checked: an unknown pass, method or key, a bad value or malformed YAML
@@ -42,7 +42,7 @@ extern "C" {
 #define MN_RECIPE_MAX_OPTS 16
 
 typedef enum mn_pass_kind {
-    MN_PASS_PRUNE = 0, MN_PASS_QUANTIZE, MN_PASS_ENCODE, MN_PASS_BINARIZE, MN_PASS_FACTORIZE
+    MN_PASS_PRUNE = 0, MN_PASS_QUANTIZE, MN_PASS_ENCODE, MN_PASS_BINARIZE, MN_PASS_FACTORIZE, MN_PASS_DISTILL
 } mn_pass_kind;
 
 typedef struct mn_recipe_pass {
@@ -77,7 +77,7 @@ typedef struct mn_recipe {
 mn_status mn_recipe_parse(const char *text, size_t len, const char *label,
                           mn_recipe *r);
 mn_status mn_recipe_load(const char *path, mn_recipe *r);
-/* "prune", "quantize", "encode", "binarize", "factorize". */
+/* "prune", "quantize", "encode", "binarize", "factorize", "distill". */
 const char *mn_pass_name(mn_pass_kind k);
 /* The pass p describes, with its options set and checked (mn_pass_free
  * it).  MN_EARG naming the line. */
@@ -102,7 +102,8 @@ mn_status mn_recipe_check(const mn_graph *g, const mn_recipe *r, int have_train)
 
 /* Runs the passes on g in order, after mn_recipe_check.  Passes that
  * fine-tune need train; val (may be NULL) is reported after each pass
- * (lottery tickets need it).  Passes that build a new graph (neuron and
+ * (lottery tickets need it).  A distill pass learns from g as it was
+ * before the first pass.  Passes that build a new graph (neuron and
  * filter pruning, binarize, factorize) replace *g.  At
  * the end, pruned weights that were not shared are stored sparse (CSR)
  * where that is smaller. */

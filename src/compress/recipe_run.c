@@ -64,27 +64,39 @@ mn_status mn_recipe_run(mn_graph *g, const mn_recipe *r, const mn_dataset *train
     env.on_progress = h ? h->on_progress : NULL;
     env.on_epoch = h ? h->on_epoch : NULL;
     env.ud = h ? h->ud : NULL;
-    for (int i = 0; i < r->npasses; i++) {
+    /* distill passes learn from the model as it came */
+    mn_graph teacher;
+    mn_graph *tp = &teacher;
+    int have_teacher = 0;
+    for (int i = 0; i < r->npasses && !have_teacher; i++)
+        if (r->pass[i].kind == MN_PASS_DISTILL) {
+            if ((st0 = mn_graph_clone(g, &teacher))) return st0;
+            have_teacher = 1;
+            env.teachers = &tp;
+            env.nteachers = 1;
+        }
+    mn_status st = MN_OK;
+    for (int i = 0; i < r->npasses && !st; i++) {
         const mn_recipe_pass *rp = &r->pass[i];
         if (h && h->on_pass) h->on_pass(h->ud, i, rp);
         mn_pass p;
-        mn_status st = mn_recipe_pass_make(rp, &p);
-        if (st) return st;
+        if ((st = mn_recipe_pass_make(rp, &p))) break;
         st = mn_pass_run(&p, g, &env);
         mn_pass_free(&p);
         if (st == MN_EARG) st = at_line(st, rp);
-        if (st) return st;
+        if (st) break;
         float e = -1;
         if (val) {
             mn_eval_result er;
-            if ((st = mn_eval(g, val, 250, &er))) return st;
+            if ((st = mn_eval(g, val, 250, &er))) break;
             e = er.error;
         }
         if (h && h->on_pass_done) h->on_pass_done(h->ud, i, rp, g, e);
     }
+    if (have_teacher) mn_graph_free(&teacher);
     /* Pruned layers that no pass shared are kept sparse (CSR) where that is
      * smaller; codebook stores are left alone. */
-    return mn_graph_sparsify(g, MN_SPARSE_DEFAULT_DENSITY);
+    return st ? st : mn_graph_sparsify(g, MN_SPARSE_DEFAULT_DENSITY);
 }
 
 int mn_dc_table(const mn_graph *g, mn_dc_row *rows, int max) {
