@@ -202,6 +202,7 @@ mn_status mn_pass_init(mn_pass *p, const mn_pass_def *d) {
     p->def = d;
     p->opts = NULL;
     if (!d) return mn_error(MN_EARG, "no such pass");
+    if (d->nopts > MN_PASS_MAX_OPTS) return mn_error(MN_EARG, "pass '%s': too many options", d->verb);
     if (!(p->opts = calloc(1, d->size))) return mn_error(MN_ENOMEM, "out of memory");
     if (d->defaults) d->defaults(p->opts);
     ((mn_pass_base *)p->opts)->given = 0;

@@ -16,7 +16,7 @@
 #include "minnow/pass.h"
 
 #define MN_PASS_STR_MAX 512   /* a per-layer spec or a name list */
-#define MN_PASS_MAX_OPTS 40
+#define MN_PASS_MAX_OPTS 64   /* options of one method: bits of mn_pass_base.given */
 
 typedef enum mn_opt_type {
     MN_OPT_INT,       /* int, in [lo, hi] */
