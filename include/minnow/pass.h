@@ -86,9 +86,11 @@ typedef struct mn_pass_env {
      * *lowrank), and their count */
     struct mn_lowrank_layer **lowrank;
     int *nlowrank;
-    /* distill: the teachers (a recipe's: the model it started from) */
+    /* distill: the teachers (a recipe's: the model it started from), and
+     * the loss parts of the last epoch (minnow/distill.h; may be NULL) */
     mn_graph *const *teachers;
     int nteachers;
+    struct mn_distill_parts *distill_parts;
 } mn_pass_env;
 
 /* What a recipe tracks between passes for mn_pass_check. */

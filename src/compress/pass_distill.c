@@ -74,6 +74,20 @@ static mn_status check(const void *v, const mn_graph *g, mn_pass_state *s) {
     return MN_OK;
 }
 
+/* Epoch hook: the loss parts of the epoch just finished, then env's. */
+typedef struct hook { const mn_pass_env *env; mn_distill *d; } hook;
+static void on_epoch(void *ud, const mn_epoch_stats *s) {
+    hook *h = ud;
+    mn_distill_parts p;
+    mn_distill_take_parts(h->d, &p);
+    if (h->env->distill_parts) *h->env->distill_parts = p;
+    if (h->env->on_epoch) h->env->on_epoch(h->env->ud, s);
+}
+static void on_progress(void *ud, const mn_progress *p) {
+    hook *h = ud;
+    h->env->on_progress(h->env->ud, p);
+}
+
 static mn_status run(const void *v, mn_graph *g, const mn_pass_env *env) {
     const distill_opts *o = v;
     if (!env->nteachers) return mn_error(MN_EARG, "distill needs a teacher model");
@@ -84,11 +98,14 @@ static mn_status run(const void *v, mn_graph *g, const mn_pass_env *env) {
     mn_train_cfg tc;
     mn_pass_train_cfg(&mn_pass_distill, o, &o->t, env, &tc);
     dc.seed = tc.seed;
-    mn_distill *d;
-    if ((st = mn_distill_new(g, env->teachers, env->nteachers, &dc, &d))) return st;
-    mn_distill_attach(d, &tc);
+    hook h = {env, NULL};
+    if ((st = mn_distill_new(g, env->teachers, env->nteachers, &dc, &h.d))) return st;
+    mn_distill_attach(h.d, &tc);
+    tc.on_progress = env->on_progress ? on_progress : NULL;
+    tc.on_epoch = on_epoch;
+    tc.ud = &h;
     st = mn_train(g, env->train, env->val, &tc);
-    mn_distill_free(d);
+    mn_distill_free(h.d);
     return st;
 }
 
