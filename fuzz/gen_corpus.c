@@ -306,6 +306,9 @@ static void recipe_seeds(void) {
          "  - encode:\n      huffman: true\n"),
         "name: x\npasses:\n  - prune: {method: snip, sparsity: 0.5, scope: global}\n  - quantize: {bits: 4}\n",
         "passes: []\n",
+        ("name: y\npasses:\n  - prune: {method: filter, sparsity: {conv1: 0.5}, criterion: l2, finetune: 1}\n"
+         "  - factorize: {layers: fc1=8}\n  - distill: {temperature: 2, hint: a:b}\n"
+         "  - quantize: {method: affine, bits: 4, act_bits: 8}\n  - binarize: {method: xnor, input-scale: true}\n"),
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) seed("recipe", r[i], strlen(r[i]), NULL, 0);
 }

@@ -28,7 +28,7 @@ PUBLIC = {
     "graph.h": "nn", "train.h": "nn", "arch.h": "nn", "exits.h": "nn",
     "prune.h": "compress", "quant.h": "compress", "binary.h": "compress",
     "cluster.h": "compress", "lowrank.h": "compress", "distill.h": "compress",
-    "recipe.h": "compress", "sparse.h": "compress",
+    "recipe.h": "compress", "sparse.h": "compress", "pass.h": "compress",
     "io.h": "io", "checkpoint.h": "io", "onnx.h": "io",
     "export_c.h": "deploy",
 }

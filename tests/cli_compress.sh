@@ -86,6 +86,47 @@ check "$T/k.json" 'r["val_error_after"] < r["val_error_before"] + 0.1'
 expect_fail 1 "no dense or conv layer 'fc9'" -- "$BIN" quantize "$T/m.mnw" --method kmeans --layer-bits fc9=3 --data "$T/d" -o "$T/x.mnw"
 expect_fail 2 "--bits must be an integer in [1, 8]" -- "$BIN" quantize "$T/m.mnw" --method kmeans --bits 9 --data "$T/d" -o "$T/x.mnw"
 
+# ---- the pass registry: every pass a recipe may use is the CLI's -----------
+expect_ok "$BIN" compress --passes && cp "$T/out" "$T/passes.txt"
+[ "$(wc -l <"$T/passes.txt")" -ge 15 ] && ok || bad "compress --passes lists $(wc -l <"$T/passes.txt") passes"
+expect_ok "$BIN" compress --passes --json && cp "$T/out" "$T/passes.json"
+check "$T/passes.json" '{(p["pass"], p["method"]) for p in r["passes"]} >= {("prune", "neuron"), ("prune", "filter"), ("prune", "lottery"), ("quantize", "affine"), ("quantize", "kmeans"), ("quantize", "fixed"), ("quantize", "qat"), ("binarize", "xnor"), ("factorize", ""), ("encode", "")}'
+# each option of each pass is a long option its verb documents, each method one it takes
+while IFS= read -r line; do
+  head=${line%%:*} opts=${line#*:} verb=${head%% *} method=
+  [ "$verb" != "$head" ] && method=${head#* }
+  "$BIN" "$verb" --help >"$T/vhelp" 2>&1 || bad "$verb --help"
+  [ -z "$method" ] || grep -q -- "$method" "$T/vhelp" && ok || bad "$verb --help does not name method '$method'"
+  for o in $opts; do
+    grep -q -- "--$o\b" "$T/vhelp" && ok || bad "$verb $method: option '$o' is not a --$o of minnow $verb"
+  done
+done <"$T/passes.txt"
+expect_fail 2 "unknown option" -- "$BIN" compress --passes --frobnicate
+# structured pruning, factorisation and affine int8 from a recipe
+cat >"$T/st.yaml" <<'EOF'
+name: structured
+passes:
+  - prune: {method: neuron, sparsity: {fc1: 0.5, fc2: 0.25}, criterion: l2, finetune: 1, batch: 20, lr: 0.003}
+  - factorize: {layers: fc1=8}
+  - quantize: {method: affine, bits: 8, act_bits: 8, calib-batches: 2}
+EOF
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/st.yaml" --data "$T/d" -o "$T/st.mnw" --json && cp "$T/out" "$T/st.json"
+check "$T/st.json" 'len(r["passes"]) == 3 and {l["name"] for l in r["layers"]} == {"fc1_a", "fc1_b", "fc2", "fc3"}'
+check "$T/st.json" 'all(l["storage"] == "affine" for l in r["layers"]) and r["val_error"] < r["val_error_before"] + 0.15'
+grep -q "pass 2/3: factorize (line 4)" "$T/err" && ok || bad "progress line of the factorize pass: $(head -c 300 "$T/err")"
+# the recipe's pass is the verb's: the same neuron pruning either way
+printf 'passes:\n  - prune: {method: neuron, sparsity: {fc1: 0.5}, criterion: l2}\n' >"$T/n.yaml"
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/n.yaml" --data "$T/d" -o "$T/n1.mnw"
+expect_ok "$BIN" prune "$T/m.mnw" --method neuron --sparsity fc1=0.5 --criterion l2 --data "$T/d" -o "$T/n2.mnw"
+for f in n1 n2; do "$BIN" eval "$T/$f.mnw" --data "$T/d" --json >"$T/$f.eval" 2>/dev/null || bad "eval $f"; done
+cmp -s "$T/n1.eval" "$T/n2.eval" && ok || bad "recipe and minnow prune disagree: $(cat "$T/n1.eval" "$T/n2.eval")"
+# lottery tickets from a recipe: the model's weights are the rewind point
+printf 'passes:\n  - prune: {method: lottery, sparsity: 0.5, rounds: 1, epochs: 1, batch: 20}\n' >"$T/lt.yaml"
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/lt.yaml" --data "$T/d" -o "$T/lt.mnw" --json && cp "$T/out" "$T/lt.json"
+check "$T/lt.json" 'abs(r["layers"][0]["kept"] - 0.5) < 0.01 and r["val_error"] < 0.5' 
+printf 'passes:\n  - quantize: {method: affine, bits: 4, act-bits: 1}\n' >"$T/ab.yaml"
+expect_fail 1 "ab.yaml:2: 'act-bits' must be 0 (float) or 2..8" -- "$BIN" compress "$T/m.mnw" --recipe "$T/ab.yaml" --data "$T/d" -o "$T/x.mnw"
+
 # ---- errors -----------------------------------------------------------------
 printf 'passes:\n  - prune: {sparsity: 0.5\n  - encode\n' >"$T/bad1.yaml"
 printf 'passes:\n  - prune: {sparsity: 0.5}\n  - squash: {x: 1}\n' >"$T/bad2.yaml"

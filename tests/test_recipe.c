@@ -1,10 +1,12 @@
 /* Compression recipes: parsing (the shipped recipes, every kind of error
  * with its line) and running prune -> quantize -> encode on a small MLP. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "minnow/arch.h"
 #include "minnow/cluster.h"
+#include "minnow/pass.h"
 #include "minnow/recipe.h"
 #include "store/store.h"
 #include "testutil.h"
@@ -79,7 +81,8 @@ static void test_errors(void **state) {
     bad("passes:\n  - prune: {steps: 2}\n", "pass 'prune' needs 'sparsity'");
     bad("passes:\n  - quantize: {bits: 9}\n", "'bits' must be an integer in [1, 8]");
     bad("passes:\n  - quantize: {bits: {fc1: 2.5}}\n", "'fc1' must be an integer in [0, 8]");
-    bad("passes:\n  - quantize: {bits: 4, method: affine}\n", "unknown quantize method 'affine'");
+    /* affine is a recipe method now (issue 14): an unknown one still fails */
+    bad("passes:\n  - quantize: {bits: 4, method: ternary}\n", "unknown quantize method 'ternary'");
     bad("passes:\n  - quantize: {finetune: 2}\n", "pass 'quantize' needs 'bits'");
     bad("passes:\n  - quantize: {bits: 4, lr: -1}\n", "'lr' must be a number");
     bad("passes:\n  - encode: {huffman: maybe}\n", "'huffman' must be true or false");
@@ -223,6 +226,233 @@ static void test_run_finetune(void **state) {
     mn_dataset_free(&va);
 }
 
+/* n random 1 x 28 x 28 images (MNIST-shaped) with labels from their mean
+ * brightness in four bands: enough for calibration and a short fine-tune. */
+static void synth_images(mn_dataset *d, int n, uint64_t seed) {
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    memset(d, 0, sizeof *d);
+    d->n = n; d->c = 1; d->h = d->w = 28; d->nclass = 10;
+    d->x = malloc(sizeof(float) * (size_t)n * 784);
+    d->y = malloc(sizeof(int32_t) * (size_t)n);
+    for (int s = 0; s < n; s++) {
+        float m = 0;
+        for (int i = 0; i < 784; i++) m += d->x[s * 784 + i] = mn_rng_uniform(&r);
+        d->y[s] = (int)(m / 784 * 40) % 10;
+    }
+}
+
+static void build_arch(mn_graph *g, const char *arch) {
+    assert_int_equal(mn_arch_build(g, arch, 1, 28, 28, 10), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 3);
+    mn_graph_init_params(g, &r);
+}
+
+static int rows_of(const mn_graph *g, const char *param) {
+    int p = mn_graph_find_param(g, param), rows = 0, cols = 0;
+    assert_true(p >= 0);
+    mn_param_matrix(g, p, &rows, &cols);
+    return rows;
+}
+
+/* Issue 14: filter pruning, then affine int8, on LeNet-5. */
+static void test_filter_then_affine_lenet5(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(parse("name: filter-affine\npasses:\n"
+                           "  - prune: {method: filter, sparsity: {conv1: 0.5, conv2: 0.4}, criterion: l1}\n"
+                           "  - quantize: {method: affine, bits: 8, granularity: channel, act-bits: 8,\n"
+                           "               calib_batches: 2}\n", &r), MN_OK);
+    assert_int_equal(r.pass[0].kind, MN_PASS_PRUNE);
+    assert_string_equal(r.pass[0].method, "filter");
+    assert_string_equal(r.pass[1].method, "affine");
+    mn_dataset tr, va;
+    synth_images(&tr, 128, 1);
+    synth_images(&va, 64, 2);
+    mn_graph g;
+    build_arch(&g, "lenet5");
+    assert_int_equal(rows_of(&g, "conv1.weight"), 20);
+    /* affine calibrates on training data: without it the check says so */
+    assert_int_equal(mn_recipe_check(&g, &r, 0), MN_EARG);
+    assert_non_null(strstr(mn_errmsg(), "line 4: quantize (affine) needs training data"));
+    assert_int_equal(mn_recipe_needs_train(&r), 1);
+    counts c = {0, 0, 0, -2};
+    mn_recipe_hooks h = {on_pass, on_done, NULL, on_epoch, &c};
+    assert_int_equal(mn_recipe_run(&g, &r, &tr, &va, &h), MN_OK);
+    assert_int_equal(c.done, 2);
+    assert_true(c.last >= 0 && c.last <= 1);
+    assert_int_equal(rows_of(&g, "conv1.weight"), 10);
+    assert_int_equal(rows_of(&g, "conv2.weight"), 30);
+    const char *w[] = {"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"};
+    for (int i = 0; i < 4; i++) {
+        const mn_store *s = g.params[mn_graph_find_param(&g, w[i])].store;
+        assert_non_null(s);
+        assert_int_equal(s->kind, MN_ST_AFFINE);
+    }
+    mn_eval_result er;
+    assert_int_equal(mn_eval(&g, &va, 64, &er), MN_OK);
+    assert_true(er.error >= 0 && er.error <= 1);
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
+/* Issue 14: neuron pruning, then k-means sharing (and Huffman), on
+ * LeNet-300-100, the prune fine-tuned with the CLI's training options. */
+static void test_neuron_then_kmeans_lenet300(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(parse("name: neuron-kmeans\nseed: 4\npasses:\n"
+                           "  - prune: {method: neuron, sparsity: {fc1: 0.5, fc2: 0.25}, finetune: 1, batch: 32,\n"
+                           "            opt: sgd, lr: 0.01}\n"
+                           "  - quantize: {method: kmeans, bits: 4, iters: 20}\n"
+                           "  - encode: {huffman: true}\n", &r), MN_OK);
+    mn_dataset tr, va;
+    synth_images(&tr, 96, 5);
+    synth_images(&va, 48, 6);
+    mn_graph g;
+    build_arch(&g, "lenet300");
+    assert_int_equal(mn_recipe_check(&g, &r, 0), MN_EARG); /* finetune without data */
+    counts c = {0, 0, 0, -2};
+    mn_recipe_hooks h = {on_pass, on_done, NULL, on_epoch, &c};
+    assert_int_equal(mn_recipe_run(&g, &r, &tr, &va, &h), MN_OK);
+    assert_int_equal(c.passes, 3);
+    assert_int_equal(c.epochs, 1);
+    assert_int_equal(rows_of(&g, "fc1.weight"), 150);
+    assert_int_equal(rows_of(&g, "fc2.weight"), 75);
+    mn_dc_row rows[4];
+    assert_int_equal(mn_dc_table(&g, rows, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(rows[i].storage, "codebook");
+        assert_int_equal(rows[i].bits, 4);
+    }
+    mn_codebook_info ci;
+    assert_int_equal(mn_codebook_info_of(g.params[mn_graph_find_param(&g, "fc1.weight")].store, &ci), MN_OK);
+    assert_true(ci.huff_index || ci.huff_gaps || ci.bits == 4);
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
+/* Every registered pass is reachable from a recipe under its verb and
+ * method, and every one of its options under its CLI name (with '-' or
+ * '_'): a junk value is refused for the value, never as an unknown option. */
+static void test_every_pass_from_a_recipe(void **state) {
+    (void)state;
+    static mn_recipe r;
+    int verbs[6] = {0};
+    for (int i = 0; i < mn_pass_count(); i++) {
+        const mn_pass_def *d = mn_pass_at(i);
+        const char *verb = mn_pass_verb(d), *m = mn_pass_method(d);
+        char text[1024];
+        assert_true(mn_pass_nopts(d) > 0);
+        for (int j = 0; j < mn_pass_nopts(d); j++) {
+            const char *o = mn_pass_opt_name(d, j);
+            assert_non_null(mn_pass_opt_help(d, j));
+            char under[32];
+            snprintf(under, sizeof under, "%s", o);
+            for (char *u = under; *u; u++) *u = *u == '-' ? '_' : *u;
+            for (int k = 0; k < 2; k++) {
+                snprintf(text, sizeof text, "passes:\n  - %s: {%s%s%s'%s': '=,junk'}\n", verb, *m ? "method: " : "", m,
+                         *m ? ", " : "", k ? under : o);
+                mn_status st = parse(text, &r);
+                if (st == MN_OK) continue; /* a text option takes anything */
+                if (strstr(mn_errmsg(), "unknown option") || strstr(mn_errmsg(), "method"))
+                    fail_msg("%s %s: option '%s' is not reachable: %s", verb, m, k ? under : o, mn_errmsg());
+            }
+        }
+        /* the method is found by name and gives this pass */
+        mn_pass p;
+        assert_int_equal(mn_pass_init(&p, mn_pass_find(verb, m)), MN_OK);
+        assert_ptr_equal(p.def, d);
+        mn_pass_free(&p);
+        for (int v = 0; v < 6; v++) verbs[v] |= !strcmp(verb, mn_pass_name((mn_pass_kind)v));
+    }
+    for (int v = 0; v < 6; v++) assert_true(verbs[v]);
+    /* the methods the CLI has are all there */
+    const char *want[][2] = {{"prune", "magnitude"}, {"prune", "snip"},      {"prune", "obd"},
+                             {"prune", "neuron"},    {"prune", "filter"},    {"prune", "lottery"},
+                             {"quantize", "fixed"},  {"quantize", "affine"}, {"quantize", "qat"},
+                             {"quantize", "kmeans"}, {"binarize", "binaryconnect"}, {"binarize", "xnor"},
+                             {"binarize", "bitwise"}, {"factorize", ""},     {"distill", ""},
+                             {"encode", ""}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!mn_pass_find(want[i][0], want[i][1])) fail_msg("no pass %s %s", want[i][0], want[i][1]);
+    /* option checks of the passes, as a recipe reports them */
+    bad("passes:\n  - factorize: {rank: 3, energy: 0.5}\n", "t.yaml:2: give 'rank' or 'energy', not both");
+    bad("passes:\n  - factorize: {finetune: 1}\n", "one of 'rank', 'energy' or 'layers' is required");
+    bad("passes:\n  - binarize: {epochs: 1}\n", "pass 'binarize' needs a 'method'");
+    bad("passes:\n  - binarize: {method: xnor, stochastic: true}\n", "unknown option 'stochastic' for pass 'binarize'");
+    bad("passes:\n  - quantize: {method: affine, act_bits: 1}\n", "'act-bits' must be 0 (float) or 2..8");
+    bad("passes:\n  - quantize: {method: fixed, target: all}\n", "'target' must be one of weights|acts|both");
+    bad("passes:\n  - prune: {method: lottery, sparsity: {fc1: 0.5}}\n", "lottery takes one sparsity");
+    bad("passes:\n  - prune: {method: neuron, sparsity: 0.5, criterion: l3}\n", "'criterion' must be one of");
+    bad("passes:\n  - encode: {method: huffman}\n", "pass 'encode' takes no 'method'");
+    bad("passes:\n  - prune: {sparsity: 0.5, rewind-iter: 3}\n", "unknown option 'rewind-iter'");
+    bad("passes:\n  - distill: {hint: fc1}\n", "'hint' must be TEACHER_NODE:STUDENT_NODE");
+    bad("passes:\n  - distill: {hint-weight: 2}\n", "'hint-weight' needs 'hint'");
+    /* and the checks against the model */
+    mn_graph g;
+    build(&g);
+    assert_int_equal(parse("passes:\n  - prune: {method: filter, sparsity: 0.5}\n", &r), MN_OK);
+    assert_int_equal(mn_recipe_check(&g, &r, 1), MN_EARG); /* an MLP has no filters */
+    assert_non_null(strstr(mn_errmsg(), "line 2: prune:"));
+    assert_int_equal(parse("passes:\n  - factorize: {rank: 2}\n  - prune: {sparsity: {fc1: 0.5}}\n", &r), MN_OK);
+    assert_int_equal(mn_recipe_check(&g, &r, 1), MN_OK); /* fc1 is checked when it runs */
+    assert_int_equal(mn_recipe_run(&g, &r, NULL, NULL, NULL), MN_EARG);
+    assert_non_null(strstr(mn_errmsg(), "line 3: prune:"));
+    mn_graph_free(&g);
+    build(&g);
+    assert_int_equal(parse("passes:\n  - factorize: {rank: 2}\n  - prune: {sparsity: {fc1_a: 0.5}}\n", &r), MN_OK);
+    assert_int_equal(mn_recipe_run(&g, &r, NULL, NULL, NULL), MN_OK);
+    assert_true(mn_graph_find_param(&g, "fc1_b.weight") >= 0);
+    mn_graph_free(&g);
+}
+
+/* A distill pass learns from the model as the recipe got it: pruned, then
+ * distilled, the zeros stay and the error drops below the pruned model's. */
+static void test_prune_then_distill(void **state) {
+    (void)state;
+    mn_dataset tr, va;
+    synth(&tr, 400);
+    synth(&va, 100);
+    static mn_recipe r;
+    assert_int_equal(parse("passes:\n"
+                           "  - prune: {sparsity: 0.85}\n"
+                           "  - distill: {temperature: 2, alpha: 0.7, epochs: 3, batch: 20, lr: 0.003}\n", &r), MN_OK);
+    assert_int_equal(r.pass[1].kind, MN_PASS_DISTILL);
+    assert_int_equal(mn_recipe_needs_train(&r), 1);
+    mn_graph g;
+    build(&g);
+    assert_int_equal(mn_set_input_norm(&g, &tr), MN_OK);
+    mn_train_cfg tc;
+    mn_train_default(&tc);
+    tc.epochs = 15;
+    tc.batch = 20;
+    assert_int_equal(mn_train(&g, &tr, NULL, &tc), MN_OK);
+    /* the prune alone, for comparison */
+    static mn_recipe r1;
+    assert_int_equal(parse("passes:\n  - prune: {sparsity: 0.85}\n", &r1), MN_OK);
+    mn_graph g1;
+    assert_int_equal(mn_graph_clone(&g, &g1), MN_OK);
+    assert_int_equal(mn_recipe_run(&g1, &r1, NULL, NULL, NULL), MN_OK);
+    mn_eval_result pruned;
+    assert_int_equal(mn_eval(&g1, &va, 100, &pruned), MN_OK);
+    mn_graph_free(&g1);
+    counts c = {0, 0, 0, -2};
+    mn_recipe_hooks h = {on_pass, on_done, NULL, on_epoch, &c};
+    assert_int_equal(mn_recipe_run(&g, &r, &tr, &va, &h), MN_OK);
+    assert_int_equal(c.epochs, 3);
+    assert_true(c.last >= 0 && c.last < pruned.error);
+    mn_dc_row rows[4];
+    mn_dc_table(&g, rows, 4);
+    assert_int_equal(rows[0].nonzero, 180); /* 15% of 1200: the masks held */
+    mn_graph_free(&g);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
@@ -230,6 +460,10 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_run_finetune),
+        cmocka_unit_test(test_filter_then_affine_lenet5),
+        cmocka_unit_test(test_neuron_then_kmeans_lenet300),
+        cmocka_unit_test(test_every_pass_from_a_recipe),
+        cmocka_unit_test(test_prune_then_distill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,3 +214,25 @@ long cli_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
+
+void cli_pass(const cli_args *a, const char *verb, const char *method, const char *const *defaults, mn_pass *p) {
+    const mn_pass_def *d = mn_pass_find(verb, method);
+    if (!d) cli_die("unknown %s method '%s'", verb, method ? method : "");
+    cli_check(mn_pass_init(p, d));
+    for (int i = 0; i < mn_pass_nopts(d); i++) {
+        const char *name = mn_pass_opt_name(d, i);
+        if (cli_flag(a, name) && mn_pass_set(p, name, mn_pass_opt_is_flag(d, i) ? NULL : cli_str(a, name, NULL)))
+            usage("%s", mn_errmsg()); /* a bad value: a usage error, as cli_int's */
+    }
+    for (int i = 0; defaults && defaults[i]; i += 2)
+        if (!cli_flag(a, defaults[i])) cli_check(mn_pass_set(p, defaults[i], defaults[i + 1]));
+    cli_check(mn_pass_finish(p));
+}
+
+void cli_pass_env(const cli_args *a, mn_pass_env *env, void *ud) {
+    memset(env, 0, sizeof *env);
+    env->seed = (uint64_t)cli_int(a, "seed", 1, 0, 0x7fffffffL);
+    env->on_progress = cli_progress;
+    env->on_epoch = cli_epoch;
+    env->ud = ud;
+}

@@ -8,6 +8,7 @@
 #include "minnow/core.h"
 #include "minnow/data.h"
 #include "minnow/graph.h"
+#include "minnow/pass.h"
 #include "minnow/train.h"
 
 #define CLI_MAX 64
@@ -75,5 +76,15 @@ typedef struct cli_log { int n; mn_epoch_stats e[512]; int quiet; } cli_log;
 void cli_print_epochs_json(FILE *f, const cli_log *log);
 
 long cli_file_size(const char *path);
+
+/* The registry pass for verb and method (minnow/pass.h) with every one of
+ * its options that was given on the command line (same names; a bad value
+ * exits 2) and, for those that were not, the verb's own defaults
+ * ({"name", "value", ..., NULL}, may be NULL).  The caller mn_pass_free's
+ * it. */
+void cli_pass(const cli_args *a, const char *verb, const char *method, const char *const *defaults, mn_pass *p);
+/* Run hooks for a pass: progress and epochs on stderr through cli_log ud
+ * (cli_progress, cli_epoch), the seed of --seed (default 1). */
+void cli_pass_env(const cli_args *a, mn_pass_env *env, void *ud);
 
 #endif

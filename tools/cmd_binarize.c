@@ -70,7 +70,7 @@ int cmd_binarize(int argc, char **argv) {
     mn_binarize_opts bo;
     binarize_opts(&a, method, &bo);
     cli_threads(&a);
-    mn_train_cfg cfg;
+    mn_train_cfg cfg; /* checks the training options (usage errors) before the loads */
     cli_train_cfg(&a, &cfg, 10);
     mn_graph g;
     cli_load_model(in, &g);
@@ -83,9 +83,15 @@ int cmd_binarize(int argc, char **argv) {
     mn_eval_result before = {0}, after = {0};
     if (have_val) cli_check(mn_eval(&g, &va, 250, &before));
     static cli_log log;
-    cfg.ud = &log;
     double t0 = mn_now();
-    cli_check(mn_binarize_train(&g, &bo, &tr, have_val ? &va : NULL, &cfg));
+    mn_pass pass; /* the registry's pass for the method, as a recipe's */
+    cli_pass(&a, "binarize", bo.method == MN_BINARIZE_BC ? "binaryconnect" : method, NULL, &pass);
+    mn_pass_env env;
+    cli_pass_env(&a, &env, &log);
+    env.train = &tr;
+    env.val = have_val ? &va : NULL;
+    cli_check(mn_pass_run(&pass, &g, &env));
+    mn_pass_free(&pass);
     double secs = mn_now() - t0;
     if (have_val) {
         cli_check(mn_eval(&g, &va, 250, &after));

@@ -11,8 +11,9 @@
 
 static const char *HELP =
     "usage: minnow compress IN.mnw --recipe FILE -o OUT.mnw [--data DIR] [--json]\n"
-    "Runs a compression recipe (YAML: prune -> quantize -> encode passes with per-layer\n"
-    "settings, see recipes/ and docs/DEEP_COMPRESSION.md) on a trained model and prints\n"
+    "Runs a compression recipe (YAML: prune, quantize, binarize, factorize and encode\n"
+    "passes with those verbs' options and per-layer settings, see recipes/ and\n"
+    "docs/RECIPES.md) on a trained model and prints\n"
     "the Deep Compression table: per layer the weights kept, index bits, bytes, and the\n"
     "file's compression ratio against the same model stored dense fp32.\n"
     "  --recipe FILE     the recipe (e.g. recipes/deep-compression-lenet300.yaml)\n"
@@ -20,7 +21,9 @@ static const char *HELP =
     "                    a directory or data set name (default mnist; minnow data list)\n"
     "  -o FILE           output model, written atomically at the end\n"
     "  --threads N       threads (default 1)\n"
-    "  --json            one JSON object on stdout (progress stays on stderr)\n";
+    "  --json            one JSON object on stdout (progress stays on stderr)\n"
+    "  --passes          list the passes a recipe may use, each with its options\n"
+    "                    (those of `minnow VERB --method METHOD`), and exit\n";
 
 typedef struct run {
     cli_log log;      /* first: cli_progress / cli_epoch read it */
@@ -32,7 +35,7 @@ typedef struct run {
 static void on_pass(void *ud, int i, const mn_recipe_pass *p) {
     run *u = ud;
     fprintf(stderr, "pass %d/%d: %s%s%s (line %d)\n", i + 1, u->r->npasses, mn_pass_name(p->kind),
-                p->kind == MN_PASS_ENCODE ? "" : " ", p->kind == MN_PASS_ENCODE ? "" : p->method, p->line);
+            p->method[0] ? " " : "", p->method, p->line);
 }
 
 static void on_pass_done(void *ud, int i, const mn_recipe_pass *p, const mn_graph *g, float e) {
@@ -41,14 +44,6 @@ static void on_pass_done(void *ud, int i, const mn_recipe_pass *p, const mn_grap
     u->err[i] = e;
     u->npass = i + 1;
     if (e >= 0) fprintf(stderr, "pass %d/%d done: val error %.2f%%\n", i + 1, u->r->npasses, 100 * e);
-}
-
-static int needs_train(const mn_recipe *r) {
-    for (int i = 0; i < r->npasses; i++) {
-        const mn_recipe_pass *p = &r->pass[i];
-        if (p->finetune > 0 || (p->kind == MN_PASS_PRUNE && strcmp(p->method, "magnitude"))) return 1;
-    }
-    return 0;
 }
 
 static void jstr(const char *s) {
@@ -82,9 +77,30 @@ static float val_error(mn_graph *g, const mn_dataset *va) {
     return r.error;
 }
 
+/* --passes: the registry (minnow/pass.h). */
+static int list_passes(int json) {
+    if (json) printf("{\"passes\":[");
+    for (int i = 0; i < mn_pass_count(); i++) {
+        const mn_pass_def *d = mn_pass_at(i);
+        if (json) printf("%s{\"pass\":\"%s\",\"method\":\"%s\",\"options\":[", i ? "," : "", mn_pass_verb(d), mn_pass_method(d));
+        else printf("%s%s%s:", mn_pass_verb(d), *mn_pass_method(d) ? " " : "", mn_pass_method(d));
+        for (int j = 0; j < mn_pass_nopts(d); j++) {
+            if (json) printf("%s\"%s\"", j ? "," : "", mn_pass_opt_name(d, j));
+            else printf(" %s", mn_pass_opt_name(d, j));
+        }
+        printf(json ? "]}" : "\n");
+    }
+    if (json) printf("]}\n");
+    return 0;
+}
+
 int cmd_compress(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "recipe: data: o: json threads:", HELP);
+    cli_parse(&a, argc, argv, "recipe: data: o: json threads: passes", HELP);
+    if (cli_flag(&a, "passes")) {
+        if (a.npos) cli_die("--passes takes no model, got '%s'", a.pos[0]);
+        return list_passes(cli_flag(&a, "json"));
+    }
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     const char *rpath = cli_str(&a, "recipe", NULL);
     if (!rpath) cli_die("--recipe FILE is required (see --help)");
@@ -98,7 +114,7 @@ int cmd_compress(int argc, char **argv) {
     mn_dataset tr, va;
     int have_tr = 0, have_va = 0;
     const char *dir = cli_data_dir(&a);
-    if (needs_train(&r) || cli_flag(&a, "data")) {
+    if (mn_recipe_needs_train(&r) || cli_flag(&a, "data")) {
         cli_load_data(dir, "train", &tr);
         cli_load_data(dir, "val", &va);
         have_tr = have_va = 1;

@@ -28,16 +28,6 @@ static const char *HELP =
     "  -o FILE           output model (.mnw), written atomically at the end\n"
     "  --json            print a JSON report on stdout\n";
 
-/* cli_log first: cli_progress reads the same pointer as a cli_log. */
-typedef struct { cli_log log; mn_distill *d; mn_distill_parts last; } run_ud;
-
-/* Keeps the loss parts of the epoch just finished for the report. */
-static void on_epoch(void *ud, const mn_epoch_stats *s) {
-    run_ud *r = ud;
-    mn_distill_take_parts(r->d, &r->last);
-    cli_epoch(&r->log, s);
-}
-
 int cmd_distill(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
@@ -109,24 +99,31 @@ int cmd_distill(int argc, char **argv) {
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);
     cli_check(mn_set_input_norm(&g, &tr));
-    mn_distill *d;
+    mn_distill *d; /* teachers and hint fit the student: fails before any report */
     cli_check(mn_distill_new(&g, tp, nt, &dc, &d));
+    mn_distill_free(d);
     int json = cli_flag(&a, "json");
     if (have_val) {
         for (int i = 0; i < nt; i++) fprintf(stderr, "teacher %s: val error %.2f%%\n", tpath[i], 100 * terr[i]);
         if (nt > 1) fprintf(stderr, "teacher ensemble: val error %.2f%%\n", 100 * ens_err);
     }
-    mn_distill_attach(d, &cfg);
-    static run_ud run;
-    run.d = d;
-    cfg.ud = &run;
-    cfg.on_epoch = on_epoch;
+    /* The registry's distill pass (a recipe's, with these teachers). */
+    mn_pass pass;
+    cli_pass(&a, "distill", NULL, NULL, &pass);
+    static cli_log log;
+    mn_distill_parts parts = {0, 0, 0, 0};
+    mn_pass_env env;
+    cli_pass_env(&a, &env, &log);
+    env.train = &tr;
+    env.val = have_val ? &va : NULL;
+    env.teachers = tp;
+    env.nteachers = nt;
+    env.distill_parts = &parts;
     double t0 = mn_now();
-    cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
+    cli_check(mn_pass_run(&pass, &g, &env));
     double secs = mn_now() - t0;
-    const cli_log *elog = &run.log;
-    const mn_distill_parts parts = run.last;
-    mn_distill_free(d);
+    mn_pass_free(&pass);
+    const cli_log *elog = &log;
 
     char buf[128];
     snprintf(buf, sizeof buf, "%d", cfg.epochs);

@@ -55,8 +55,10 @@ int cmd_encode(int argc, char **argv) {
         n++;
     }
     if (n == 0) cli_die("%s has no codebook layers to encode (share weights first: minnow quantize --method kmeans)", in);
-    int ns;
-    cli_check(mn_graph_codebook_huffman(&g, huff, &ns));
+    mn_pass pass; /* the registry's encode pass, as a recipe's */
+    cli_pass(&a, "encode", NULL, NULL, &pass);
+    cli_check(mn_pass_run(&pass, &g, NULL));
+    mn_pass_free(&pass);
     for (int p = 0, i = 0; p < g.nparams && i < n; p++) {
         const mn_store *s = g.params[p].store;
         if (s && s->kind == MN_ST_CODEBOOK) cli_check(mn_codebook_info_of(s, &rows[i++].after));

@@ -31,62 +31,6 @@ static int64_t trainable_params(const mn_graph *g) {
     return s;
 }
 
-/* One --layers entry: NAME, NAME=R or NAME=0.E. */
-static void parse_entry(char *t, mn_lowrank_layer *L, int rank, double energy) {
-    memset(L, 0, sizeof *L);
-    char *eq = strchr(t, '=');
-    if (eq) *eq = 0;
-    if (!*t || strlen(t) >= MN_NAME_MAX) cli_die("--layers: bad layer name '%s'", t);
-    strcpy(L->name, t);
-    if (!eq) {
-        if (!rank && !energy) cli_die("--layers: '%s' has no rank; write %s=R or give --rank/--energy", t, t);
-        L->rank = rank;
-        L->energy = energy;
-        return;
-    }
-    const char *v = eq + 1;
-    char *end;
-    if (strchr(v, '.')) {
-        double e = strtod(v, &end);
-        if (!*v || *end || !(e > 0 && e <= 1)) cli_die("--layers: energy for '%s' must be in (0, 1], got '%s'", t, v);
-        L->energy = e;
-    } else {
-        long r = strtol(v, &end, 10);
-        if (!*v || *end || r < 1 || r > (1 << 24)) cli_die("--layers: rank for '%s' must be an integer >= 1, got '%s'", t, v);
-        L->rank = (int)r;
-    }
-}
-
-static int parse_layers(const char *spec, const mn_graph *g, int rank, double energy, mn_lowrank_layer **out) {
-    int cap = g->nnodes > 0 ? g->nnodes : 1, n = 0;
-    mn_lowrank_layer *ls = calloc(cap, sizeof *ls);
-    if (!ls) cli_die("out of memory");
-    if (spec) {
-        char *buf = strdup(spec), *save = NULL;
-        if (!buf) cli_die("out of memory");
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (n == cap) cli_die("--layers lists more layers than the model has");
-            parse_entry(t, &ls[n++], rank, energy);
-        }
-        free(buf);
-        if (!n) cli_die("--layers is empty");
-    } else {
-        for (int i = 0; i < g->nnodes; i++) {
-            const mn_node *nd = &g->nodes[i];
-            if (nd->op != MN_OP_DENSE && !(nd->op == MN_OP_CONV && nd->a.groups <= 1)) continue;
-            if (strlen(nd->name) + 2 >= MN_NAME_MAX) continue;
-            strcpy(ls[n].name, nd->name);
-            ls[n].rank = rank;
-            ls[n].energy = energy;
-            ls[n].only_if_smaller = 1;
-            n++;
-        }
-        if (!n) cli_die("the model has no dense or conv layer to factorise");
-    }
-    *out = ls;
-    return n;
-}
-
 static float val_error(mn_graph *g, const mn_dataset *va) {
     mn_eval_result r;
     cli_check(mn_eval(g, va, 250, &r));
@@ -104,6 +48,7 @@ int cmd_factorize(int argc, char **argv) {
     int rank = (int)cli_int(&a, "rank", 0, 1, 1 << 24);
     double energy = cli_num(&a, "energy", 0, 1e-9, 1);
     const char *lspec = cli_str(&a, "layers", NULL);
+    if (lspec && !*lspec) cli_die("--layers is empty");
     if (rank && energy) cli_die("give --rank or --energy, not both");
     if (!rank && !energy && !lspec) cli_die("one of --rank, --energy or --layers is required (see --help)");
     int finetune = (int)cli_int(&a, "finetune", 0, 0, 100000);
@@ -116,8 +61,17 @@ int cmd_factorize(int argc, char **argv) {
 
     mn_graph src, dst;
     cli_load_model(in, &src);
-    mn_lowrank_layer *ls;
-    int nl = parse_layers(lspec, &src, rank, energy, &ls);
+    /* The registry's factorize pass, as a recipe's, without its fine-tuning:
+     * the report has the val error in between, so that is done here. */
+    mn_pass pass;
+    cli_pass(&a, "factorize", NULL, NULL, &pass);
+    cli_check(mn_pass_set(&pass, "finetune", "0"));
+    mn_pass_env env;
+    cli_pass_env(&a, &env, NULL);
+    mn_lowrank_layer *ls = NULL;
+    int nl = 0;
+    env.lowrank = &ls;
+    env.nlowrank = &nl;
 
     int use_data = finetune > 0 || cli_flag(&a, "data");
     const char *vsplit = cli_str(&a, "val", "val");
@@ -127,7 +81,11 @@ int cmd_factorize(int argc, char **argv) {
     if (have_val) cli_load_data(cli_data_dir(&a), vsplit, &va);
 
     double t0 = mn_now();
-    cli_check(mn_factorize(&src, ls, nl, &dst));
+    cli_check(mn_graph_clone(&src, &dst));
+    mn_status fst = mn_pass_run(&pass, &dst, &env);
+    mn_pass_free(&pass);
+    if (fst) mn_graph_free(&dst);
+    cli_check(fst);
     double svd_secs = mn_now() - t0;
     int64_t p0 = trainable_params(&src), p1 = trainable_params(&dst);
     float e_src = -1, e_fact = -1, e_tuned = -1;

@@ -220,6 +220,17 @@ static void check_opts(const cli_args *a, int m, int gradual) {
         cli_die("--dt, --s-init, --begin and --end apply to --schedule gradual");
     if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY))
         cli_die("--scope applies to magnitude, snip and obd");
+    /* the values (usage errors); the pass reads them again */
+    cli_int(a, "steps", 1, 1, 1000);
+    cli_int(a, "finetune", 0, 0, 100000);
+    cli_int(a, "samples", 0, 1, 1 << 24);
+    cli_int(a, "rounds", 1, 1, 100);
+    cli_int(a, "rewind-iter", 0, 0, 1L << 30);
+    cli_int(a, "holdout", 0, 0, 1 << 30);
+    cli_int(a, "dt", 100, 1, 1 << 30);
+    cli_num(a, "s-init", 0, 0, 0.999999);
+    cli_num(a, "begin", 0, 0, 1);
+    cli_num(a, "end", 0.75, 0, 1);
 }
 
 int cmd_prune(int argc, char **argv) {
@@ -310,53 +321,22 @@ int cmd_prune(int argc, char **argv) {
     mn_lottery_result lt;
     int is_lottery = 0;
 
-    if (m == M_NEURON || m == M_FILTER) {
-        mn_graph small;
-        cli_check(mn_prune_units(&g, t, (mn_unit_crit)crit, &tr, &small));
-        mn_graph_free(&g);
-        g = small;
-        tc.epochs = (int)cli_int(&a, "finetune", 0, 0, 100000);
-        if (tc.epochs > 0) cli_check(mn_train(&g, &tr, vp, &tc));
-    } else if (m == M_LOTTERY) {
-        mn_lottery_cfg lc = {0};
-        lc.sparsity = gl;
-        lc.rounds = (int)cli_int(&a, "rounds", 1, 1, 100);
-        lc.rewind_iter = cli_int(&a, "rewind-iter", 0, 0, 1L << 30);
-        lc.control = cli_flag(&a, "control");
-        lc.control_seed = tc.seed + 1000003;
-        lc.holdout = (int)cli_int(&a, "holdout", 0, 0, 1 << 30);
-        lc.train = tc;
-        lc.on_round = on_round;
-        cli_check(mn_prune_lottery(&g, &tr, vp, &lc, &lt));
-        is_lottery = 1;
-    } else {
-        mn_prune_cfg pc;
-        mn_prune_cfg_default(&pc);
-        pc.score = m == M_OBD ? MN_SCORE_OBD : m == M_SNIP ? MN_SCORE_SNIP : MN_SCORE_MAGNITUDE;
-        pc.scope = scope;
-        pc.target = t;
-        pc.global = gl;
-        pc.score_samples = (int)cli_int(&a, "samples", 0, 1, 1 << 24);
-        pc.on_stage = on_stage;
-        pc.ft = tc;
-        if (gradual) {
-            pc.dt = (int)cli_int(&a, "dt", 100, 1, 1 << 30);
-            pc.s_init = (float)cli_num(&a, "s-init", 0, 0, 0.999999);
-            pc.begin = (float)cli_num(&a, "begin", 0, 0, 1);
-            pc.end = (float)cli_num(&a, "end", 0.75, 0, 1);
-            cli_check(mn_prune_gradual(&g, &tr, vp, &pc));
-        } else if (m == M_SNIP) {
-            /* Prune once at initialisation, then train with the mask fixed. */
-            pc.ft.epochs = 0;
-            cli_check(mn_prune_iterative(&g, &tr, NULL, &pc));
-            mn_optim_reset(&g, &tc.opt);
-            cli_check(mn_train(&g, &tr, vp, &tc));
-        } else {
-            pc.steps = (int)cli_int(&a, "steps", 1, 1, 1000);
-            pc.ft.epochs = (int)cli_int(&a, "finetune", 0, 0, 100000);
-            cli_check(mn_prune_iterative(&g, &tr, vp, &pc));
-        }
-    }
+    /* The registry's pass for the method, as a recipe's, with the options
+     * given here; snip's CLI defaults (one global threshold, then training
+     * from the initialisation) differ from a recipe's. */
+    static const char *const snip_defaults[] = {"scope", "global", "epochs", "15", NULL};
+    mn_pass pass;
+    cli_pass(&a, "prune", ms, m == M_SNIP ? snip_defaults : NULL, &pass);
+    mn_pass_env env;
+    cli_pass_env(&a, &env, &log);
+    env.train = &tr;
+    env.val = vp;
+    env.on_stage = on_stage;
+    env.on_round = on_round;
+    env.lottery = &lt;
+    cli_check(mn_pass_run(&pass, &g, &env));
+    mn_pass_free(&pass);
+    is_lottery = m == M_LOTTERY;
     e1 = val_err(&g, vp);
     /* The saved model is stored sparse where that is smaller and faster. */
     cli_check(mn_graph_sparsify(&g, MN_SPARSE_DEFAULT_DENSITY));

@@ -111,6 +111,25 @@ static void calib_opts(qctx *q, mn_calib_cfg *c) {
     c->batches = (int)cli_int(&q->a, "calib-batches", 8, 1, 100000);
 }
 
+/* Runs the registry's pass for the method (as a recipe would) with the
+ * options given here, on the training split when with_train; fixed, affine
+ * and qat fill the per-layer report. */
+static void run_pass(qctx *q, const char *method, int with_train, int kmeans) {
+    mn_pass pass;
+    static const char *const kmeans_defaults[] = {"bits", "5", NULL}; /* a recipe must say */
+    cli_pass(&q->a, "quantize", method, kmeans ? kmeans_defaults : NULL, &pass);
+    mn_pass_env env;
+    static cli_log log;
+    log.quiet = 0;
+    cli_pass_env(&q->a, &env, &log);
+    env.train = with_train && q->have_train ? &q->train : NULL;
+    env.val = q->have_val ? &q->val : NULL;
+    env.qreport = kmeans ? NULL : &q->rep;
+    cli_check(mn_pass_run(&pass, &q->g, &env));
+    mn_pass_free(&pass);
+    q->have_rep = !kmeans;
+}
+
 /* ---- fixed ---- */
 
 static void fixed_cfg(qctx *q, mn_fixed_cfg *c) {
@@ -159,14 +178,7 @@ static void run_fixed(qctx *q) {
         sweep(q, &c);
         if (!cli_str(&q->a, "o", NULL)) return;
     }
-    cli_check(mn_quantize_fixed(&q->g, &c, q->have_train ? &q->train : NULL, &q->rep));
-    q->have_rep = 1;
-    for (int i = 0; i < q->rep.n; i++) {
-        const mn_qlayer *L = &q->rep.l[i];
-        if ((c.target & MN_QT_WEIGHTS) && !L->stored)
-            cli_die("fixed point: '%s' needs %d-bit weights (I=%d, F=%d); the affine store holds 2..8 bits: "
-                    "lower --frac-bits or --int-bits", q->g.nodes[L->node].name, L->wbits, L->wint, L->wfrac);
-    }
+    run_pass(q, "fixed", 1, 0); /* fails for weights wider than the affine store */
     snprintf(q->desc, sizeof q->desc, "fixed F=%d %s", c.frac_bits, cli_str(&q->a, "target", "both"));
 }
 
@@ -191,22 +203,16 @@ static void run_affine(qctx *q) {
     mn_affine_cfg c;
     affine_cfg(q, &c);
     if (c.act_bits) need_train(q);
-    cli_check(mn_quantize_affine(&q->g, &c, c.act_bits ? &q->train : NULL, &q->rep));
-    q->have_rep = 1;
+    run_pass(q, "affine", c.act_bits, 0);
 }
 
 static void run_qat(qctx *q) {
     mn_affine_cfg c;
     affine_cfg(q, &c);
     need_train(q);
-    mn_train_cfg t;
+    mn_train_cfg t; /* epochs for the description (--lr defaults to 1e-4 in the pass) */
     cli_train_cfg(&q->a, &t, 3);
-    if (!cli_str(&q->a, "lr", NULL)) t.opt.lr = 1e-4f;
-    static cli_log log;
-    log.quiet = 0;
-    t.ud = &log;
-    cli_check(mn_quantize_qat(&q->g, &c, &t, &q->train, q->have_val ? &q->val : NULL, &q->rep));
-    q->have_rep = 1;
+    run_pass(q, "qat", 1, 0);
     char buf[32];
     snprintf(buf, sizeof buf, " qat%d", t.epochs);
     strncat(q->desc, buf, sizeof q->desc - strlen(q->desc) - 1);
@@ -215,23 +221,19 @@ static void run_qat(qctx *q) {
 /* ---- kmeans (Q2: minnow/cluster.h) ---- */
 
 static void run_kmeans(qctx *q) {
-    mn_kmeans_cfg c;
+    mn_kmeans_cfg c; /* for the description: the pass reads the options itself */
     mn_kmeans_default(&c);
     c.bits = (int)cli_int(&q->a, "bits", 5, 1, MN_KMEANS_MAX_BITS);
     c.layer_bits = cli_str(&q->a, "layer-bits", NULL);
-    c.iters = (int)cli_int(&q->a, "iters", 50, 0, 100000);
     c.huffman = cli_flag(&q->a, "huffman");
     c.epochs = (int)cli_int(&q->a, "epochs", 0, 0, 100000);
-    c.batch = (int)cli_int(&q->a, "batch", 60, 1, 1 << 16);
-    c.lr = (float)cli_num(&q->a, "lr", 1e-3, 0, 1);
-    c.bias_lr = (float)cli_num(&q->a, "bias-lr", 1e-4, 0, 1);
-    c.seed = (uint64_t)cli_int(&q->a, "seed", 1, 0, 0x7fffffffL);
+    cli_int(&q->a, "iters", 50, 0, 100000);
+    cli_int(&q->a, "batch", 60, 1, 1 << 16);
+    cli_num(&q->a, "lr", 1e-3, 0, 1);
+    cli_num(&q->a, "bias-lr", 1e-4, 0, 1);
+    cli_int(&q->a, "seed", 1, 0, 0x7fffffffL);
     if (c.epochs > 0) need_train(q);
-    static cli_log log;
-    c.on_progress = cli_progress;
-    c.on_epoch = cli_epoch;
-    c.ud = &log;
-    cli_check(mn_quantize_kmeans(&q->g, &c, q->have_train ? &q->train : NULL, q->have_val ? &q->val : NULL));
+    run_pass(q, "kmeans", 1, 1);
     snprintf(q->desc, sizeof q->desc, "kmeans %d bits%s%s%s", c.bits, c.layer_bits ? " " : "",
              c.layer_bits ? c.layer_bits : "", c.huffman ? " huffman" : "");
     /* Per-layer codebooks: JSON members, or a table before the summary. */

@@ -1,6 +1,5 @@
 /* The YAML recipe parser (schema in minnow/recipe.h), on libyaml's document
  * API: every key is checked and every error names its line. */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,19 +28,15 @@ static mn_status err(ctx *c, const yaml_node_t *n, const char *fmt, ...) {
     return mn_error(MN_EARG, "%s:%d: %s", c->label, n ? line_of(n) : 0, msg);
 }
 
-const char *mn_pass_name(mn_pass_kind k) {
-    static const char *names[] = {"prune", "quantize", "encode"};
-    return (unsigned)k < 3 ? names[k] : "?";
-}
+static const char *const VERBS[] = {"prune", "quantize", "encode", "binarize", "factorize", "distill"};
+#define NVERBS 6
 
-static mn_status get_num(ctx *c, yaml_node_t *v, const char *key, double lo, double hi, int hi_open, double *out) {
+const char *mn_pass_name(mn_pass_kind k) { return (unsigned)k < NVERBS ? VERBS[k] : "?"; }
+
+static mn_status get_str(ctx *c, yaml_node_t *v, const char *key, char *out, size_t max) {
     const char *s = scalar(v);
-    char *end = NULL;
-    double x = s && *s ? strtod(s, &end) : NAN;
-    if (!s || !*s || *end || !isfinite(x) || x < lo || (hi_open ? x >= hi : x > hi))
-        return err(c, v, "'%s' must be a number in [%g, %g%s, got '%s'", key, lo, hi, hi_open ? ")" : "]",
-                   s ? s : "(not a scalar)");
-    *out = x;
+    if (!s || !*s || strlen(s) >= max) return err(c, v, "'%s' must be a string of 1..%zu characters", key, max - 1);
+    snprintf(out, max, "%s", s);
     return MN_OK;
 }
 
@@ -55,61 +50,78 @@ static mn_status get_int(ctx *c, yaml_node_t *v, const char *key, long lo, long 
     return MN_OK;
 }
 
-static mn_status get_bool(ctx *c, yaml_node_t *v, const char *key, int *out) {
+/* An option's value as text: a scalar as written, a {layer: value} map as
+ * "layer=value,...". */
+static mn_status value_text(ctx *c, yaml_node_t *v, const char *key, char *out) {
     const char *s = scalar(v);
-    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
-    for (int i = 0; s && i < 4; i++) {
-        if (!strcasecmp(s, yes[i])) { *out = 1; return MN_OK; }
-        if (!strcasecmp(s, no[i])) { *out = 0; return MN_OK; }
+    if (s) {
+        if (strlen(s) >= MN_RECIPE_SPEC_MAX) return err(c, v, "'%s' is too long", key);
+        strcpy(out, s);
+        return MN_OK;
     }
-    return err(c, v, "'%s' must be true or false, got '%s'", key, s ? s : "(not a scalar)");
-}
-
-static mn_status get_str(ctx *c, yaml_node_t *v, const char *key, char *out, size_t max) {
-    const char *s = scalar(v);
-    if (!s || !*s || strlen(s) >= max) return err(c, v, "'%s' must be a string of 1..%zu characters", key, max - 1);
-    snprintf(out, max, "%s", s);
-    return MN_OK;
-}
-
-/* A number for every layer, or a {layer: number} map: written as the spec
- * text the pass takes ("0.9" / "fc1=0.92,fc2=0.91").  is_int: bits. */
-static mn_status get_spec(ctx *c, yaml_node_t *v, const char *key, int is_int, double lo, double hi,
-                          int hi_open, char *spec, int *scalar_val) {
-    spec[0] = 0;
-    if (v->type == YAML_SCALAR_NODE) {
-        if (is_int) {
-            mn_status st = get_int(c, v, key, (long)lo, (long)hi, scalar_val);
-            return st;
-        }
-        double x;
-        mn_status st = get_num(c, v, key, lo, hi, hi_open, &x);
-        if (!st) snprintf(spec, MN_RECIPE_SPEC_MAX, "%.9g", x);
-        return st;
-    }
-    if (v->type != YAML_MAPPING_NODE) return err(c, v, "'%s' must be a number or a {layer: value} map", key);
+    if (v->type != YAML_MAPPING_NODE) return err(c, v, "'%s' must be a value or a {layer: value} map", key);
     if (v->data.mapping.pairs.start == v->data.mapping.pairs.top) return err(c, v, "'%s' map is empty", key);
+    out[0] = 0;
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
-        const char *name = scalar(k);
+        const char *name = scalar(k), *x = scalar(val);
         if (!name || !*name || strlen(name) >= MN_NAME_MAX || strpbrk(name, "=, "))
             return err(c, k, "'%s': bad layer name", key);
-        char item[128];
-        if (is_int) {
-            int b;
-            mn_status st = get_int(c, val, name, (long)lo, (long)hi, &b);
-            if (st) return st;
-            snprintf(item, sizeof item, "%s%s=%d", spec[0] ? "," : "", name, b);
-        } else {
-            double x;
-            mn_status st = get_num(c, val, name, lo, hi, hi_open, &x);
-            if (st) return st;
-            snprintf(item, sizeof item, "%s%s=%.9g", spec[0] ? "," : "", name, x);
-        }
-        if (strlen(spec) + strlen(item) >= MN_RECIPE_SPEC_MAX) return err(c, v, "'%s': too many layers", key);
-        strcat(spec, item);
+        if (!x || !*x || strpbrk(x, "=,"))
+            return err(c, val, "'%s' must be a number, got '%s'", name, x ? x : "(not a scalar)");
+        size_t len = strlen(out);
+        if (len + strlen(name) + strlen(x) + 3 >= MN_RECIPE_SPEC_MAX) return err(c, v, "'%s': too many layers", key);
+        snprintf(out + len, MN_RECIPE_SPEC_MAX - len, "%s%s=%s", len ? "," : "", name, x);
     }
     return MN_OK;
+}
+
+/* Methods of a verb, for messages. */
+static void methods_of(const char *verb, char *out, size_t max) {
+    out[0] = 0;
+    for (int i = 0; i < mn_pass_count(); i++) {
+        const mn_pass_def *d = mn_pass_at(i);
+        if (strcmp(mn_pass_verb(d), verb)) continue;
+        size_t len = strlen(out);
+        snprintf(out + len, max - len, "%s%s", len ? ", " : "", mn_pass_method(d));
+    }
+}
+
+/* Re-tags the last message with the recipe position of n. */
+static mn_status at(ctx *c, const yaml_node_t *n) {
+    char m[400];
+    snprintf(m, sizeof m, "%s", mn_errmsg());
+    return err(c, n, "%s", m);
+}
+
+static int truthy(const char *v) { return strchr("tTyY1", v[0]) || !strcasecmp(v, "on"); }
+
+/* The digest fields of mn_recipe_pass (for reports and callers that read
+ * them), from the options as the pass took them. */
+static void digest(mn_recipe_pass *p) {
+    p->steps = 1;
+    p->iters = 50;
+    p->batch = 60;
+    p->lr = p->bias_lr = -1;
+    p->huffman = p->kind == MN_PASS_ENCODE;
+    for (int i = 0; i < p->nopts; i++) {
+        const char *k = p->key[i], *v = p->val[i];
+        if (!strcmp(k, "sparsity") && p->kind == MN_PASS_PRUNE) {
+            if (!strchr(v, '=')) snprintf(p->spec, sizeof p->spec, "%.9g", strtod(v, NULL));
+            else snprintf(p->spec, sizeof p->spec, "%s", v);
+        } else if (!strcmp(k, "bits") && p->kind == MN_PASS_QUANTIZE) {
+            if (strchr(v, '=')) snprintf(p->spec, sizeof p->spec, "%s", v);
+            else p->bits = atoi(v);
+        } else if (!strcmp(k, "scope")) p->global = !strcmp(v, "global");
+        else if (!strcmp(k, "steps")) p->steps = atoi(v);
+        else if (!strcmp(k, "iters")) p->iters = atoi(v);
+        else if (!strcmp(k, "finetune") || (!strcmp(k, "epochs") && !strcmp(p->method, "kmeans"))) p->finetune = atoi(v);
+        else if (!strcmp(k, "batch")) p->batch = atoi(v);
+        else if (!strcmp(k, "lr")) p->lr = strtof(v, NULL);
+        else if (!strcmp(k, "bias-lr")) p->bias_lr = strtof(v, NULL);
+        else if (!strcmp(k, "huffman")) p->huffman = truthy(v);
+        else if (!strcmp(k, "plain") && truthy(v)) p->huffman = 0;
+    }
 }
 
 static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
@@ -120,82 +132,91 @@ static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
         kn = node(c, item->data.mapping.pairs.start->key);
         body = node(c, item->data.mapping.pairs.start->value);
     } else if (item->type != YAML_SCALAR_NODE) {
-        return err(c, item, "a pass must be 'prune', 'quantize' or 'encode' with its options");
+        return err(c, item, "a pass must be prune, quantize, binarize, factorize, distill or encode with its options");
     }
     const char *name = scalar(kn);
     memset(p, 0, sizeof *p);
     p->line = line_of(kn);
-    p->lr = p->bias_lr = -1;
-    p->batch = 60;
-    if (name && !strcmp(name, "prune")) { p->kind = MN_PASS_PRUNE; p->steps = 1; strcpy(p->method, "magnitude"); }
-    else if (name && !strcmp(name, "quantize")) { p->kind = MN_PASS_QUANTIZE; p->iters = 50; strcpy(p->method, "kmeans"); }
-    else if (name && !strcmp(name, "encode")) { p->kind = MN_PASS_ENCODE; p->huffman = 1; }
-    else return err(c, kn, "unknown pass '%s' (expected prune, quantize or encode)", name ? name : "(not a name)");
+    int kind = -1;
+    for (int i = 0; name && i < NVERBS; i++)
+        if (!strcmp(name, VERBS[i])) kind = i;
+    if (kind < 0)
+        return err(c, kn, "unknown pass '%s' (expected prune, quantize, binarize, factorize, distill or encode)",
+                   name ? name : "(not a name)");
+    p->kind = (mn_pass_kind)kind;
     const char *bs = scalar(body);
     if (body && !(body->type == YAML_MAPPING_NODE || (bs && (!*bs || !strcmp(bs, "~") || !strcmp(bs, "null")))))
         return err(c, body, "options of pass '%s' must be a mapping", name);
-    int have_target = 0;
-    char seen[16][16];
-    int nseen = 0;
-    for (yaml_node_pair_t *q = body && body->type == YAML_MAPPING_NODE ? body->data.mapping.pairs.start : NULL;
-         q && q < body->data.mapping.pairs.top; q++) {
+    yaml_node_pair_t *q0 = body && body->type == YAML_MAPPING_NODE ? body->data.mapping.pairs.start : NULL,
+                     *q1 = q0 ? body->data.mapping.pairs.top : NULL;
+    /* The method first: it says which options there are. */
+    for (yaml_node_pair_t *q = q0; q && q < q1; q++) {
+        const char *key = scalar(node(c, q->key));
+        if (!key || strcmp(key, "method")) continue;
+        yaml_node_t *v = node(c, q->value);
+        mn_status st = get_str(c, v, key, p->method, sizeof p->method);
+        if (st) return st;
+        if (!mn_pass_find(name, p->method)) {
+            char list[256];
+            methods_of(name, list, sizeof list);
+            if (!strcmp(list, "")) return err(c, v, "pass '%s' takes no 'method'", name);
+            return err(c, v, "unknown %s method '%s' (%s)", name, p->method, list);
+        }
+    }
+    const mn_pass_def *d = mn_pass_find(name, p->method[0] ? p->method : NULL);
+    if (!d) return err(c, kn, "pass '%s' needs a 'method'", name);
+    snprintf(p->method, sizeof p->method, "%s", mn_pass_method(d));
+    mn_pass pass;
+    mn_status st = mn_pass_init(&pass, d);
+    if (st) return st;
+    for (yaml_node_pair_t *q = q0; q && q < q1 && !st; q++) {
         yaml_node_t *k = node(c, q->key), *v = node(c, q->value);
         const char *key = scalar(k);
-        if (!key) return err(c, k, "option names must be plain words");
-        for (int i = 0; i < nseen; i++)
-            if (!strcmp(seen[i], key)) return err(c, k, "option '%s' given twice", key);
-        if (nseen < 16 && strlen(key) < 16) strcpy(seen[nseen++], key);
-        mn_status st = MN_OK;
-        double x;
-        int known = 1;
-        if (p->kind == MN_PASS_PRUNE) {
-            if (!strcmp(key, "method")) {
-                st = get_str(c, v, key, p->method, sizeof p->method);
-                if (!st && strcmp(p->method, "magnitude") && strcmp(p->method, "snip") && strcmp(p->method, "obd"))
-                    st = err(c, v, "unknown prune method '%s' (magnitude, snip or obd)", p->method);
-            } else if (!strcmp(key, "sparsity")) {
-                st = get_spec(c, v, key, 0, 0, 1, 1, p->spec, NULL);
-                have_target = 1;
-            } else if (!strcmp(key, "scope")) {
-                char s[16];
-                st = get_str(c, v, key, s, sizeof s);
-                if (!st && strcmp(s, "layer") && strcmp(s, "global")) st = err(c, v, "'scope' must be layer or global, got '%s'", s);
-                p->global = !st && !strcmp(s, "global");
-            } else if (!strcmp(key, "steps")) st = get_int(c, v, key, 1, 1000, &p->steps);
-            else known = 0;
-        } else if (p->kind == MN_PASS_QUANTIZE) {
-            if (!strcmp(key, "method")) {
-                st = get_str(c, v, key, p->method, sizeof p->method);
-                if (!st && strcmp(p->method, "kmeans"))
-                    st = err(c, v, "unknown quantize method '%s' for a recipe (kmeans)", p->method);
-            } else if (!strcmp(key, "bits")) {
-                st = get_spec(c, v, key, 1, v->type == YAML_SCALAR_NODE ? 1 : 0, 8, 0, p->spec, &p->bits);
-                have_target = 1;
-            } else if (!strcmp(key, "iters")) st = get_int(c, v, key, 0, 100000, &p->iters);
-            else if (!strcmp(key, "bias_lr")) { st = get_num(c, v, key, 0, 1, 0, &x); p->bias_lr = (float)x; }
-            else known = 0;
-        } else {
-            if (!strcmp(key, "huffman")) st = get_bool(c, v, key, &p->huffman);
-            else known = 0;
+        if (!key || !*key) {
+            st = err(c, k, "option names must be plain words");
+            break;
         }
-        if (!known && p->kind != MN_PASS_ENCODE) {
-            known = 1;
-            if (!strcmp(key, "finetune")) st = get_int(c, v, key, 0, 100000, &p->finetune);
-            else if (!strcmp(key, "batch")) st = get_int(c, v, key, 1, 1 << 16, &p->batch);
-            else if (!strcmp(key, "lr")) { st = get_num(c, v, key, 0, 10, 0, &x); p->lr = (float)x; }
-            else known = 0;
+        if (!strcmp(key, "method")) continue;
+        char norm[24];
+        if (strlen(key) >= sizeof norm) {
+            mn_pass_set(&pass, key, ""); /* the unknown-option message */
+            st = at(c, k);
+            break;
         }
-        if (!known) {
-            static const char *opts[] = {"method, sparsity, scope, steps, finetune, lr, batch",
-                                         "method, bits, iters, finetune, lr, bias_lr, batch", "huffman"};
-            return err(c, k, "unknown option '%s' for pass '%s' (%s)", key, name, opts[p->kind]);
+        for (size_t i = 0; i <= strlen(key); i++) norm[i] = key[i] == '_' ? '-' : key[i];
+        for (int i = 0; i < p->nopts && !st; i++)
+            if (!strcmp(p->key[i], norm)) st = err(c, k, "option '%s' given twice", key);
+        if (st) break;
+        if (p->nopts == MN_RECIPE_MAX_OPTS) {
+            st = err(c, k, "more than %d options", MN_RECIPE_MAX_OPTS);
+            break;
         }
-        if (st) return st;
+        char *val = p->val[p->nopts];
+        if ((st = value_text(c, v, key, val))) break;
+        if ((st = mn_pass_set(&pass, key, val))) {
+            st = at(c, k);
+            break;
+        }
+        strcpy(p->key[p->nopts++], norm);
     }
-    if (!have_target && p->kind == MN_PASS_PRUNE) return err(c, kn, "pass 'prune' needs 'sparsity'");
-    if (!have_target && p->kind == MN_PASS_QUANTIZE) return err(c, kn, "pass 'quantize' needs 'bits'");
-    if (p->kind == MN_PASS_PRUNE && p->global && strpbrk(p->spec, "="))
-        return err(c, kn, "'scope: global' takes one sparsity for all layers, not a map");
+    if (!st && (st = mn_pass_finish(&pass))) st = at(c, kn);
+    mn_pass_free(&pass);
+    if (!st) digest(p);
+    return st;
+}
+
+mn_status mn_recipe_pass_make(const mn_recipe_pass *p, mn_pass *out) {
+    const mn_pass_def *d = mn_pass_find(mn_pass_name(p->kind), p->method[0] ? p->method : NULL);
+    mn_status st = mn_pass_init(out, d);
+    if (st) return mn_error(st, "line %d: %s: no such method '%s'", p->line, mn_pass_name(p->kind), p->method);
+    for (int i = 0; i < p->nopts && !st; i++) st = mn_pass_set(out, p->key[i], p->val[i]);
+    if (!st) st = mn_pass_finish(out);
+    if (st) {
+        char m[400];
+        snprintf(m, sizeof m, "%s", mn_errmsg());
+        mn_pass_free(out);
+        return mn_error(st, "line %d: %s: %s", p->line, mn_pass_name(p->kind), m);
+    }
     return MN_OK;
 }
 
@@ -211,7 +232,7 @@ static mn_status parse_doc(ctx *c, mn_recipe *r) {
         if (key && !strcmp(key, "name")) st = get_str(c, v, key, r->name, sizeof r->name);
         else if (key && !strcmp(key, "description")) st = scalar(v) ? MN_OK : err(c, v, "'description' must be text");
         else if (key && !strcmp(key, "seed")) {
-            int s;
+            int s = 1;
             st = get_int(c, v, key, 0, 2147483647L, &s);
             r->seed = (uint64_t)s;
         } else if (key && !strcmp(key, "passes")) {
