@@ -25,6 +25,15 @@ typedef struct cli_args {
  * missing values are usage errors (exit 2).  --help prints `help` and
  * exits 0. */
 void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char *help);
+/* tools/cli_out.c.  Called by cli_parse: a spec token "@N" allows at most N
+ * positional arguments; "o:" and "svg:" values are output files checked
+ * with mn_output_check before any work ("o:dir": an output directory). */
+void cli_spec_checks(const cli_args *a, const char *spec);
+/* --json output is all or nothing: hold stdout until the verb returns. */
+void cli_json_hold(int argc, char **argv);
+int cli_json_release(void);
+/* SIGINT/SIGTERM/SIGHUP remove atomic writes' temporary files. */
+void cli_signals(void);
 const char *cli_str(const cli_args *a, const char *key, const char *def);
 int cli_flag(const cli_args *a, const char *key);
 long cli_int(const cli_args *a, const char *key, long def, long lo, long hi);

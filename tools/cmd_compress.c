@@ -83,7 +83,7 @@ static float val_error(mn_graph *g, const mn_dataset *va) {
 
 int cmd_compress(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "recipe: data: o: json threads:", HELP);
+    cli_parse(&a, argc, argv, "@1 recipe: data: o: json threads:", HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     const char *rpath = cli_str(&a, "recipe", NULL);
     if (!rpath) cli_die("--recipe FILE is required (see --help)");

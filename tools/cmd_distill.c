@@ -42,7 +42,7 @@ int cmd_distill(int argc, char **argv) {
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
     cli_parse(&a, argc, argv,
-              "teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+              "@0 teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *tpath[MN_DISTILL_MAX_TEACHERS + 1];
     int nt = cli_all(&a, "teacher", tpath, MN_DISTILL_MAX_TEACHERS + 1);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);

@@ -97,7 +97,7 @@ int cmd_factorize(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 0);
     cli_args a;
-    cli_parse(&a, argc, argv, "rank: energy: layers: finetune: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "@1 rank: energy: layers: finetune: data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     if (a.npos > 1) cli_die("one input model only, got '%s' too", a.pos[1]);
     if (!out) cli_die("-o FILE is required (see --help)");

@@ -72,7 +72,7 @@ static const char *HELP =
     "  --epochs N (default 3) --lr X (default 1e-4) and the other training options:\n";
 
 /* Every option of every method (cli_parse rejects others). */
-#define SPEC "o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
+#define SPEC "@1 o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
              "sweep-min: sweep-max: bits: granularity: scheme: clip: act-bits: calib: percentile: "  \
              "calib-batches: layer-bits: iters: bias-lr: huffman " CLI_TRAIN_OPTS
 

@@ -112,7 +112,7 @@ static void write_svg(const char *path, const mn_graph *g, const int *layers, in
 
 int cmd_sensitivity(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "data: val: levels: svg: json threads:", HELP);
+    cli_parse(&a, argc, argv, "@1 data: val: levels: svg: json threads:", HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw");
     if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);
     float lv[MAX_LEVELS];

@@ -62,7 +62,7 @@ int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
-    cli_parse(&a, argc, argv, "arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
     if (!arch) cli_die("--arch is required (see --help)");
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -84,7 +84,7 @@ int cmd_train(int argc, char **argv) {
     cli_check(mn_set_input_norm(&g, &tr));
     static cli_log log;
     cfg.ud = &log;
-    char ckpath[1100];
+    char ckpath[MN_PATH_MAX + 8];
     snprintf(ckpath, sizeof ckpath, "%s.ckpt", out);
     mn_checkpoint ck = {0};
     int resumed = cli_flag(&a, "resume") && resume_from(ckpath, &g, &ck, &cfg, &tr, &log);
