@@ -71,6 +71,7 @@ int cmd_distill(int argc, char **argv) {
     cli_threads(&a);
     mn_train_cfg cfg;
     cli_train_cfg(&a, &cfg, 15);
+    cli_check_train_cfg(&cfg);
     dc.seed = cfg.seed;
     cli_check(mn_distill_check(&dc));
 

@@ -116,6 +116,7 @@ int cmd_factorize(int argc, char **argv) {
 
     mn_graph src, dst;
     cli_load_model(in, &src);
+    cli_refuse_stored(&src, "factorize", 1u << MN_ST_F32, "factorize the float model, then quantize");
     mn_lowrank_layer *ls;
     int nl = parse_layers(lspec, &src, rank, energy, &ls);
 

@@ -127,6 +127,7 @@ int cmd_sensitivity(int argc, char **argv) {
     static float err[MAX_LAYERS * MAX_LEVELS];
     int nl;
     cli_check(mn_prune_sensitivity(&g, &va, lv, nlv, layers, MAX_LAYERS, &nl, err));
+    if (nl == 0) cli_die("%s: nothing to analyse: no float dense or conv weight to prune (binarized or compressed model)", in);
     const char *svg = cli_str(&a, "svg", NULL);
     if (svg) write_svg(svg, &g, layers, nl, lv, nlv, err);
     if (cli_flag(&a, "json")) {

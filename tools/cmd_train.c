@@ -69,6 +69,7 @@ int cmd_train(int argc, char **argv) {
     cli_threads(&a);
     mn_train_cfg cfg;
     cli_train_cfg(&a, &cfg, 15);
+    cli_check_train_cfg(&cfg);
     const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");
     mn_dataset tr, va;
     cli_load_data(dir, cli_str(&a, "split", "train"), &tr);
@@ -77,7 +78,9 @@ int cmd_train(int argc, char **argv) {
     mn_graph g;
     /* Classes: as many as the labels seen in train (and val) need. */
     int nclass = have_val && va.nclass > tr.nclass ? va.nclass : tr.nclass;
+    cli_check_labels(&tr, "training data");
     cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
+    cli_check_trainable(&g, arch);
     mn_rng rng;
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);
