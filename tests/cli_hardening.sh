@@ -81,6 +81,8 @@ mkdir -p "$long"
 expect_ok "$BIN" train --arch "$SPEC" "${D[@]}" --epochs 1 -o "$long/long.mnw"
 [ -f "$long/long.mnw" ] && ok || bad "no model at a ${#long}-byte path"
 expect_ok "$BIN" train --arch "$SPEC" "${D[@]}" --epochs 2 --checkpoint-every 1 -o "$long/ck.mnw"
+mkdir -p "$T/ckdir"; mkfifo "$T/ckdir/k.mnw.ckpt"                            # variant: the checkpoint path
+expect_fail 1 "FIFO" -- "${TO[@]}" "$BIN" train --arch "$SPEC" "${D[@]}" --epochs 50 --checkpoint-every 1 -o "$T/ckdir/k.mnw"
 # SIGTERM / SIGINT remove the temporary files.  A big model on a few samples
 # spends most of its time writing checkpoints, so the signal usually lands
 # while a temporary file exists; none may be left either way.
@@ -98,11 +100,17 @@ nohup_run() { # signal: start train under python (SIGINT not ignored), signal it
   kill -s "$sig" $pid
   wait $pid 2>/dev/null
 }
-for i in 1 2 3; do nohup_run TERM "$T/sig$i"; done
-for i in 4 5 6; do nohup_run INT "$T/sig$i"; done
-left=$(ls "$T"/sig*/ | grep -c "\.tmp\." || true)
-[ "$left" = 0 ] && ok || bad "$left temporary files left after SIGTERM/SIGINT: $(ls "$T"/sig*/)"
-ls "$T"/sig*/m.mnw.ckpt >/dev/null 2>&1 && ok || bad "no checkpoint written before the signals"
+# Under a wrapper (scripts/valgrind.sh) the signal would reach valgrind, which
+# reports the fatal signal itself: only the real binary is signalled.
+if head -c 4 "$BIN" | grep -q ELF; then
+  for i in 1 2 3; do nohup_run TERM "$T/sig$i"; done
+  for i in 4 5 6; do nohup_run INT "$T/sig$i"; done
+  left=$(ls "$T"/sig*/ | grep -c "\.tmp\." || true)
+  [ "$left" = 0 ] && ok || bad "$left temporary files left after SIGTERM/SIGINT: $(ls "$T"/sig*/)"
+  ls "$T"/sig*/m.mnw.ckpt >/dev/null 2>&1 && ok || bad "no checkpoint written before the signals"
+else
+  echo "$BIN is a wrapper: signal cases skipped"
+fi
 # --json output is all or nothing
 expect_fail 1 "unknown architecture" -- "$BIN" arch nosucharch --json
 [ -s "$T/out" ] && bad "arch --json wrote '$(head -c 100 "$T/out")' before failing" || ok

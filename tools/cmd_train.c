@@ -93,6 +93,7 @@ int cmd_train(int argc, char **argv) {
     int resumed = cli_flag(&a, "resume") && resume_from(ckpath, &g, &ck, &cfg, &tr, &log);
     g_ck.every = (int)cli_int(&a, "checkpoint-every", 0, 0, 1000000);
     if (g_ck.every) {
+        cli_check(mn_output_check(ckpath)); /* before training, like -o */
         g_ck.path = ckpath;
         mn_ckpt_run_of(&cfg, &tr, &g_ck.run);
         cfg.on_state = save_ckpt;
