@@ -121,9 +121,7 @@ mn_status mn_read_file(const char *path, unsigned char **buf, size_t *len) {
         fclose(f);
         return mn_error(MN_EIO, "%s: file of %zu bytes is larger than the 2 GiB limit", path, sz);
     }
-    struct stat st;
-    st.st_size = (off_t)sz;
-    size_t n = (size_t)st.st_size;
+    size_t n = sz;
     unsigned char *p = malloc(n ? n : 1);
     if (!p) {
         fclose(f);
