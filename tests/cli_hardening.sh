@@ -228,7 +228,10 @@ truncate -s 2000000000 "$T/big.mnw"
 expect_fail 1 "header CRC mismatch" -- timeout 5 "$BIN" info "$T/big.mnw"
 cp "$T/m.mnw" "$T/padded.mnw"; truncate -s 100000000 "$T/padded.mnw"     # variant: a valid header, 100 MB after it
 expect_fail 1 "sections end at" -- timeout 5 "$BIN" info "$T/padded.mnw"
-rm -f "$T/big.mnw" "$T/padded.mnw"
+{ printf 'MNCK\001\000\000\000\040\000\000\000\000\000\000\000'; head -c 100 /dev/zero; } >"$T/r.mnw.ckpt"   # variant: a checkpoint
+truncate -s 2000000000 "$T/r.mnw.ckpt"
+expect_fail 1 "it says 32 bytes, the file has 2000000000" -- timeout 5 "$BIN" train --arch "$SPEC" "${D[@]}" --checkpoint-every 1 --resume -o "$T/r.mnw"
+rm -f "$T/big.mnw" "$T/padded.mnw" "$T/r.mnw.ckpt"
 # a CSV with a million columns: memory follows the rows read, no "out of memory"
 mkdir -p "$T/wide"
 "$PY" -c "
