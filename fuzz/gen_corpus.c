@@ -311,6 +311,20 @@ static void recipe_seeds(void) {
          "  - quantize: {method: affine, bits: 4, act_bits: 8}\n  - binarize: {method: xnor, input-scale: true}\n"),
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) seed("recipe", r[i], strlen(r[i]), NULL, 0);
+    /* recipe_deep: u16 repeats, u8 a, u8 b, text; T[a,b) is repeated. */
+    static const struct { unsigned reps; const char *t; unsigned a, b; } deep[] = {
+        {60000, "passes: []", 8, 9},                       /* '[' x 60000: one ']' */
+        {20000, "passes: [{prune: }]", 9, 17},             /* nested flow mappings */
+        {300, "passes:\n- - x\n", 8, 10},                  /* block sequences in one line */
+        {200, "passes:\n  - prune: {sparsity: 0.5}\n", 8, 37}, /* many passes */
+        {3, "passes: [encode: {huffman: true}]\n---\npasses: []\n", 34, 38}, /* several documents */
+        {30, "name: x\npasses: []\n", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof deep / sizeof deep[0]; i++) {
+        unsigned char h[4] = {(unsigned char)deep[i].reps, (unsigned char)(deep[i].reps >> 8),
+                              (unsigned char)deep[i].a, (unsigned char)deep[i].b};
+        seed("recipe_deep", h, 4, deep[i].t, strlen(deep[i].t));
+    }
 }
 
 static void ckpt_seeds(void) {

@@ -30,6 +30,9 @@ TRAIN=(train --arch "$SPEC" --data "$T/d" --epochs 6 --batch 32 --threads 1)
 # (or it exits), sleeps $EXTRA seconds more, and kill -9s it.  Sets
 # $killed to 1 if it was still running.
 run_and_kill() {
+  # Emptied first: the background job may open it after the first grep,
+  # which would then read the previous run's epoch lines and kill at once.
+  : >"$T/err"
   "$@" >"$T/out" 2>"$T/err" &
   local pid=$!
   pids+=("$pid")

@@ -273,10 +273,12 @@ static void test_ort(void **state) {
     assert_int_equal(run_cli(cmd), 0);
     snprintf(cmd, sizeof cmd, "prune %s --method magnitude --sparsity 0.8 -o %s", m0, m1);
     assert_int_equal(run_cli(cmd), 0);
-    snprintf(cmd, sizeof cmd, "quantize %s --method affine --bits 8 -o %s", m1, m2);
+    /* int8 of the 80%-sparse model would grow it (dense int8 > CSR), which
+     * quantize refuses (docs/HARDENING.md): int8 of the float model. */
+    snprintf(cmd, sizeof cmd, "quantize %s --method affine --bits 8 -o %s", m0, m2);
     assert_int_equal(run_cli(cmd), 0);
     const char *ms[3] = {m0, m1, m2};
-    const char *what[3] = {"float", "pruned 80%", "pruned + int8"};
+    const char *what[3] = {"float", "pruned 80%", "int8"};
     for (int i = 0; i < 3; i++) {
         int agree;
         float d = ort_diff(ms[i], x, n, &agree);

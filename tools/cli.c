@@ -37,7 +37,7 @@ static int spec_kind(const char *spec, const char *name, size_t len) {
         while (*s == ' ') s++;
         const char *e = s;
         while (*e && *e != ' ' && *e != ':') e++;
-        if ((size_t)(e - s) == len && strncmp(s, name, len) == 0) return *e == ':' ? 2 : 1;
+        if (*s != '@' && (size_t)(e - s) == len && strncmp(s, name, len) == 0) return *e == ':' ? 2 : 1;
         while (*e && *e != ' ') e++;
         s = e;
     }
@@ -76,6 +76,7 @@ void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char 
             a->pos[a->npos++] = t;
         }
     }
+    cli_spec_checks(a, spec);
 }
 
 const char *cli_str(const cli_args *a, const char *key, const char *def) {

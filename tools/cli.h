@@ -26,6 +26,26 @@ typedef struct cli_args {
  * missing values are usage errors (exit 2).  --help prints `help` and
  * exits 0. */
 void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char *help);
+/* tools/cli_out.c.  Called by cli_parse: a spec token "@N" allows at most N
+ * positional arguments; "o:" and "svg:" values are output files checked
+ * with mn_output_check before any work ("o:dir": an output directory). */
+void cli_spec_checks(const cli_args *a, const char *spec);
+/* --json output is all or nothing: hold stdout until the verb returns. */
+void cli_json_hold(int argc, char **argv);
+int cli_json_release(void);
+/* SIGINT/SIGTERM/SIGHUP remove atomic writes' temporary files. */
+void cli_signals(void);
+/* tools/cli_guard.c: refusals instead of silently wrong results.
+ * --epochs 0 / --lr 0; an architecture without trainable parameters; labels
+ * 0..K-1 of which fewer than half appear (a stray label); a verb that did
+ * nothing, stored a compressed layer as f32, or grew a compressed layer
+ * (compared with the input model re-read from in_path); layers stored in a
+ * form the verb would drop (allowed: bit mask of 1 << mn_storage_kind). */
+void cli_check_train_cfg(const mn_train_cfg *c);
+void cli_check_trainable(const mn_graph *g, const char *arch);
+void cli_check_labels(const mn_dataset *d, const char *what);
+void cli_check_kept(const char *verb, const char *in_path, const mn_graph *out, int other_change);
+void cli_refuse_stored(const mn_graph *g, const char *verb, unsigned allowed, const char *instead);
 const char *cli_str(const cli_args *a, const char *key, const char *def);
 int cli_flag(const cli_args *a, const char *key);
 long cli_int(const cli_args *a, const char *key, long def, long lo, long hi);

@@ -39,8 +39,11 @@ int cmd_arch(int argc, char **argv) {
     cli_parse(&a, argc, argv, "shape: classes: json", HELP);
     int c = 1, h = 28, w = 28, nclass = (int)cli_int(&a, "classes", 10, 1, 1 << 20);
     const char *shape = cli_str(&a, "shape", NULL);
-    if (shape && (sscanf(shape, "%d,%d,%d", &c, &h, &w) != 3 || c <= 0 || h <= 0 || w <= 0 || c > 4096 || h > 4096 || w > 4096))
-        cli_die("--shape: expected C,H,W, got '%s'", shape);
+    char tail;
+    if (shape && sscanf(shape, "%d,%d,%d%c", &c, &h, &w, &tail) != 3)
+        cli_die("--shape: expected C,H,W (three integers), got '%s'", shape);
+    if (shape && (c <= 0 || h <= 0 || w <= 0 || c > 4096 || h > 4096 || w > 4096))
+        cli_die("--shape %s: each of C, H and W must be in 1..4096", shape);
     cli_pos(&a, 0, "ARCH");
     int json = cli_flag(&a, "json");
     arch_stats first = {0, 0, 0, 0};

@@ -18,7 +18,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int cmd_bench(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "batch: threads: runs: json", HELP);
+    cli_parse(&a, argc, argv, "@1 batch: threads: runs: json", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     cli_threads(&a);
     int batch = (int)cli_int(&a, "batch", 1, 1, 1 << 16);

@@ -62,7 +62,7 @@ int cmd_binarize(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 10);
     cli_args a;
-    cli_parse(&a, argc, argv, BIN_OPTS "data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, BIN_OPTS "@1 data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *in = cli_pos(&a, 0, "model IN.mnw"), *out = cli_str(&a, "o", NULL);
     const char *method = cli_str(&a, "method", NULL);
     if (!method) cli_die("--method is required (binaryconnect, xnor or bitwise)");

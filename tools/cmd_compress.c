@@ -96,7 +96,7 @@ static int list_passes(int json) {
 
 int cmd_compress(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "recipe: data: o: json threads: passes", HELP);
+    cli_parse(&a, argc, argv, "@1 recipe: data: o: json threads: passes", HELP);
     if (cli_flag(&a, "passes")) {
         if (a.npos) cli_die("--passes takes no model, got '%s'", a.pos[0]);
         return list_passes(cli_flag(&a, "json"));
@@ -110,6 +110,10 @@ int cmd_compress(int argc, char **argv) {
     cli_check(mn_recipe_load(rpath, &r));
     mn_graph g;
     cli_load_model(in, &g);
+    for (int i = 0; i < r.npasses; i++)
+        if (r.pass[i].kind == MN_PASS_PRUNE)
+            cli_refuse_stored(&g, "compress (its prune pass)", 1u << MN_ST_F32 | 1u << MN_ST_CSR,
+                              "compress the float model");
     /* Training data only when a pass trains; val whenever it is there. */
     mn_dataset tr, va;
     int have_tr = 0, have_va = 0;
@@ -133,6 +137,7 @@ int cmd_compress(int argc, char **argv) {
     cli_check(mn_recipe_run(&g, &r, have_tr ? &tr : NULL, have_va ? &va : NULL, &h));
     double secs = mn_now() - t0;
     float e1 = val_error(&g, have_va ? &va : NULL);
+    cli_check_kept("compress", in, &g, 0);
     cli_check(mn_graph_set_meta(&g, "recipe", r.name));
     if (e1 >= 0) {
         char buf[64];

@@ -32,7 +32,7 @@ static void run(const char *title, int (*fn)(int, char **), int n, const char **
 
 int cmd_demo(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "data: out: epochs: recipe:", HELP);
+    cli_parse(&a, argc, argv, "@0 data: out:dir epochs: recipe:", HELP);
     const char *data = cli_str(&a, "data", NULL), *out = cli_str(&a, "out", "out");
     const char *epochs = cli_str(&a, "epochs", "15");
     static char dir[4096];

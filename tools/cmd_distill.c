@@ -33,7 +33,7 @@ int cmd_distill(int argc, char **argv) {
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
     cli_parse(&a, argc, argv,
-              "teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+              "@0 teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *tpath[MN_DISTILL_MAX_TEACHERS + 1];
     int nt = cli_all(&a, "teacher", tpath, MN_DISTILL_MAX_TEACHERS + 1);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
@@ -62,6 +62,7 @@ int cmd_distill(int argc, char **argv) {
     cli_threads(&a);
     mn_train_cfg cfg;
     cli_train_cfg(&a, &cfg, 15);
+    cli_check_train_cfg(&cfg);
     dc.seed = cfg.seed;
     cli_check(mn_distill_check(&dc));
 

@@ -38,7 +38,7 @@ static double per_entry(size_t bytes, int64_t n) { return n ? 8.0 * (double)byte
 
 int cmd_encode(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "huffman plain o: json", HELP);
+    cli_parse(&a, argc, argv, "@1 huffman plain o: json", HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     if (!out) cli_die("-o OUT.mnw is required (see --help)");
     int huff = cli_flag(&a, "huffman"), plain = cli_flag(&a, "plain");

@@ -148,7 +148,7 @@ static int early_exit(const cli_args *a, const char *path, mn_graph *g, const mn
 
 int cmd_eval(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "data: split: batch: json threads: exit-threshold: sweep svg:", HELP);
+    cli_parse(&a, argc, argv, "@1 data: split: batch: json threads: exit-threshold: sweep svg:", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     cli_threads(&a);
     mn_graph g;

@@ -25,7 +25,7 @@ static const char *HELP =
 
 int cmd_export_c(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "o: check: data: split: tol: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o:dir check: data: split: tol: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.mnw"), *dir = cli_str(&a, "o", NULL);
     if (!dir) cli_die("-o DIR is required (see --help)");
     int nt = (int)cli_int(&a, "check", 0, 0, 10000);

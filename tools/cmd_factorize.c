@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "minnow/io.h"
 #include "minnow/lowrank.h"
+#include "store/store.h"
 
 static const char *HELP =
     "usage: minnow factorize IN.mnw (--rank R | --energy E | --layers L) [--finetune N] -o OUT.mnw [options]\n"
@@ -41,7 +42,7 @@ int cmd_factorize(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 0);
     cli_args a;
-    cli_parse(&a, argc, argv, "rank: energy: layers: finetune: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "@1 rank: energy: layers: finetune: data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     if (a.npos > 1) cli_die("one input model only, got '%s' too", a.pos[1]);
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -61,6 +62,7 @@ int cmd_factorize(int argc, char **argv) {
 
     mn_graph src, dst;
     cli_load_model(in, &src);
+    cli_refuse_stored(&src, "factorize", 1u << MN_ST_F32, "factorize the float model, then quantize");
     /* The registry's factorize pass, as a recipe's, without its fine-tuning:
      * the report has the val error in between, so that is done here. */
     mn_pass pass;

@@ -18,7 +18,7 @@ static const char *HELP =
 
 int cmd_import(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "o: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.onnx"), *out = cli_str(&a, "o", NULL);
     if (!out) cli_die("-o OUT.mnw is required (see --help)");
     if (!mn_onnx_available()) cli_die("built without ONNX support (protobuf-c / onnx.proto were missing at build time)");

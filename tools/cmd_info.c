@@ -49,7 +49,7 @@ static const char *storage_of(const mn_graph *g, const mn_node *n) {
 
 int cmd_info(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "json", HELP);
+    cli_parse(&a, argc, argv, "@1 json", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     mn_graph g;
     cli_load_model(path, &g);

@@ -289,6 +289,7 @@ int cmd_prune(int argc, char **argv) {
     float *t = NULL;
     if (in) {
         cli_load_model(in, &g);
+        cli_refuse_stored(&g, "prune", 1u << MN_ST_F32 | 1u << MN_ST_CSR, "prune the float model, then quantize");
         if (!(t = malloc(sizeof(float) * (size_t)(g.nparams + 1)))) cli_die("out of memory");
         if (!one_number) cli_check(mn_prune_parse_targets(&g, spec, sel, t));
     }
@@ -346,6 +347,7 @@ int cmd_prune(int argc, char **argv) {
         snprintf(buf, sizeof buf, "%.6f", e1);
         cli_check(mn_graph_set_meta(&g, "val_error", buf));
     }
+    if (in) cli_check_kept("prune", in, &g, 0);
     cli_check(mn_model_save(&g, out));
     report(&g, ms, in, out, e0, e1, is_lottery ? &lt : NULL);
     free(t);

@@ -76,7 +76,7 @@ static const char *HELP =
     "  --epochs N (default 3) --lr X (default 1e-4) and the other training options:\n";
 
 /* Every option of every method (cli_parse rejects others). */
-#define SPEC "o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
+#define SPEC "@1 o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
              "sweep-min: sweep-max: bits: granularity: scheme: clip: act-bits: calib: percentile: "  \
              "calib-batches: layer-bits: iters: bias-lr: huffman " CLI_TRAIN_OPTS
 
@@ -338,6 +338,9 @@ int cmd_quantize(int argc, char **argv) {
     long in_bytes = cli_file_size(in), out_bytes = -1;
     if (out) {
         after = val_error(&q, &q.g);
+        int acts = 0; /* activations quantized: something done even if no weight changed */
+        for (int i = 0; q.have_rep && i < q.rep.n; i++) acts |= q.rep.l[i].abits > 0 || q.rep.l[i].has_act;
+        cli_check_kept("quantize", in, &q.g, acts);
         cli_check(mn_graph_set_meta(&q.g, "quant", q.desc));
         cli_check(mn_model_save(&q.g, out));
         out_bytes = cli_file_size(out);

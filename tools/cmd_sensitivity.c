@@ -114,7 +114,7 @@ static void write_svg(const char *path, const mn_graph *g, const int *layers, in
 
 int cmd_sensitivity(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "data: val: levels: svg: json threads:", HELP);
+    cli_parse(&a, argc, argv, "@1 data: val: levels: svg: json threads:", HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw");
     if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);
     float lv[MAX_LEVELS];
@@ -129,6 +129,7 @@ int cmd_sensitivity(int argc, char **argv) {
     static float err[MAX_LAYERS * MAX_LEVELS];
     int nl;
     cli_check(mn_prune_sensitivity(&g, &va, lv, nlv, layers, MAX_LAYERS, &nl, err));
+    if (nl == 0) cli_die("%s: nothing to analyse: no float dense or conv weight to prune (binarized or compressed model)", in);
     const char *svg = cli_str(&a, "svg", NULL);
     if (svg) write_svg(svg, &g, layers, nl, lv, nlv, err);
     if (cli_flag(&a, "json")) {

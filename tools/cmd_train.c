@@ -9,6 +9,7 @@
 #include "minnow/checkpoint.h"
 #include "minnow/exits.h"
 #include "minnow/io.h"
+#include "core/file.h"
 
 static const char *HELP =
     "usage: minnow train --arch NAME|SPEC --data DIR -o FILE [options]\n"
@@ -64,13 +65,14 @@ int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
-    cli_parse(&a, argc, argv, "arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
     if (!arch) cli_die("--arch is required (see --help)");
     if (!out) cli_die("-o FILE is required (see --help)");
     cli_threads(&a);
     mn_train_cfg cfg;
     cli_train_cfg(&a, &cfg, 15);
+    cli_check_train_cfg(&cfg);
     const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");
     mn_dataset tr, va;
     cli_load_data(dir, cli_str(&a, "split", "train"), &tr);
@@ -79,19 +81,22 @@ int cmd_train(int argc, char **argv) {
     mn_graph g;
     /* Classes: as many as the labels seen in train (and val) need. */
     int nclass = have_val && va.nclass > tr.nclass ? va.nclass : tr.nclass;
+    cli_check_labels(&tr, "training data");
     cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
+    cli_check_trainable(&g, arch);
     mn_rng rng;
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);
     cli_check(mn_set_input_norm(&g, &tr));
     static cli_log log;
     cfg.ud = &log;
-    char ckpath[1100];
+    char ckpath[MN_PATH_MAX + 8];
     snprintf(ckpath, sizeof ckpath, "%s.ckpt", out);
     mn_checkpoint ck = {0};
     int resumed = cli_flag(&a, "resume") && resume_from(ckpath, &g, &ck, &cfg, &tr, &log);
     g_ck.every = (int)cli_int(&a, "checkpoint-every", 0, 0, 1000000);
     if (g_ck.every) {
+        cli_check(mn_output_check(ckpath)); /* before training, like -o */
         g_ck.path = ckpath;
         mn_ckpt_run_of(&cfg, &tr, &g_ck.run);
         cfg.on_state = save_ckpt;

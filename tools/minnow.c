@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmds.h"
 
 static const struct { const char *name; int (*fn)(int, char **); const char *what; } verbs[] = {
@@ -38,7 +39,13 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { help(stdout); return 0; }
     for (int i = 0; i < NVERBS; i++)
-        if (strcmp(argv[1], verbs[i].name) == 0) return verbs[i].fn(argc - 2, argv + 2);
+        if (strcmp(argv[1], verbs[i].name) == 0) {
+            cli_signals();
+            cli_json_hold(argc - 2, argv + 2);
+            int rc = verbs[i].fn(argc - 2, argv + 2);
+            if (cli_json_release() && rc == 0) rc = 1;
+            return rc;
+        }
     fprintf(stderr, "minnow: unknown verb '%s' (see minnow --help)\n", argv[1]);
     return 2;
 }

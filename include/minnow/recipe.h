@@ -40,6 +40,13 @@ extern "C" {
 #define MN_RECIPE_MAX_PASSES 16
 #define MN_RECIPE_SPEC_MAX 512
 #define MN_RECIPE_MAX_OPTS 16
+/* Checked on the raw text before libyaml sees it (its scanner is quadratic in
+ * the nesting depth): a recipe is at most 64 KiB, nests flow collections
+ * ([ {) at most 32 deep, indents at most 128 columns (which bounds the
+ * block nesting), and holds one YAML document. */
+#define MN_RECIPE_MAX_BYTES 65536
+#define MN_RECIPE_MAX_DEPTH 32
+#define MN_RECIPE_MAX_INDENT 128
 
 typedef enum mn_pass_kind {
     MN_PASS_PRUNE = 0, MN_PASS_QUANTIZE, MN_PASS_ENCODE, MN_PASS_BINARIZE, MN_PASS_FACTORIZE, MN_PASS_DISTILL

@@ -226,6 +226,25 @@ mn_status mn_prune_by_score(mn_graph *g, const float *t, mn_prune_scope scope,
             ps[np++] = p;
         }
     if (scope == MN_SCOPE_GLOBAL && !(global >= 0 && global < 1)) { st = mn_error(MN_EARG, "sparsity %g is outside [0, 1)", global); goto out; }
+    /* A sparsity that leaves fewer weights than output units (rows of a
+     * dense weight, filters of a conv) must cut some unit off entirely:
+     * `--sparsity 0.99999` removed every weight of a layer.  Refused. */
+    int64_t pool = 0, units = 0;
+    for (int j = 0; j < np && !st; j++) {
+        const mn_param *pp = &g->params[ps[j]];
+        int64_t rows = pp->shape.ndim > 1 ? pp->shape.d[0] : 1;
+        pool += pp->n, units += rows;
+        int64_t k = llround((double)t[ps[j]] * pp->n);
+        if (scope == MN_SCOPE_LAYER && k > 0 && k > pp->n - rows)
+            st = mn_error(MN_EARG, "sparsity %g would leave %s %lld of %lld weights, fewer than its %lld output units: "
+                          "at most %.6g keeps one weight per unit", t[ps[j]], pp->name, (long long)(pp->n - k),
+                          (long long)pp->n, (long long)rows, (double)(pp->n - rows) / (double)pp->n);
+    }
+    if (!st && scope == MN_SCOPE_GLOBAL && llround((double)global * pool) > pool - units)
+        st = mn_error(MN_EARG, "sparsity %g would leave %lld of %lld weights, fewer than the %lld output units: at most "
+                      "%.6g keeps one weight per unit", global, (long long)(pool - llround((double)global * pool)),
+                      (long long)pool, (long long)units, (double)(pool - units) / (double)pool);
+    if (st) goto out;
     /* The weights change, so compressed forms would go stale. */
     for (int j = 0; j < np; j++) mn_param_drop_store(g, ps[j]);
     if (scope == MN_SCOPE_GLOBAL) {

@@ -253,10 +253,29 @@ static mn_status parse_doc(ctx *c, mn_recipe *r) {
     return MN_OK;
 }
 
+mn_status mn__recipe_caps(const char *t, size_t n, const char *label); /* recipe_caps.c */
+
+/* A second document in the stream is refused, not silently ignored. */
+static mn_status one_document(yaml_parser_t *parser, const char *label) {
+    yaml_document_t more;
+    if (!yaml_parser_load(parser, &more))
+        return mn_error(MN_EARG, "%s:%d: malformed YAML after the first document: %s", label,
+                        (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "parse error");
+    yaml_node_t *root = yaml_document_get_root_node(&more);
+    int line = root ? (int)root->start_mark.line + 1 : 0;
+    yaml_document_delete(&more);
+    if (root)
+        return mn_error(MN_EARG, "%s:%d: a second YAML document; a recipe is one document (remove the '---')",
+                        label, line);
+    return MN_OK;
+}
+
 mn_status mn_recipe_parse(const char *text, size_t len, const char *label, mn_recipe *r) {
     memset(r, 0, sizeof *r);
     r->seed = 1;
     snprintf(r->name, sizeof r->name, "recipe");
+    mn_status cs = mn__recipe_caps(text, len, label);
+    if (cs) return cs;
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return mn_error(MN_ENOMEM, "out of memory");
@@ -270,6 +289,7 @@ mn_status mn_recipe_parse(const char *text, size_t len, const char *label, mn_re
     }
     ctx c = {&doc, label};
     mn_status st = parse_doc(&c, r);
+    if (st == MN_OK) st = one_document(&parser, label);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return st;
@@ -278,7 +298,14 @@ mn_status mn_recipe_parse(const char *text, size_t len, const char *label, mn_re
 mn_status mn_recipe_load(const char *path, mn_recipe *r) {
     unsigned char *buf;
     size_t len;
-    mn_status st = mn_read_file(path, &buf, &len);
+    FILE *f;
+    mn_status st = mn_open_regular(path, &f, &len); /* size first: never read a huge file whole */
+    if (st) return st;
+    fclose(f);
+    if (len > MN_RECIPE_MAX_BYTES)
+        return mn_error(MN_EARG, "%s: recipe of %zu bytes is larger than the %d-byte limit", path, len,
+                        MN_RECIPE_MAX_BYTES);
+    st = mn_read_file(path, &buf, &len);
     if (st) return st;
     st = mn_recipe_parse((const char *)buf, len, path, r);
     free(buf);

@@ -12,10 +12,15 @@
 static _Thread_local char g_msg[512];
 
 mn_status mn_error(mn_status code, const char *fmt, ...) {
+    /* Format into a scratch buffer first: an argument may be mn_errmsg()
+     * itself (wrapping the previous message), and vsnprintf into the buffer
+     * it reads from is undefined behaviour. */
+    char tmp[sizeof g_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(g_msg, tmp, sizeof g_msg);
     return code;
 }
 

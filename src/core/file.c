@@ -14,19 +14,32 @@
  * path (a disk image, a dataset) from eating all memory. */
 #define MN_READ_MAX ((size_t)2 << 30)
 
+int mn__temp_register(const char *tmp); /* outpath.c */
+void mn__temp_forget(int slot);
+
 mn_status mn_afile_open(mn_afile *a, const char *path) {
     memset(a, 0, sizeof *a);
-    if (!path || !*path) return mn_error(MN_EARG, "empty output path");
-    size_t n = strlen(path);
-    if (n >= sizeof a->path) return mn_error(MN_EARG, "output path too long (%zu bytes)", n);
-    memcpy(a->path, path, n + 1);
+    a->slot = -1;
+    int mode;
+    /* Refuses devices, FIFOs, directories, read-only files; a symlink's
+     * target is what gets replaced. */
+    mn_status s = mn_output_target(path, a->path, sizeof a->path, &mode);
+    if (s != MN_OK) return s;
     /* Same directory as the target, so the final rename never crosses a
      * filesystem; the pid keeps concurrent writers from sharing a temp. */
-    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
-    a->f = fopen(a->tmp, "wb");
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", a->path, (long)getpid());
+    a->slot = mn__temp_register(a->tmp);
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode >= 0 ? (mode_t)mode : 0666);
+    if (fd >= 0 && mode >= 0 && fchmod(fd, (mode_t)mode) != 0) { close(fd); fd = -1; }
+    a->f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!a->f) {
         int e = errno;
-        return mn_error(MN_EIO, "%s: cannot create temporary file %s: %s", path, a->tmp, strerror(e));
+        if (fd >= 0) close(fd);
+        remove(a->tmp);
+        mn__temp_forget(a->slot);
+        a->slot = -1;
+        a->tmp[0] = 0;
+        return mn_error(MN_EIO, "%s: cannot create temporary file %s.tmp.%ld: %s", path, a->path, (long)getpid(), strerror(e));
     }
     return MN_OK;
 }
@@ -36,12 +49,14 @@ void mn_afile_abort(mn_afile *a) {
     a->f = NULL;
     if (a->tmp[0]) remove(a->tmp);
     a->tmp[0] = 0;
+    mn__temp_forget(a->slot);
+    a->slot = -1;
 }
 
 /* fsync the directory so the rename itself survives a crash; best effort,
  * since some filesystems refuse to open or sync directories. */
 static void sync_dir(const char *path) {
-    char dir[1024];
+    char dir[MN_PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (!slash) {
         strcpy(dir, ".");
@@ -72,9 +87,13 @@ mn_status mn_afile_commit(mn_afile *a) {
     if (what) {
         remove(a->tmp);
         a->tmp[0] = 0;
+        mn__temp_forget(a->slot);
+        a->slot = -1;
         return mn_error(MN_EIO, "%s: %s failed: %s", a->path, what, strerror(e));
     }
     a->tmp[0] = 0;
+    mn__temp_forget(a->slot);
+    a->slot = -1;
     sync_dir(a->path);
     return MN_OK;
 }
@@ -94,27 +113,15 @@ mn_status mn_write_file_atomic(const char *path, const void *buf, size_t len) {
 mn_status mn_read_file(const char *path, unsigned char **buf, size_t *len) {
     *buf = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return mn_error(MN_EIO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
+    FILE *f;
+    size_t sz;
+    mn_status s = mn_open_regular(path, &f, &sz);
+    if (s != MN_OK) return s;
+    if ((uint64_t)sz > MN_READ_MAX) {
         fclose(f);
-        return mn_error(MN_EIO, "%s: cannot stat: %s", path, strerror(e));
+        return mn_error(MN_EIO, "%s: file of %zu bytes is larger than the 2 GiB limit", path, sz);
     }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return mn_error(MN_EIO, "%s: not a regular file", path);
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > MN_READ_MAX) {
-        fclose(f);
-        return mn_error(MN_EIO, "%s: file of %lld bytes is larger than the 2 GiB limit", path,
-                        (long long)st.st_size);
-    }
-    size_t n = (size_t)st.st_size;
+    size_t n = sz;
     unsigned char *p = malloc(n ? n : 1);
     if (!p) {
         fclose(f);

@@ -20,7 +20,9 @@ typedef struct {
 } rows_buf;
 
 static int grow(rows_buf *b) {
-    size_t ncap = b->cap ? b->cap * 2 : 1024;
+    /* The first block holds at most ~4 MiB of values (1024 rows of narrow
+     * data; one row of a 50M-column file), so memory follows the rows read. */
+    size_t ncap = b->cap ? b->cap * 2 : b->nfeat <= 1024 ? 1024 : ((size_t)1 << 20) / b->nfeat + 1;
     float *nx = mn_alloc(ncap, b->nfeat * sizeof(float));
     int32_t *ny = mn_alloc(ncap, sizeof(int32_t));
     if (!nx || !ny) { mn_free(nx); mn_free(ny); return -1; }

@@ -16,6 +16,13 @@
 /* The first buffer for a gzip body; it doubles as data arrives, so memory
  * stays within twice what the file really holds. */
 #define IDX_FIRST_CHUNK ((size_t)1 << 20)
+/* A gzip body may declare at most 256 bytes per compressed byte plus 1 MiB
+ * (MNIST's ratio is ~5; deflate's ceiling is ~1032): checked against the
+ * file's size before inflating, so a 261 KB bomb declaring 268M pixels is
+ * refused at once instead of costing 1.3 GB.  Decompress such a file to
+ * read it anyway. */
+#define IDX_MAX_RATIO 256u
+#define IDX_RATIO_SLACK ((size_t)1 << 20)
 
 static mn_status gz_fail(gzFile f, const char *path) {
     int err = 0;
@@ -60,6 +67,15 @@ static mn_status read_body(gzFile f, const char *path, size_t hdr, size_t total,
             return mn_error(MN_EFORMAT, "%s: %s: holds %lld bytes, header needs %zu",
                             path, (size_t)st.st_size < hdr + total ? "truncated" : "trailing bytes",
                             (long long)st.st_size, hdr + total);
+    }
+    else {
+        struct stat st;
+        if (stat(path, &st) != 0) return mn_error(MN_EIO, "cannot stat %s", path);
+        uint64_t zs = (uint64_t)st.st_size;
+        if ((uint64_t)total > zs * IDX_MAX_RATIO + IDX_RATIO_SLACK)
+            return mn_error(MN_EFORMAT, "%s: a gzip file of %llu bytes declares %zu bytes of data, more than %ux "
+                            "its size plus 1 MiB: refused as a decompression bomb (gunzip it to read it anyway)",
+                            path, (unsigned long long)zs, total, IDX_MAX_RATIO);
     }
     size_t cap = gzdirect(f) || total < IDX_FIRST_CHUNK ? total : IDX_FIRST_CHUNK, have = 0;
     unsigned char *buf = mn_alloc(cap, 1);

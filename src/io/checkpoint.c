@@ -298,12 +298,38 @@ mn_status mn_checkpoint_load_mem(const unsigned char *buf, size_t len,
     return st;
 }
 
+/* Magic, version and stated length from the first 16 bytes, before the
+ * file is read whole: a 2 GB file that is not a checkpoint costs nothing. */
+static mn_status peek(const char *path) {
+    FILE *f;
+    size_t size;
+    mn_status st = mn_open_regular(path, &f, &size);
+    if (st) return st;
+    unsigned char h[16];
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (got < 16 || memcmp(h, CK_MAGIC, 4) != 0)
+        return mn_error(MN_EFORMAT, "%s: not a minnow checkpoint (no \"MNCK\" magic)", path);
+    uint32_t ver = (uint32_t)(h[4] | h[5] << 8 | h[6] << 16 | (uint32_t)h[7] << 24);
+    uint64_t flen = 0;
+    for (int i = 0; i < 8; i++) flen |= (uint64_t)h[8 + i] << (8 * i);
+    if (ver != CK_VERSION)
+        return mn_error(ver > CK_VERSION ? MN_EUNSUPPORTED : MN_EFORMAT,
+                        "%s: checkpoint format version %u; this minnow reads version %u", path, ver, CK_VERSION);
+    if (flen != size)
+        return mn_error(MN_EFORMAT, "%s: checkpoint truncated or padded: it says %llu bytes, the file has %zu", path,
+                        (unsigned long long)flen, size);
+    return MN_OK;
+}
+
 mn_status mn_checkpoint_load(const char *path, mn_graph *g, mn_checkpoint *ck) {
     memset(ck, 0, sizeof *ck);
     mn_graph_init(g);
     unsigned char *buf;
     size_t len;
-    mn_status st = mn_read_file(path, &buf, &len);
+    mn_status st = peek(path);
+    if (st) return st;
+    st = mn_read_file(path, &buf, &len);
     if (st) return st;
     st = mn_checkpoint_load_mem(buf, len, g, ck);
     free(buf);

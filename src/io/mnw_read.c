@@ -428,11 +428,15 @@ mn_status mn_model_load_mem(const unsigned char *buf, size_t len, mn_graph *g) {
     return st;
 }
 
+mn_status mn__mnw_peek(const char *path); /* mnw_peek.c: the header before the bulk */
+
 mn_status mn_model_load(const char *path, mn_graph *g) {
     mn_graph_init(g);
     unsigned char *buf;
     size_t len;
-    mn_status st = mn_read_file(path, &buf, &len);
+    mn_status st = mn__mnw_peek(path);
+    if (st != MN_OK) return st;
+    st = mn_read_file(path, &buf, &len);
     if (st != MN_OK) return st;
     st = parse(buf, len, g, path);
     if (st != MN_OK) mn_graph_free(g);

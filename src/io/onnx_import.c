@@ -7,6 +7,7 @@
  * mn_graph_finalize has allocated the parameters.  Every size read from
  * the file is bounded before it is multiplied or used. */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,15 @@ static mn_status tensor_f32(const Onnx__TensorProto *t, float **out, int64_t *n,
         return mn_error(MN_EFORMAT, "onnx: tensor '%s' holds %zu floats, its dims need %lld", tn,
                         t->n_float_data, (long long)cnt);
     }
+    /* Refused here, naming the tensor, rather than imported into a model
+     * that every reader then refuses. */
+    for (int64_t i = 0; i < cnt; i++)
+        if (!isfinite(v[i])) {
+            float x = v[i];
+            free(v);
+            return mn_error(MN_EFORMAT, "onnx: tensor '%s' holds a non-finite value (%s at index %lld)", tn,
+                            isnan(x) ? "NaN" : "Inf", (long long)i);
+        }
     *out = v;
     *n = cnt;
     return MN_OK;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/attrs.h"
 #include "core/file.h"
@@ -147,8 +148,11 @@ static mn_status parse_stmt(mn_graph *g, char *s, int line, char *prev, int c, i
     }
     char name[MN_NAME_MAX];
     snprintf(name, sizeof name, "%s", tok[1]);
-    if (mn_graph_add(g, op, name, in, nin, &a) < 0)
-        return mn_error(MN_EARG, "spec statement %d: %s", line, mn_errmsg());
+    if (mn_graph_add(g, op, name, in, nin, &a) < 0) {
+        char m[512]; /* mn_error overwrites the message it would read */
+        snprintf(m, sizeof m, "%s", mn_errmsg());
+        return mn_error(MN_EARG, "spec statement %d: %s", line, m);
+    }
     snprintf(prev, MN_NAME_MAX, "%s", name);
     return MN_OK;
 }
@@ -177,6 +181,9 @@ mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int 
     if (!spec && !strchr(arch, ';')) {
         size_t len;
         if (mn_read_file(arch, &file, &len)) {
+            struct stat fs;
+            /* It exists: say why it cannot be read (a FIFO, a directory). */
+            if (stat(arch, &fs) == 0) return MN_EIO;
             char names[512] = "";
             for (int i = 0; i < NBUILTIN; i++) {
                 size_t l = strlen(names);

@@ -35,6 +35,11 @@ mn_status mn_check_data(const mn_graph *g, const mn_dataset *d) {
     if (!in || !out) return mn_error(MN_EARG, "model is not finalized");
     int64_t want = mn_shape_numel(in), have = (int64_t)d->c * d->h * d->w;
     int ok = want == have && in->d[0] == d->c;
+    /* Images must match H and W too (56x14 is not 28x28); flat data (CSV) of
+     * the right size feeds any model. */
+    if (ok && in->ndim == 3 && d->h > 1 && (in->d[1] != d->h || in->d[2] != d->w))
+        return mn_error(MN_ESHAPE, "data samples are %dx%dx%d but the model takes %dx%dx%d (c x h x w)",
+                        d->c, d->h, d->w, in->d[0], in->d[1], in->d[2]);
     if (!ok) return mn_error(MN_ESHAPE, "data samples are %dx%dx%d but the model takes %d values (%s)",
                              d->c, d->h, d->w, (int)want, in->ndim == 3 ? "c x h x w" : "features");
     int k = (int)mn_shape_numel(out);

@@ -176,7 +176,7 @@ mn_status mn_affine_store_new(int rows, int cols, int bits, const int8_t *q, con
     mn_store *s = calloc(1, sizeof *s);
     if (!s) return mn_error(MN_ENOMEM, "out of memory");
     mn_status st = make(rows, cols, bits, q, scale, zero, nscale, act, pow2, s);
-    if (st) { free(s); return st == MN_EFORMAT ? mn_error(MN_EARG, "%s", mn_errmsg()) : st; }
+    if (st) { free(s); return st == MN_EFORMAT ? MN_EARG : st; } /* keeps make()'s message */
     *out = s;
     return MN_OK;
 }
