@@ -89,4 +89,15 @@ cmp -s "$T/s1.mnw" "$T/s2.mnw" && ok || bad "same seed gave different models"
 expect_ok "$BIN" train --arch "$SPEC" --data "$T/d" --epochs 3 --batch 16 --seed 10 -o "$T/s3.mnw"
 cmp -s "$T/s1.mnw" "$T/s3.mnw" && bad "different seeds gave the same model" || ok
 
+# --json stays valid JSON whatever the names in it (one writer, cli_jq):
+# a model path with a quote, a backslash and a tab
+if command -v python3 >/dev/null; then
+  odd="$T/q\"b\\s$(printf '\t')t.mnw"
+  "$BIN" train --arch "$SPEC" --data "$T/d" --epochs 1 --batch 16 -o "$odd" --json 2>/dev/null >"$T/j1" &&
+    "$BIN" info "$odd" --json >"$T/j2" && "$BIN" eval "$odd" --data "$T/d" --json >"$T/j3" 2>/dev/null &&
+    python3 -c 'import json, sys; a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2])); json.load(open(sys.argv[3]))
+assert a["output"] == b["file"] == sys.argv[4], (a["output"], b["file"])' "$T/j1" "$T/j2" "$T/j3" "$odd" && ok ||
+    bad "--json with a quote, backslash and tab in the path is not valid JSON"
+fi
+
 finish cli_core

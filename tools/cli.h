@@ -46,6 +46,10 @@ void cli_check_trainable(const mn_graph *g, const char *arch);
 void cli_check_labels(const mn_dataset *d, const char *what);
 void cli_check_kept(const char *verb, const char *in_path, const mn_graph *out, int other_change);
 void cli_refuse_stored(const mn_graph *g, const char *verb, unsigned allowed, const char *instead);
+/* tools/cli_json.c: s as a JSON string literal, quoted and escaped (NULL:
+ * null); valid for the next 8 calls.  cli_json_str prints it. */
+const char *cli_jq(const char *s);
+void cli_json_str(const char *s);
 const char *cli_str(const cli_args *a, const char *key, const char *def);
 int cli_flag(const cli_args *a, const char *key);
 long cli_int(const cli_args *a, const char *key, long def, long lo, long hi);

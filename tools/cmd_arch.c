@@ -60,9 +60,9 @@ int cmd_arch(int argc, char **argv) {
         /* "x" columns: how many times smaller than the first architecture. */
         double cr = s.conv ? (double)first.conv / s.conv : 0, mr = s.macs ? (double)first.macs / s.macs : 0;
         if (json)
-            printf("%s{\"arch\":\"%s\",\"params\":%lld,\"conv_params\":%lld,\"dense_params\":%lld,\"macs\":%lld,"
+            printf("%s{\"arch\":%s,\"params\":%lld,\"conv_params\":%lld,\"dense_params\":%lld,\"macs\":%lld,"
                    "\"conv_params_ratio\":%.4g,\"macs_ratio\":%.4g}",
-                   i ? "," : "", strchr(name, ';') ? "custom" : name,
+                   i ? "," : "", cli_jq(strchr(name, ';') ? "custom" : name),
                    (long long)s.params, (long long)s.conv, (long long)s.dense, (long long)s.macs, cr, mr);
         else
             printf("%-12.12s %10lld %10lld %10lld %12lld %8.2f %8.2f\n", strchr(name, ';') ? "custom" : name,

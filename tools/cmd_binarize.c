@@ -104,10 +104,10 @@ int cmd_binarize(int argc, char **argv) {
     int64_t nbin, param_bytes = bits_of(&g, &nbin);
     double ratio = out_bytes > 0 ? (double)in_bytes / out_bytes : 0;
     if (cli_flag(&a, "json")) {
-        printf("{\"method\":\"%s\",\"input\":\"%s\",\"output\":\"%s\",\"keep_first_last\":%d,"
+        printf("{\"method\":\"%s\",\"input\":%s,\"output\":%s,\"keep_first_last\":%d,"
                "\"input_bytes\":%ld,\"output_bytes\":%ld,\"ratio\":%.4f,\"param_bytes\":%lld,"
                "\"binary_weights\":%lld,\"seconds\":%.4f,\"epochs\":",
-               method, in, out, bo.keep_first_last, in_bytes, out_bytes, ratio, (long long)param_bytes,
+               method, cli_jq(in), cli_jq(out), bo.keep_first_last, in_bytes, out_bytes, ratio, (long long)param_bytes,
                (long long)nbin, secs);
         cli_print_epochs_json(stdout, &log);
         printf(",\"val_error_before\":%.6g,\"val_error\":%.6g}\n", have_val ? before.error : -1.0,

@@ -46,17 +46,6 @@ static void on_pass_done(void *ud, int i, const mn_recipe_pass *p, const mn_grap
     if (e >= 0) fprintf(stderr, "pass %d/%d done: val error %.2f%%\n", i + 1, u->r->npasses, 100 * e);
 }
 
-static void jstr(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 /* Bytes of g's file with every weight stored dense fp32: the baseline. */
 static long dense_file_bytes(const mn_graph *g) {
     mn_graph d;
@@ -151,11 +140,11 @@ int cmd_compress(int argc, char **argv) {
     double ratio = out_bytes > 0 ? (double)dense_bytes / out_bytes : 0;
     if (cli_flag(&a, "json")) {
         printf("{\"input\":");
-        jstr(in);
+        cli_json_str(in);
         printf(",\"output\":");
-        jstr(out);
+        cli_json_str(out);
         printf(",\"recipe\":");
-        jstr(r.name);
+        cli_json_str(r.name);
         printf(",\"passes\":[");
         for (int i = 0; i < u.npass; i++)
             printf("%s{\"pass\":\"%s\",\"line\":%d,\"val_error\":%.6g}", i ? "," : "", mn_pass_name(r.pass[i].kind),
@@ -164,7 +153,7 @@ int cmd_compress(int argc, char **argv) {
         for (int i = 0; i < nr; i++) {
             const mn_dc_row *w = &rows[i];
             printf("%s{\"name\":", i ? "," : "");
-            jstr(w->name);
+            cli_json_str(w->name);
             printf(",\"weights\":%lld,\"nonzero\":%lld,\"kept\":%.6g,\"storage\":\"%s\",\"bits\":%d,"
                    "\"index_bits\":%.4f,\"gap_bits\":%.4f,\"weight_bytes\":%zu,\"bytes\":%zu}",
                    (long long)w->weights, (long long)w->nonzero, w->weights ? (double)w->nonzero / w->weights : 0,

@@ -85,9 +85,9 @@ static int do_list(const cli_args *a) {
         }
         const char *ver = !found ? "" : fb >= 0 ? "differs from the published files" : nok ? "verified" : "not verified";
         if (json) {
-            printf("%s{\"name\":\"%s\",\"found\":%s,\"dir\":\"%s\",\"train\":%d,\"val\":%d,\"test\":%d,"
+            printf("%s{\"name\":\"%s\",\"found\":%s,\"dir\":%s,\"train\":%d,\"val\":%d,\"test\":%d,"
                    "\"val_held_out\":%s,\"verified\":%s}",
-                   i ? "," : "", s[i].name, found ? "true" : "false", found ? dir : "", cnt[0], cnt[1], cnt[2],
+                   i ? "," : "", s[i].name, found ? "true" : "false", cli_jq(found ? dir : ""), cnt[0], cnt[1], cnt[2],
                    held ? "true" : "false", found && fb < 0 && nok ? "true" : "false");
         } else if (!found) {
             printf("%-14s not found          %s\n", s[i].name, s[i].what);
@@ -111,7 +111,7 @@ static int do_verify(const cli_args *a) {
     char bad[1024] = "";
     int fb = verify_all(s, dir, state, &nok, bad, sizeof bad);
     if (cli_flag(a, "json")) {
-        printf("{\"name\":\"%s\",\"dir\":\"%s\",\"ok\":%s,\"files\":[", s->name, dir, fb < 0 && nok ? "true" : "false");
+        printf("{\"name\":\"%s\",\"dir\":%s,\"ok\":%s,\"files\":[", s->name, cli_jq(dir), fb < 0 && nok ? "true" : "false");
         for (int i = 0; i < s->nfiles; i++)
             printf("%s{\"file\":\"%s\",\"state\":\"%s\"}", i ? "," : "", s->files[i].name,
                    state[i] < 0 ? "differs" : STATE[state[i]]);
@@ -160,7 +160,7 @@ static int do_fetch(const cli_args *a) {
     mn_status st = mn_data_fetch(s, dir, &cfg);
     if (tty) fputs("\r\033[K", stderr);
     cli_check(st);
-    if (cli_flag(a, "json")) printf("{\"name\":\"%s\",\"dir\":\"%s\",\"ok\":true}\n", s->name, dir);
+    if (cli_flag(a, "json")) printf("{\"name\":\"%s\",\"dir\":%s,\"ok\":true}\n", s->name, cli_jq(dir));
     else printf("%s: %s (every file verified)\n", s->name, dir);
     return 0;
 }

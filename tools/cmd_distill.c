@@ -140,12 +140,12 @@ int cmd_distill(int argc, char **argv) {
     }
     cli_check(mn_model_save(&g, out));
     if (json) {
-        printf("{\"arch\":\"%s\",\"output\":\"%s\",\"temperature\":%g,\"alpha\":%g,\"teachers\":[",
-               mn_graph_get_meta(&g, "arch") ? mn_graph_get_meta(&g, "arch") : arch, out,
+        printf("{\"arch\":%s,\"output\":%s,\"temperature\":%g,\"alpha\":%g,\"teachers\":[",
+               cli_jq(mn_graph_get_meta(&g, "arch") ? mn_graph_get_meta(&g, "arch") : arch), cli_jq(out),
                (double)dc.temperature, (double)dc.alpha);
-        for (int i = 0; i < nt; i++) printf("%s{\"file\":\"%s\",\"val_error\":%.6g}", i ? "," : "", tpath[i], terr[i]);
+        for (int i = 0; i < nt; i++) printf("%s{\"file\":%s,\"val_error\":%.6g}", i ? "," : "", cli_jq(tpath[i]), terr[i]);
         printf("],\"ensemble_val_error\":%.6g,\"hint\":", ens_err);
-        if (h) printf("{\"teacher\":\"%s\",\"student\":\"%s\",\"weight\":%g}", dc.hint_teacher, dc.hint_student, (double)dc.hint_weight);
+        if (h) printf("{\"teacher\":%s,\"student\":%s,\"weight\":%g}", cli_jq(dc.hint_teacher), cli_jq(dc.hint_student), (double)dc.hint_weight);
         else printf("null");
         printf(",\"last_epoch_loss\":{\"soft\":%.6g,\"hard\":%.6g,\"hint\":%.6g},\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
                parts.soft, parts.hard, parts.hint, (long long)g.nw, secs);

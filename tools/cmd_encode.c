@@ -22,18 +22,6 @@ static const char *HELP =
 
 typedef struct row { char name[2 * MN_NAME_MAX]; mn_codebook_info before, after; } row;
 
-/* A JSON string literal (quotes, backslashes and control bytes escaped). */
-static void jstr(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 static double per_entry(size_t bytes, int64_t n) { return n ? 8.0 * (double)bytes / (double)n : 0; }
 
 int cmd_encode(int argc, char **argv) {
@@ -68,14 +56,14 @@ int cmd_encode(int argc, char **argv) {
     long b0 = cli_file_size(in), b1 = cli_file_size(out);
     if (cli_flag(&a, "json")) {
         printf("{\"input\":");
-        jstr(in);
+        cli_json_str(in);
         printf(",\"output\":");
-        jstr(out);
+        cli_json_str(out);
         printf(",\"coding\":\"%s\",\"layers\":[", huff ? "huffman" : "plain");
         for (int i = 0; i < n; i++) {
             const row *r = &rows[i];
             printf("%s{\"name\":", i ? "," : "");
-            jstr(r->name);
+            cli_json_str(r->name);
             printf(",\"entries\":%lld,\"bits\":%d,\"sparse\":%s,"
                    "\"bytes_before\":%zu,\"bytes_after\":%zu,\"index_bits_before\":%.4f,\"index_bits_after\":%.4f,"
                    "\"gap_bits_before\":%.4f,\"gap_bits_after\":%.4f,\"huffman_index\":%s,\"huffman_gaps\":%s}",

@@ -117,7 +117,7 @@ static int early_exit(const cli_args *a, const char *path, mn_graph *g, const mn
     if (json) {
         printf("{\"n\":%d,\"exits\":[", p.n);
         for (int e = 0; e < ex.n; e++)
-            printf("%s{\"node\":\"%s\",\"macs\":%lld,\"error_alone\":%.6g}", e ? "," : "", g->nodes[ex.node[e]].name,
+            printf("%s{\"node\":%s,\"macs\":%lld,\"error_alone\":%.6g}", e ? "," : "", cli_jq(g->nodes[ex.node[e]].name),
                    (long long)ex.macs[e], (double)r[0].exit_errors[e] / p.n);
         printf("],\"sweep\":[");
         for (int i = 0; i < NSWEEP; i++) {
@@ -165,8 +165,8 @@ int cmd_eval(int argc, char **argv) {
     mn_eval_result r;
     cli_check(mn_eval(&g, &d, batch, &r));
     if (cli_flag(&a, "json"))
-        printf("{\"split\":\"%s\",\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n",
-               cli_str(&a, "split", "val"), r.n, r.errors, r.error, r.loss);
+        printf("{\"split\":%s,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n",
+               cli_jq(cli_str(&a, "split", "val")), r.n, r.errors, r.error, r.loss);
     else
         printf("%s on %s: error %.2f%% (%d of %d), loss %.4f\n", path, cli_str(&a, "split", "val"),
                100 * r.error, r.errors, r.n, r.loss);

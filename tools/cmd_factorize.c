@@ -122,13 +122,13 @@ int cmd_factorize(int argc, char **argv) {
     }
     cli_check(mn_model_save(&dst, out));
     if (json) {
-        printf("{\"input\":\"%s\",\"output\":\"%s\",\"svd\":\"%s\",\"svd_seconds\":%.4f,\"layers\":[", in, out,
+        printf("{\"input\":%s,\"output\":%s,\"svd\":\"%s\",\"svd_seconds\":%.4f,\"layers\":[", cli_jq(in), cli_jq(out),
                mn_svd_uses_lapack() ? "lapack" : "jacobi", svd_secs);
         for (int i = 0; i < nl; i++) {
             const mn_lowrank_layer *L = &ls[i];
-            printf("%s{\"name\":\"%s\",\"rows\":%d,\"cols\":%d,\"factorized\":%s,\"rank\":%d,\"full_rank\":%d,"
+            printf("%s{\"name\":%s,\"rows\":%d,\"cols\":%d,\"factorized\":%s,\"rank\":%d,\"full_rank\":%d,"
                    "\"kept_energy\":%.6g,\"rel_error\":%.6g,\"params_before\":%lld,\"params_after\":%lld}",
-                   i ? "," : "", L->name, L->rows, L->cols, L->factorized ? "true" : "false", L->rank, L->full_rank,
+                   i ? "," : "", cli_jq(L->name), L->rows, L->cols, L->factorized ? "true" : "false", L->rank, L->full_rank,
                    L->kept_energy, L->rel_error, (long long)L->params_before, (long long)L->params_after);
         }
         printf("],\"params_before\":%lld,\"params_after\":%lld,\"val_error_original\":%.6g,"

@@ -28,18 +28,6 @@ static void shape_str(const mn_shape *s, char *buf, size_t n) {
     }
 }
 
-/* A JSON string literal (quotes, backslashes and control bytes escaped). */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 /* The storage of a layer's first parameter (its weight), or NULL if none. */
 static const char *storage_of(const mn_graph *g, const mn_node *n) {
     if (n->np == 0) return NULL;
@@ -56,7 +44,7 @@ int cmd_info(int argc, char **argv) {
     int json = cli_flag(&a, "json");
     int64_t params = 0, nz = 0, pbytes = 0;
     long fbytes = cli_file_size(path);
-    if (json) { printf("{\"file\":"); json_str(path); printf(",\"layers\":["); }
+    if (json) { printf("{\"file\":"); cli_json_str(path); printf(",\"layers\":["); }
     else printf("%-12s %-10s %-12s %10s %10s %8s %-8s %10s %12s\n", "layer", "op", "output", "params", "nonzero",
                 "density", "storage", "bytes", "MACs");
     int first = 1;
@@ -79,7 +67,7 @@ int cmd_info(int argc, char **argv) {
         const char *stor = storage_of(&g, n);
         if (json) {
             printf("%s{\"name\":", first ? "" : ",");
-            json_str(n->name);
+            cli_json_str(n->name);
             printf(",\"op\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"nonzero\":%lld,\"density\":%.6g,"
                    "\"storage\":%s%s%s,\"bytes\":%lld,\"dense_fp32_bytes\":%lld,\"macs\":%lld}",
                    mn_op_name(n->op), shp, (long long)np, (long long)nn, dens, stor ? "\"" : "",

@@ -48,17 +48,6 @@ static const char *HELP =
     "Training options (fine-tune and (re)training):\n";
 
 /* s as a JSON string (paths and names from files may hold anything). */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY };
 static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", NULL};
 
@@ -119,9 +108,9 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
     long fb = cli_file_size(out), fb_in = in ? cli_file_size(in) : -1;
     if (json) {
         printf("{\"method\":\"%s\",\"input\":", method);
-        json_str(in ? in : "");
+        cli_json_str(in ? in : "");
         printf(",\"output\":");
-        json_str(out);
+        cli_json_str(out);
         printf(",\"layers\":[");
     }
     else printf("%-14s %-12s %-12s %10s %10s %9s %8s\n", "layer", "shape before", "shape after", "nz before",
@@ -142,7 +131,7 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
         if (json)
         {
             printf("%s{\"name\":", i ? "," : "");
-            json_str(l->name);
+            cli_json_str(l->name);
             printf(",\"rows_before\":%d,\"cols_before\":%d,\"rows\":%d,\"cols\":%d,"
                    "\"params_before\":%lld,\"params\":%lld,\"nonzero_before\":%lld,\"nonzero\":%lld,"
                    "\"sparsity\":%.6f,\"storage\":\"%s\"}",

@@ -250,8 +250,8 @@ static void run_kmeans(qctx *q) {
             printf("  %-12s %5d %4d %-7s %9lld %10zu\n", q->g.params[p].name, ci.bits, ci.k,
                    ci.sparse ? "sparse" : "dense", (long long)ci.entries, ci.bytes);
         len += (size_t)snprintf(q->extra + len, cap - len,
-                                "%s{\"name\":\"%s\",\"bits\":%d,\"k\":%d,\"sparse\":%s,\"entries\":%lld,\"bytes\":%zu}",
-                                first ? "" : ",", q->g.params[p].name, ci.bits, ci.k, ci.sparse ? "true" : "false",
+                                "%s{\"name\":%s,\"bits\":%d,\"k\":%d,\"sparse\":%s,\"entries\":%lld,\"bytes\":%zu}",
+                                first ? "" : ",", cli_jq(q->g.params[p].name), ci.bits, ci.k, ci.sparse ? "true" : "false",
                                 (long long)ci.entries, ci.bytes);
         first = 0;
     }
@@ -292,10 +292,10 @@ static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
     const char *kern = aff && in.has_act ? mn_i8_isa_name(in.isa) : "f32";
     size_t bytes = mn_param_file_bytes(g, L->param);
     if (json) {
-        printf("{\"name\":\"%s\",\"params\":%lld,\"storage\":\"%s\",\"bytes\":%zu,\"weight_bits\":%d,"
+        printf("{\"name\":%s,\"params\":%lld,\"storage\":\"%s\",\"bytes\":%zu,\"weight_bits\":%d,"
                "\"scales\":%d,\"weight_int_bits\":%d,\"weight_frac_bits\":%d,\"act_bits\":%d,\"act_int_bits\":%d,"
                "\"act_frac_bits\":%d,\"act_scale\":%.9g,\"act_zero\":%d,\"kernel\":\"%s\"}",
-               g->nodes[L->node].name, (long long)p->n, mn_storage_name(p->store ? p->store->kind : MN_ST_F32),
+               cli_jq(g->nodes[L->node].name), (long long)p->n, mn_storage_name(p->store ? p->store->kind : MN_ST_F32),
                bytes, L->wbits, aff ? in.nscale : 0, L->wint, L->wfrac, L->abits, L->aint, L->afrac,
                L->has_act ? (double)L->act.scale : 0.0, L->has_act ? (int)L->act.zero : 0, kern);
         return;
@@ -305,7 +305,7 @@ static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
     else if (L->wbits) snprintf(w, sizeof w, "%d bits, %d scale%s", L->wbits, aff ? in.nscale : 1, aff && in.nscale > 1 ? "s" : "");
     if (L->abits && L->fixed) snprintf(a, sizeof a, "fixed %d bits (I=%d F=%d)", L->abits, L->aint, L->afrac);
     else if (L->has_act) snprintf(a, sizeof a, "%d bits scale %.4g zero %d", L->abits, (double)L->act.scale, (int)L->act.zero);
-    printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", g->nodes[L->node].name, (long long)p->n, w, a, kern, bytes);
+    printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", cli_jq(g->nodes[L->node].name), (long long)p->n, w, a, kern, bytes);
 }
 
 int cmd_quantize(int argc, char **argv) {
@@ -346,9 +346,9 @@ int cmd_quantize(int argc, char **argv) {
         out_bytes = cli_file_size(out);
     }
     if (q.json) {
-        printf("{\"method\":\"%s\",\"input\":\"%s\",\"output\":\"%s\",\"quant\":\"%s\",\"input_bytes\":%ld,"
+        printf("{\"method\":\"%s\",\"input\":%s,\"output\":%s,\"quant\":\"%s\",\"input_bytes\":%ld,"
                "\"output_bytes\":%ld,\"val_error_before\":%.6g,\"val_error_after\":%.6g,\"seconds\":%.3f,\"kernel\":\"%s\"",
-               mname, in, out ? out : "", q.desc, in_bytes, out_bytes, before, after, secs,
+               mname, cli_jq(in), cli_jq(out ? out : ""), q.desc, in_bytes, out_bytes, before, after, secs,
                mn_i8_isa_name(mn_i8_best_isa()));
         if (q.extra) fputs(q.extra, stdout);
         printf(",\"layers\":[");

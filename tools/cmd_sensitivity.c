@@ -23,17 +23,6 @@ static const char *HELP =
     "  --threads N       threads (default 1)\n";
 
 /* s as a JSON string (paths and names from files may hold anything). */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 #define MAX_LEVELS 64
 #define MAX_LAYERS 64
 
@@ -134,13 +123,13 @@ int cmd_sensitivity(int argc, char **argv) {
     if (svg) write_svg(svg, &g, layers, nl, lv, nlv, err);
     if (cli_flag(&a, "json")) {
         printf("{\"model\":");
-        json_str(in);
+        cli_json_str(in);
         printf(",\"levels\":[");
         for (int j = 0; j < nlv; j++) printf("%s%.6g", j ? "," : "", lv[j]);
         printf("],\"layers\":[");
         for (int l = 0; l < nl; l++) {
             printf("%s{\"name\":", l ? "," : "");
-            json_str(g.params[layers[l]].name);
+            cli_json_str(g.params[layers[l]].name);
             printf(",\"params\":%lld,\"val_error\":[", (long long)g.params[layers[l]].n);
             for (int j = 0; j < nlv; j++) printf("%s%.6g", j ? "," : "", err[l * nlv + j]);
             printf("]}");

@@ -138,12 +138,12 @@ int cmd_train(int argc, char **argv) {
     if (g_ck.every || resumed) remove(ckpath);
     mn_checkpoint_free(&ck);
     if (cli_flag(&a, "json")) {
-        printf("{\"arch\":\"%s\",\"output\":\"%s\",\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
-               mn_graph_get_meta(&g, "arch"), out, (long long)g.nw, secs);
+        printf("{\"arch\":%s,\"output\":%s,\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
+               cli_jq(mn_graph_get_meta(&g, "arch")), cli_jq(out), (long long)g.nw, secs);
         cli_print_epochs_json(stdout, &log);
-        printf(",\"val_error\":%.6g,\"train_split\":\"%s\",\"train_n\":%d,\"val_split\":\"%s\",\"val_n\":%d}\n",
-               log.n && have_val ? log.e[log.n - 1].val_error : -1.0, cli_str(&a, "split", "train"), tr.n,
-               have_val ? vsplit : "none", have_val ? va.n : 0);
+        printf(",\"val_error\":%.6g,\"train_split\":%s,\"train_n\":%d,\"val_split\":%s,\"val_n\":%d}\n",
+               log.n && have_val ? log.e[log.n - 1].val_error : -1.0, cli_jq(cli_str(&a, "split", "train")), tr.n,
+               cli_jq(have_val ? vsplit : "none"), have_val ? va.n : 0);
     }
     mn_graph_free(&g);
     mn_dataset_free(&tr);
