@@ -461,23 +461,22 @@ static void test_store_conv(void **state) {
             float *y0 = malloc(sizeof(float) * batch * F * P), *y1 = malloc(sizeof(float) * batch * F * P);
             float *B = malloc(sizeof(float) * K * P), *Cm = malloc(sizeof(float) * F * P);
             for (int f = 0; f < F; f++) bias[f] = frand(-1, 1);
-            /* the kernels' work area, then the code image */
-            size_t sb = mn_store_scratch_bytes(s, batch) + mn_i8_image_bytes(in.isa, G.C, G.H, G.W, G.pad);
-            void *scr = mn_alloc(sb, 1);
-            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb - 1), 1); /* too little scratch */
-            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb), 0);
+            size_t sb = mn_i8_image_bytes(in.isa, G.C, G.H, G.W, G.pad);
+            void *scr = mn_alloc(sb, 1), *work = mn_alloc(mn_store_scratch_bytes(s, batch) + 1, 1);
+            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb - 1, work), 1); /* too little scratch */
+            assert_int_equal(t->conv(s, &cg, x, batch, bias, y0, scr, sb, work), 0);
             for (int b = 0; b < batch; b++) {
                 mn_im2col_ref(x + b * isz, G.C, G.H, G.W, G.k, G.s, G.pad, cg.OH, cg.OW, B, P);
-                t->wb(s, B, P, P, Cm, P, scr);
+                t->wb(s, B, P, P, Cm, P, work);
                 for (int f = 0; f < F; f++)
                     for (int p = 0; p < P; p++) y1[(b * F + f) * P + p] = Cm[f * P + p] + bias[f];
             }
             if (memcmp(y0, y1, sizeof(float) * batch * F * P))
                 fail_msg("conv trait %s C%d %dx%d k%d s%d pad%d F%d differs from im2col + wb",
                          mn_i8_isa_name(in.isa), G.C, G.H, G.W, G.k, G.s, G.pad, F);
-            assert_int_equal(t->conv(s, &cg, x, batch, NULL, y0, scr, sb), 0); /* no bias: wb's C */
+            assert_int_equal(t->conv(s, &cg, x, batch, NULL, y0, scr, sb, work), 0); /* no bias: wb's C */
             assert_memory_equal(y0 + (int64_t)(batch - 1) * F * P, Cm, sizeof(float) * F * P);
-            mn_free(scr); free(x); free(bias); free(y0); free(y1); free(B); free(Cm);
+            mn_free(scr); mn_free(work); free(x); free(bias); free(y0); free(y1); free(B); free(Cm);
             mn_store_free(s);
         }
     }
@@ -485,10 +484,10 @@ static void test_store_conv(void **state) {
     mn_store *w = rand_store(4, 9, 8, 1, 0, 0), *a = rand_store(4, 9, 8, 1, 1, 0);
     mn_conv_geom cg = {1, 5, 5, 3, 1, 0, 3, 3}, bad = {2, 5, 5, 3, 1, 0, 3, 3};
     float x[25] = {0}, y[36];
-    static _Alignas(64) unsigned char scr[1 << 17];
-    assert_int_equal(t->conv(w, &cg, x, 1, NULL, y, scr, sizeof scr), 1);
-    assert_int_equal(t->conv(a, &bad, x, 1, NULL, y, scr, sizeof scr), 1);
-    assert_int_equal(t->conv(a, &cg, x, 1, NULL, y, scr, sizeof scr), 0);
+    static _Alignas(64) unsigned char scr[4096], work[1 << 17];
+    assert_int_equal(t->conv(w, &cg, x, 1, NULL, y, scr, sizeof scr, work), 1);
+    assert_int_equal(t->conv(a, &bad, x, 1, NULL, y, scr, sizeof scr, work), 1);
+    assert_int_equal(t->conv(a, &cg, x, 1, NULL, y, scr, sizeof scr, work), 0);
     mn_store_free(w); mn_store_free(a);
     if (saved) setenv("MINNOW_I8_ISA", saved, 1);
     else unsetenv("MINNOW_I8_ISA");

@@ -175,16 +175,18 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
      * conv from the raw input when the store has one (no f32 columns). */
     const mn_store *st = g->params[n->p[0]].store;
     const mn_store_traits *t = (!train && st && d.G == 1) ? mn_store_traits_of(st->kind) : NULL;
+    /* The store's work area follows the [F, batch*P] result in the scratch
+     * (a store attached after mn_graph_reserve whose work area does not fit
+     * there runs on the decoded f32 weights instead). */
+    size_t used = A16((size_t)d.F * ld), work = mn_store_scratch_bytes(st, batch);
+    int fits = used + (work + 3) / 4 <= g->scratch_floats;
     mn_conv_geom cg = {d.C, d.H, d.W, d.k, d.s, d.p, d.OH, d.OW};
-    if (t && t->conv && !t->conv(st, &cg, mn__in(g, n, 0)->y, batch, bias, n->y, col, aux(g, n, batch) * sizeof(float)))
+    if (t && t->conv && fits &&
+        !t->conv(st, &cg, mn__in(g, n, 0)->y, batch, bias, n->y, col, aux(g, n, batch) * sizeof(float), tmp + used))
         return;
     fill_cols(g, n, &d, batch, col);
     int fg = d.F / d.G, kg = d.CKK / d.G;
-    /* The store's work area follows the [F, batch*P] result in the scratch
-     * (a store attached after mn_graph_reserve that does not fit there runs
-     * on the decoded f32 weights instead). */
-    size_t used = A16((size_t)d.F * ld), work = mn_store_scratch_bytes(st, batch);
-    if (t && t->wb && used + (work + 3) / 4 <= g->scratch_floats) t->wb(st, col, (int)ld, ld, tmp, ld, tmp + used);
+    if (t && t->wb && fits) t->wb(st, col, (int)ld, ld, tmp, ld, tmp + used);
     else for (int gi = 0; gi < d.G; gi++)
         mn_sgemm(0, 0, fg, (int)ld, kg, 1.0f, w + (int64_t)gi * fg * kg, kg,
                  col + (int64_t)gi * kg * ld, (int)ld, 0.0f, tmp + (int64_t)gi * fg * ld, (int)ld);

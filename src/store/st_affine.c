@@ -331,18 +331,17 @@ static void wb(const mn_store *s, const float *B, int n, int64_t ldb, float *C, 
  * same int8 GEMM, and an int32 epilogue that adds the bias.  Gives the
  * same bits as im2col + wb + bias. */
 static int conv(const mn_store *s, const mn_conv_geom *g, const float *x, int batch, const float *bias, float *y,
-                void *scratch, size_t sbytes) {
+                void *scratch, size_t sbytes, void *work) {
     const aff *a = s->impl;
     int R = s->rows, K = s->cols;
     if (!a->has_act || K > MN_I8_OUT_MAX_K || (int64_t)g->C * g->k * g->k != K || g->OH <= 0 || g->OW <= 0 ||
         (int64_t)g->OH * g->OW > INT32_MAX)
         return 1;
-    /* The scratch holds the kernels' work area, then the code image. */
+    /* The scratch holds the code image. */
     size_t need = mn_i8_image_bytes(a->isa, g->C, g->H, g->W, g->pad);
-    if (!need || need > INT32_MAX || sbytes < a->work || need > sbytes - a->work)
-        return 1; /* the gathers index the image with int */
-    parts w = parts_of(a, scratch);
-    unsigned char *img = (unsigned char *)scratch + a->work;
+    if (!need || need > sbytes || need > INT32_MAX) return 1; /* the gathers index it with int */
+    parts w = parts_of(a, work);
+    unsigned char *img = scratch;
     int P = g->OH * g->OW;
     int64_t isz = (int64_t)g->C * g->H * g->W;
     for (int b = 0; b < batch; b++) {

@@ -64,14 +64,13 @@ typedef struct mn_store_traits {
     /* Optional, NULL = not provided.  The whole conv at inference (groups
      * 1) from the raw input x[batch, C, H, W] (rows = filters, cols =
      * C*k*k): y[batch, rows, OH*OW] = conv + bias[r] (bias may be NULL),
-     * without the f32 im2col matrix.  scratch: scratch_bytes bytes, of
-     * which the first scratch(s, batch) are the kernels' work area and the
-     * rest holds what the conv needs beyond it.  Returns 0 when done,
-     * non-zero when it does not apply or the scratch is too small (the
-     * caller then runs im2col + wb). */
+     * without the f32 im2col matrix.  scratch: scratch_bytes bytes for
+     * what the conv needs beyond the work area (`work`, as for xwt/wb).
+     * Returns 0 when done, non-zero when it does not apply or the scratch
+     * is too small (the caller then runs im2col + wb). */
     int (*conv)(const mn_store *s, const mn_conv_geom *g, const float *x,
                 int batch, const float *bias, float *y, void *scratch,
-                size_t scratch_bytes);
+                size_t scratch_bytes, void *work);
     /* Bytes of work area one xwt/wb call on `batch` samples (or columns)
      * takes, as CMSIS-NN's *_get_buffer_size; NULL = none.  The graph
      * reserves it once (mn_store_scratch_bytes). */
