@@ -3,7 +3,8 @@
 # it), with no MINNOW_DATA and an empty HOME, and run the README's two
 # set-up commands.  The demo runs in full (it must train and compress on
 # Fashion-MNIST when MNIST is nowhere, and print its figures); the test
-# command runs its Release half unless MINNOW_FRESH_ASAN=1, to keep CI short.
+# command runs its Release half unless MINNOW_FRESH_ASAN=1 (then also the
+# sanitizer builds), to keep CI short.
 # Clones the committed HEAD of this checkout.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,5 +26,5 @@ grep -q "^files: " "$T/demo.log"
 ls out/lenet300.mnw out/lenet300-deep-compressed.mnw out/lenet300-int8.mnw >/dev/null
 asan=1
 [ "${MINNOW_FRESH_ASAN:-0}" = 1 ] && asan=0
-run env MINNOW_SKIP_ASAN=$asan ./scripts/test.sh
+run env MINNOW_SKIP_ASAN=$asan MINNOW_SKIP_TSAN=$asan ./scripts/test.sh
 echo "fresh clone: both README commands passed"
