@@ -33,13 +33,8 @@ static const char *STATE[] = {"absent", "published", "same content as published"
 static const mn_data_spec *spec_of(const char *name) {
     const mn_data_spec *s = mn_data_spec_find(name);
     if (!s) {
-        const mn_data_spec *all;
-        int n = mn_data_specs(&all);
-        char names[256] = "";
-        for (int i = 0; i < n; i++) {
-            size_t l = strlen(names);
-            snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", all[i].name);
-        }
+        char names[256];
+        mn_data_spec_names(names, sizeof names);
         cli_die("unknown data set '%s' (known: %s)", name, names);
     }
     return s;

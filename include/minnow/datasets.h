@@ -39,6 +39,8 @@ typedef struct mn_data_spec {
 /* The known data sets, and one of them by name (NULL if unknown). */
 int mn_data_specs(const mn_data_spec **out);
 const mn_data_spec *mn_data_spec_find(const char *name);
+/* The known names, ", "-separated, into out (for messages). */
+void mn_data_spec_names(char *out, size_t cap);
 
 /* Where a named data set is found: $MINNOW_DATA/NAME, then
  * $XDG_DATA_HOME/minnow/NAME (default ~/.local/share/minnow/NAME), then the

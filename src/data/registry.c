@@ -106,17 +106,22 @@ mn_status mn_data_find(const char *name, char *dir, size_t cap) {
                     name, !strcmp(name, "fashion-mnist") ? ", or apt-get install dataset-fashion-mnist" : "");
 }
 
+void mn_data_spec_names(char *out, size_t cap) {
+    const mn_data_spec *s;
+    int n = mn_data_specs(&s);
+    if (cap) out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, cap - l, "%s%s", i ? ", " : "", s[i].name);
+    }
+}
+
 mn_status mn_data_resolve(const char *arg, char *dir, size_t cap) {
     if (!arg || !*arg) return mn_error(MN_EARG, "empty --data");
     if (is_dir(arg) || strchr(arg, '/') || !mn_data_spec_find(arg)) {
         if (!is_dir(arg)) {
-            const mn_data_spec *s;
-            int n = mn_data_specs(&s);
-            char names[256] = "";
-            for (int i = 0; i < n; i++) {
-                size_t l = strlen(names);
-                snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", s[i].name);
-            }
+            char names[256];
+            mn_data_spec_names(names, sizeof names);
             return mn_error(MN_EIO, "data directory %s not found (and it is not a data set name: %s)", arg, names);
         }
         if (strlen(arg) >= cap) return mn_error(MN_EARG, "data path too long: %s", arg);

@@ -51,6 +51,11 @@ static inline int mnw_expansion_ok(int64_t values, uint64_t data_len) {
  * take the next numbers, each with its own kind-specific header. */
 #define MNW_KIND_F32 0u
 
+/* mnw_read.c: the fixed header and its CRC (shared with the early check
+ * mn__mnw_peek, which reads only the header). */
+mn_status mn__mnw_check_header(const unsigned char *buf, size_t len, const char *label, uint32_t *ns);
+mn_status mn__mnw_peek(const char *path);
+
 static inline size_t mnw_align(size_t x) { return (x + (MNW_ALIGN - 1)) & ~(size_t)(MNW_ALIGN - 1); }
 
 #endif

@@ -10,7 +10,6 @@
 #include "minnow/io.h"
 #include "core/file.h"
 
-mn_status mn__mnw_peek(const char *path);
 
 static uint64_t le(const unsigned char *p, int n) {
     uint64_t v = 0;
@@ -26,25 +25,12 @@ mn_status mn__mnw_peek(const char *path) {
     unsigned char h[MNW_HDR_SIZE(MNW_MAX_SECTIONS)];
     size_t got = fread(h, 1, sizeof h, f);
     fclose(f);
-    if (got < 4 || memcmp(h, MNW_MAGIC, 4) != 0)
-        return mn_error(MN_EFORMAT, "%s: not a minnow model (no \"MNW1\" magic)", path);
-    if (size > MNW_FILE_MAX)
+    if (got >= 4 && memcmp(h, MNW_MAGIC, 4) == 0 && size > MNW_FILE_MAX)
         return mn_error(MN_EFORMAT, "%s: file of %zu bytes is larger than the 2 GiB limit of a model", path, size);
-    if (got < MNW_HDR_FIXED)
-        return mn_error(MN_EFORMAT, "%s: truncated: the header needs %u bytes but the file has %zu", path,
-                        MNW_HDR_FIXED, size);
-    uint32_t ver = (uint32_t)le(h + 4, 4), ns = (uint32_t)le(h + 8, 4);
-    if (ver != MNW_VERSION)
-        return mn_error(ver > MNW_VERSION ? MN_EUNSUPPORTED : MN_EFORMAT,
-                        "%s: format version %u; this minnow reads version %u", path, ver, MNW_VERSION);
-    if (ns == 0 || ns > MNW_MAX_SECTIONS)
-        return mn_error(MN_EFORMAT, "%s: section count %u is out of range 1..%u", path, ns, MNW_MAX_SECTIONS);
-    if (MNW_HDR_SIZE(ns) > got)
-        return mn_error(MN_EFORMAT, "%s: truncated: the header of %u sections ends at %zu but the file has %zu bytes",
-                        path, ns, MNW_HDR_SIZE(ns), size);
+    /* Until the file is big enough for its header, what was read is it. */
+    uint32_t ns;
+    if ((st = mn__mnw_check_header(h, got, path, &ns))) return st;
     size_t hs = MNW_HDR_SIZE(ns);
-    if ((uint32_t)le(h + hs - 4, 4) != (uint32_t)crc32_z(0L, h, hs - 4))
-        return mn_error(MN_EFORMAT, "%s: header CRC mismatch (checked before reading the %zu-byte file)", path, size);
     uint64_t end = hs;
     for (uint32_t i = 0; i < ns; i++) {
         const unsigned char *e = h + MNW_HDR_FIXED + MNW_SECTION_ENTRY * (size_t)i;

@@ -305,8 +305,10 @@ static const char *tag_name(uint32_t tag, char buf[16]) {
 
 /* Header, section table, alignment, bounds, overlap, zero padding and CRCs.
  * req[] gets the META, GRPH, TENS and DATA entries. */
-static mn_status read_header(const unsigned char *buf, size_t len, const char *label, sect req[4]) {
-    static const uint32_t want[4] = {MNW_TAG_META, MNW_TAG_GRPH, MNW_TAG_TENS, MNW_TAG_DATA};
+/* The fixed header and the section table's CRC, on the first `len` bytes
+ * of a file (the whole file, or what mn__mnw_peek read of it): *ns gets the
+ * section count. */
+mn_status mn__mnw_check_header(const unsigned char *buf, size_t len, const char *label, uint32_t *ns_out) {
     if (len < 4 || memcmp(buf, MNW_MAGIC, 4) != 0)
         return mn_error(MN_EFORMAT, "%s: not a minnow model (no \"MNW1\" magic)", label);
     if (len < MNW_HDR_FIXED)
@@ -324,6 +326,16 @@ static mn_status read_header(const unsigned char *buf, size_t len, const char *l
     uint32_t hcrc = (uint32_t)get_le(buf + hs - 4, 4), hcalc = (uint32_t)crc32_z(0L, buf, hs - 4);
     if (hcrc != hcalc)
         return mn_error(MN_EFORMAT, "%s: header CRC mismatch (stored %08x, computed %08x)", label, hcrc, hcalc);
+    *ns_out = ns;
+    return MN_OK;
+}
+
+static mn_status read_header(const unsigned char *buf, size_t len, const char *label, sect req[4]) {
+    static const uint32_t want[4] = {MNW_TAG_META, MNW_TAG_GRPH, MNW_TAG_TENS, MNW_TAG_DATA};
+    uint32_t ns;
+    mn_status st = mn__mnw_check_header(buf, len, label, &ns);
+    if (st) return st;
+    size_t hs = MNW_HDR_SIZE(ns);
 
     sect s[MNW_MAX_SECTIONS];
     int found[4] = {0};
@@ -427,8 +439,6 @@ mn_status mn_model_load_mem(const unsigned char *buf, size_t len, mn_graph *g) {
     if (st != MN_OK) mn_graph_free(g);
     return st;
 }
-
-mn_status mn__mnw_peek(const char *path); /* mnw_peek.c: the header before the bulk */
 
 mn_status mn_model_load(const char *path, mn_graph *g) {
     mn_graph_init(g);
