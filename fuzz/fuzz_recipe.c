@@ -22,7 +22,7 @@ static void parse(const char *text, size_t n) {
     FZ_CHECK(r.npasses >= 0 && r.npasses <= MN_RECIPE_MAX_PASSES);
     for (int i = 0; i < r.npasses; i++) {
         const mn_recipe_pass *p = &r.pass[i];
-        FZ_CHECK(p->kind >= MN_PASS_PRUNE && p->kind <= MN_PASS_FACTORIZE && p->nopts >= 0 && p->nopts <= MN_RECIPE_MAX_OPTS);
+        FZ_CHECK(p->kind >= MN_PASS_PRUNE && p->kind <= MN_PASS_DISTILL && p->nopts >= 0 && p->nopts <= MN_RECIPE_MAX_OPTS);
         FZ_CHECK(memchr(p->method, 0, sizeof p->method) && memchr(p->spec, 0, sizeof p->spec));
     }
     FZ_CHECK(memchr(r.name, 0, sizeof r.name));
