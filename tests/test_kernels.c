@@ -274,6 +274,61 @@ static void t_all_finite(void **s) {
 
 /* The blocked transpose against the plain one: ragged edges on both sides,
  * padded strides whose padding must stay untouched. */
+/* One sample's sgemv, each variant against the double-sum reference: odd
+ * sizes around the vector widths, padded leading dimensions, alpha and
+ * beta; beta 0 must not read y (NaN there stays out), and mn_sgemm's M = 1
+ * path is the best variant. */
+static void t_sgemv(void **s) {
+    (void)s;
+    static const int sizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 300, 784};
+    static const float ab[][2] = {{1, 0}, {-0.5f, 1}, {2, 0.25f}};
+    mn_rng r;
+    mn_rng_seed(&r, 11);
+    int checked = 0;
+    for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a += 2)
+        for (size_t b = 0; b < sizeof sizes / sizeof *sizes; b += 3) {
+            int N = sizes[a], K = sizes[b];
+            int64_t ldw = K + 5, ldb = N + 3;
+            float *W = malloc(sizeof(float) * N * ldw), *B = malloc(sizeof(float) * K * ldb);
+            float *x = malloc(sizeof(float) * K), *y0 = malloc(sizeof(float) * N);
+            /* y has 64 guard floats after it: a wide tail must not write there */
+            float *yr = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * (N + 64));
+            for (int i = N; i < N + 64; i++) y[i] = 12345.0f;
+            for (int64_t i = 0; i < N * ldw; i++) W[i] = 2 * mn_rng_uniform(&r) - 1;
+            for (int64_t i = 0; i < K * ldb; i++) B[i] = 2 * mn_rng_uniform(&r) - 1;
+            for (int i = 0; i < K; i++) x[i] = 2 * mn_rng_uniform(&r) - 1;
+            for (int i = 0; i < N; i++) y0[i] = 2 * mn_rng_uniform(&r) - 1;
+            for (size_t q = 0; q < sizeof ab / sizeof *ab; q++)
+                for (int form = 0; form < 2; form++) {
+                    float al = ab[q][0], be = ab[q][1];
+                    memcpy(yr, y0, sizeof(float) * N);
+                    if (form) mn_sgemv_cols_ref(N, K, al, x, B, ldb, be, yr);
+                    else mn_sgemv_rows_ref(N, K, al, W, ldw, x, be, yr);
+                    for (int v = MN_SIMD_REF; v <= MN_SIMD_AVX512; v++) {
+                        if (!mn_sgemv_variant_ok((mn_simd_variant)v)) continue;
+                        for (int i = 0; i < N; i++) y[i] = be == 0 ? NAN : y0[i];
+                        if (form) mn_sgemv_cols_variant((mn_simd_variant)v, N, K, al, x, B, ldb, be, y);
+                        else mn_sgemv_rows_variant((mn_simd_variant)v, N, K, al, W, ldw, x, be, y);
+                        for (int i = N; i < N + 64; i++)
+                            if (y[i] != 12345.0f) fail_msg("sgemv %s variant %d N %d K %d wrote y[%d] past the end",
+                                                           form ? "cols" : "rows", v, N, K, i);
+                        for (int i = 0; i < N; i++)
+                            if (!(fabsf(y[i] - yr[i]) <= 1e-5f * (float)K + 1e-6f))
+                                fail_msg("sgemv %s variant %d N %d K %d alpha %g beta %g: y[%d] %g, want %g",
+                                         form ? "cols" : "rows", v, N, K, al, be, i, y[i], yr[i]);
+                        checked++;
+                    }
+                    /* mn_sgemm's one-row path: rows form is tb = 1, cols tb = 0 */
+                    for (int i = 0; i < N; i++) y[i] = be == 0 ? NAN : y0[i];
+                    if (form) mn_sgemm(0, 0, 1, N, K, al, x, K, B, (int)ldb, be, y, N);
+                    else mn_sgemm(0, 1, 1, N, K, al, x, K, W, (int)ldw, be, y, N);
+                    for (int i = 0; i < N; i++) assert_true(fabsf(y[i] - yr[i]) <= 1e-5f * (float)K + 1e-6f);
+                }
+            free(W); free(B); free(x); free(y0); free(yr); free(y);
+        }
+    print_message("sgemv: %d variant x shape x alpha/beta cases, best variant %d\n", checked, (int)mn_sgemv_best());
+}
+
 static void t_transpose(void **s) {
     (void)s;
     mn_rng r;
@@ -386,6 +441,6 @@ static void t_adam_exact(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
                                        cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_all_finite), cmocka_unit_test(t_transpose),
-                                       cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact)};
+                                       cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact), cmocka_unit_test(t_sgemv)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

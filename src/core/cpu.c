@@ -38,6 +38,12 @@ static void detect(void) {
     g_cpu.avx512vnni = g_cpu.avx512f && ((c >> 11) & 1);
     g_cpu.avx512vpopcntdq = g_cpu.avx512f && ((c >> 14) & 1);
     g_cpu.avx512vbmi = g_cpu.avx512f && ((c >> 1) & 1);
+    /* MINNOW_SIMD=avx2 caps the kernels at AVX2 + FMA, so that an AVX-512
+     * machine also tests and benchmarks what an AVX2-only CPU runs. */
+    const char *cap = getenv("MINNOW_SIMD");
+    if (cap && strcmp(cap, "avx2") == 0)
+        g_cpu.avx512f = g_cpu.avx512bw = g_cpu.avx512vl = g_cpu.avx512vnni = g_cpu.avx512vpopcntdq =
+            g_cpu.avx512vbmi = 0;
 }
 
 const mn_cpu *mn_cpu_features(void) {

@@ -9,7 +9,9 @@ typedef struct mn_cpu {
 } mn_cpu;
 /* What this CPU can run, read once with cpuid (and the OS's xsave state).
  * MINNOW_NO_SIMD=1 in the environment forces every flag off, so the
- * portable paths can be tested on any machine. */
+ * portable paths can be tested on any machine; MINNOW_SIMD=avx2 turns the
+ * AVX-512 ones off, so the AVX2 paths can be tested and timed on an
+ * AVX-512 machine. */
 const mn_cpu *mn_cpu_features(void);
 
 #endif

@@ -79,6 +79,14 @@ static void gemm_portable(int ta, int tb, int M, int N, int K, float alpha,
 void mn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    /* One row (batch-1 dense layers): minnow's own sgemv, so that the speed
+     * does not hang on the BLAS knowing this CPU (kernels/sgemv.c). */
+    mn_simd_variant gv = M == 1 && !ta && K > 0 ? mn_sgemv_best() : MN_SIMD_REF;
+    if (gv != MN_SIMD_REF) {
+        if (tb) mn_sgemv_rows_variant(gv, N, K, alpha, B, ldb, A, beta, C);
+        else mn_sgemv_cols_variant(gv, N, K, alpha, A, B, ldb, beta, C);
+        return;
+    }
 #ifdef MINNOW_HAVE_BLAS
     /* Up to a few tens of MFLOP (a dense layer's backward at batch 60, e.g.
      * 500 x 800 x 60) minnow's AVX-512 kernel beat OpenBLAS's Haswell one
@@ -89,8 +97,8 @@ void mn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
         return;
     }
     if (M == 1 && !ta) {
-        /* One row (batch-1 dense layers): OpenBLAS's sgemm pays its packing
-         * for nothing here, its sgemv is several times faster. */
+        /* One row without SIMD: OpenBLAS's sgemm pays its packing for
+         * nothing here, its sgemv is several times faster. */
         if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, 1, beta, C, 1);
         else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, 1, beta, C, 1);
         return;

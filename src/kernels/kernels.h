@@ -22,6 +22,24 @@ void mn_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha,
 /* 1 if the build uses OpenBLAS. */
 int mn_sgemm_uses_blas(void);
 
+/* One sample's matrix-vector products (kernels/sgemv.c), on minnow's own
+ * kernels whatever BLAS is installed: mn_sgemm routes M = 1 here.
+ *   rows: y[j] = alpha * sum_k W[j*ldw + k] x[k] + beta y[j]   (W is N x K)
+ *   cols: y[j] = alpha * sum_k x[k] B[k*ldb + j] + beta y[j]   (B is K x N)
+ * beta 0 never reads y.  Each variant for the tests; best = the fastest
+ * this CPU runs (REF under MINNOW_NO_SIMD: then mn_sgemm keeps its BLAS). */
+typedef enum mn_simd_variant { MN_SIMD_REF = 0, MN_SIMD_AVX2, MN_SIMD_AVX512 } mn_simd_variant;
+void mn_sgemv_rows_ref(int N, int K, float alpha, const float *W, int64_t ldw, const float *x, float beta,
+                       float *y);
+void mn_sgemv_cols_ref(int N, int K, float alpha, const float *x, const float *B, int64_t ldb, float beta,
+                       float *y);
+int mn_sgemv_variant_ok(mn_simd_variant v);
+void mn_sgemv_rows_variant(mn_simd_variant v, int N, int K, float alpha, const float *W, int64_t ldw,
+                           const float *x, float beta, float *y);
+void mn_sgemv_cols_variant(mn_simd_variant v, int N, int K, float alpha, const float *x, const float *B,
+                           int64_t ldb, float beta, float *y);
+mn_simd_variant mn_sgemv_best(void);
+
 /* The small GEMMs of a conv layer run one image at a time (the operands stay
  * in L2), with no packing and no threads of its own:
  *   C[M,N] = A[M,K] * B[K,N] + (beta ? C : 0) + bias[i]   (bias may be NULL)
