@@ -59,6 +59,9 @@ if [ -n "$FULL" ]; then
   printf '\x42' | dd of="$T/v/train-labels-idx1-ubyte.gz" bs=1 seek=1000 conv=notrunc status=none
   expect_fail 1 "train-labels-idx1-ubyte.gz differs" -- "$BIN" data verify mnist --dir "$T/v"
   grep -q "DIFFERS" "$T/out" && ok || bad "verify table lacks DIFFERS"
+  # with --json the answer is the object (ok false), the reason on stderr
+  expect_fail 1 "train-labels-idx1-ubyte.gz differs" -- "$BIN" data verify mnist --dir "$T/v" --json
+  check "$T/out" 'not r["ok"] and r["files"][1]["state"] == "differs"'
 
 fi
 if [ -n "$FULL" ] && [ $CURL = 1 ]; then

@@ -35,6 +35,17 @@ expect_fail 1 "nested more than 32 levels" -- "${TO[@]}" "$BIN" compress "$T/m.m
 expect_fail 1 "nested more than 32 levels" -- "${TO[@]}" "$BIN" compress "$T/m.mnw" --recipe "$T/deep3.yaml" --data "$T/d" -o "$T/x.mnw"
 "$PY" -c "print('passes:\n'+'- '*300+'x')" >"$T/deep4.yaml"            # block nesting
 expect_fail 1 "indent at most 128" -- "${TO[@]}" "$BIN" compress "$T/m.mnw" --recipe "$T/deep4.yaml" --data "$T/d" -o "$T/x.mnw"
+# a quote inside a plain word (or after a space in a flow list) opens no
+# quoted scalar in YAML, so it must not hide the nesting after it
+"$PY" -c "print('name: it\'s\npasses: '+'['*20000+']'*20000)" >"$T/deep5.yaml"
+expect_fail 1 "nested more than 32 levels" -- "${TO[@]}" "$BIN" compress "$T/m.mnw" --recipe "$T/deep5.yaml" --data "$T/d" -o "$T/x.mnw"
+"$PY" -c "print('name: x\npasses: [a \'b, '+'['*20000+']'*20000+']')" >"$T/deep6.yaml"
+expect_fail 1 "nested more than 32 levels" -- "${TO[@]}" "$BIN" compress "$T/m.mnw" --recipe "$T/deep6.yaml" --data "$T/d" -o "$T/x.mnw"
+# an option given twice, under two of its names, or two methods: refused
+printf 'passes:\n  - quantize: {bits: 4, epochs: 0, finetune: 1}\n' >"$T/dup.yaml"
+expect_fail 1 "given twice (under another name)" -- "$BIN" compress "$T/m.mnw" --recipe "$T/dup.yaml" --data "$T/d" -o "$T/x.mnw"
+printf 'passes:\n  - prune: {method: magnitude, method: snip, sparsity: 0.5}\n' >"$T/dup2.yaml"
+expect_fail 1 "'method' given twice" -- "$BIN" compress "$T/m.mnw" --recipe "$T/dup2.yaml" --data "$T/d" -o "$T/x.mnw"
 printf 'passes:\n  - prune: {sparsity: 0.5}\n---\npasses:\n  - encode: {huffman: true}\n' >"$T/two.yaml"
 expect_fail 1 "second YAML document" -- "$BIN" compress "$T/m.mnw" --recipe "$T/two.yaml" --data "$T/d" -o "$T/x.mnw"
 absent "$T/x.mnw"

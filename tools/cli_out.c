@@ -26,12 +26,16 @@ void cli_spec_checks(const cli_args *a, const char *spec) {
             exit(2);
         }
     }
-    int odir = strstr(spec, "o:dir") != NULL;
     for (int i = 0; i < a->n; i++) {
-        int file = (!strcmp(a->key[i], "o") && !odir) || !strcmp(a->key[i], "svg");
+        /* "KEY:dir" in the spec: KEY names an output directory */
+        char dkey[48];
+        snprintf(dkey, sizeof dkey, "%s:dir", a->key[i]);
+        const char *hit = strstr(spec, dkey);
+        int dir = hit && (hit == spec || hit[-1] == ' ');
+        int file = (!strcmp(a->key[i], "o") || !strcmp(a->key[i], "svg")) && !dir;
         if (file) {
             cli_check(mn_output_check(a->val[i]));
-        } else if (!strcmp(a->key[i], "o")) {
+        } else if (dir) {
             size_t n = strlen(a->val[i]);
             if (!n) cli_die("empty output directory");
             if (n > MN_PATH_MAX - 64) cli_die("output directory path too long (%zu bytes)", n);

@@ -36,7 +36,7 @@ static arch_stats stats_of(const mn_graph *g) {
 
 int cmd_arch(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "shape: classes: json", HELP);
+    cli_parse(&a, argc, argv, "shape: classes: json", HELP); /* any number of archs: compared */
     int c = 1, h = 28, w = 28, nclass = (int)cli_int(&a, "classes", 10, 1, 1 << 20);
     const char *shape = cli_str(&a, "shape", NULL);
     char tail;

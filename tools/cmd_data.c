@@ -115,6 +115,13 @@ static int do_verify(const cli_args *a) {
         for (int i = 0; i < s->nfiles; i++)
             printf("%-30s %s\n", s->files[i].name, state[i] < 0 ? "DIFFERS" : STATE[state[i]]);
     }
+    /* With --json the object above is the answer (held until the verb
+     * returns): the reason goes to stderr and the exit is 1. */
+    const char *why = fb >= 0 ? bad : !nok ? "none of the published files is there" : NULL;
+    if (why && cli_flag(a, "json")) {
+        fprintf(stderr, "minnow: %s%s%s\n", fb >= 0 ? "" : s->name, fb >= 0 ? "" : ": ", why);
+        return 1;
+    }
     fflush(stdout);
     if (fb >= 0) cli_die("%s", bad);
     if (!nok) cli_die("none of %s's published files is in %s", s->name, dir);
@@ -162,7 +169,7 @@ static int do_fetch(const cli_args *a) {
 
 int cmd_data(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "dir: split: mirror: json", HELP);
+    cli_parse(&a, argc, argv, "@2 dir: split: mirror: json", HELP);
     const char *what = cli_pos(&a, 0, "list, verify or fetch");
     if (!strcmp(what, "list")) return do_list(&a);
     if (!strcmp(what, "verify")) return do_verify(&a);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "minnow/datasets.h"
+#include "core/file.h"
 
 static const char *HELP =
     "usage: minnow demo [--data DIR|NAME] [--out DIR] [--epochs N] [--recipe FILE]\n"
@@ -50,7 +51,8 @@ int cmd_demo(int argc, char **argv) {
     }
     const char *recipe = cli_str(&a, "recipe", "recipes/deep-compression-lenet300.yaml");
     mkdir(out, 0755);
-    char dense[1024], dc[1024], q8[1024];
+    /* --out was checked (cli_spec_checks): at most MN_PATH_MAX - 64 bytes */
+    static char dense[MN_PATH_MAX], dc[MN_PATH_MAX], q8[MN_PATH_MAX];
     snprintf(dense, sizeof dense, "%s/lenet300.mnw", out);
     snprintf(dc, sizeof dc, "%s/lenet300-deep-compressed.mnw", out);
     snprintf(q8, sizeof q8, "%s/lenet300-int8.mnw", out);

@@ -305,7 +305,7 @@ static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
     else if (L->wbits) snprintf(w, sizeof w, "%d bits, %d scale%s", L->wbits, aff ? in.nscale : 1, aff && in.nscale > 1 ? "s" : "");
     if (L->abits && L->fixed) snprintf(a, sizeof a, "fixed %d bits (I=%d F=%d)", L->abits, L->aint, L->afrac);
     else if (L->has_act) snprintf(a, sizeof a, "%d bits scale %.4g zero %d", L->abits, (double)L->act.scale, (int)L->act.zero);
-    printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", cli_jq(g->nodes[L->node].name), (long long)p->n, w, a, kern, bytes);
+    printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", g->nodes[L->node].name, (long long)p->n, w, a, kern, bytes);
 }
 
 int cmd_quantize(int argc, char **argv) {
@@ -346,9 +346,9 @@ int cmd_quantize(int argc, char **argv) {
         out_bytes = cli_file_size(out);
     }
     if (q.json) {
-        printf("{\"method\":\"%s\",\"input\":%s,\"output\":%s,\"quant\":\"%s\",\"input_bytes\":%ld,"
+        printf("{\"method\":\"%s\",\"input\":%s,\"output\":%s,\"quant\":%s,\"input_bytes\":%ld,"
                "\"output_bytes\":%ld,\"val_error_before\":%.6g,\"val_error_after\":%.6g,\"seconds\":%.3f,\"kernel\":\"%s\"",
-               mname, cli_jq(in), cli_jq(out ? out : ""), q.desc, in_bytes, out_bytes, before, after, secs,
+               mname, cli_jq(in), cli_jq(out ? out : ""), cli_jq(q.desc), in_bytes, out_bytes, before, after, secs,
                mn_i8_isa_name(mn_i8_best_isa()));
         if (q.extra) fputs(q.extra, stdout);
         printf(",\"layers\":[");

@@ -150,10 +150,12 @@ static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
     yaml_node_pair_t *q0 = body && body->type == YAML_MAPPING_NODE ? body->data.mapping.pairs.start : NULL,
                      *q1 = q0 ? body->data.mapping.pairs.top : NULL;
     /* The method first: it says which options there are. */
+    int nmethod = 0;
     for (yaml_node_pair_t *q = q0; q && q < q1; q++) {
         const char *key = scalar(node(c, q->key));
         if (!key || strcmp(key, "method")) continue;
         yaml_node_t *v = node(c, q->value);
+        if (nmethod++) return err(c, node(c, q->key), "option 'method' given twice");
         mn_status st = get_str(c, v, key, p->method, sizeof p->method);
         if (st) return st;
         if (!mn_pass_find(name, p->method)) {
@@ -184,8 +186,10 @@ static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
             break;
         }
         for (size_t i = 0; i <= strlen(key); i++) norm[i] = key[i] == '_' ? '-' : key[i];
+        /* Twice, under one name or two of its aliases (epochs / finetune). */
         for (int i = 0; i < p->nopts && !st; i++)
             if (!strcmp(p->key[i], norm)) st = err(c, k, "option '%s' given twice", key);
+        if (!st && mn_pass_given(&pass, key)) st = err(c, k, "option '%s' given twice (under another name)", key);
         if (st) break;
         if (p->nopts == MN_RECIPE_MAX_OPTS) {
             st = err(c, k, "more than %d options", MN_RECIPE_MAX_OPTS);

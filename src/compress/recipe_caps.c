@@ -29,15 +29,18 @@ mn_status mn__recipe_caps(const char *t, size_t n, const char *label) {
         if (col > MN_RECIPE_MAX_INDENT)
             return mn_error(MN_EARG, "%s:%d: indented %zu columns; a recipe may indent at most %d", label, line, col,
                             MN_RECIPE_MAX_INDENT);
-        /* The rest of the line. */
-        int prev_space = 1;
+        /* The rest of the line.  A quote opens a quoted scalar only where a
+         * scalar starts (line start, after "[", "{", ",", ": ", "- " or
+         * "? "), as in YAML: the one in "it's [[[..." is plain text, and
+         * skipping from it would let the nesting after it through. */
+        int prev_space = 1, tok_start = 1;
         while (i < n && t[i] != '\n') {
             char ch = t[i];
             if (ch == '#' && prev_space) {
                 while (i < n && t[i] != '\n') i++;
                 break;
             }
-            if (ch == '"' || ch == '\'') {
+            if ((ch == '"' || ch == '\'') && tok_start) {
                 /* Quoted scalar, possibly over several lines. */
                 i++;
                 while (i < n && t[i] != ch) {
@@ -46,7 +49,7 @@ mn_status mn__recipe_caps(const char *t, size_t n, const char *label) {
                     i++;
                 }
                 if (i < n) i++;
-                prev_space = 0;
+                prev_space = tok_start = 0;
                 continue;
             }
             if (ch == '[' || ch == '{') {
@@ -57,6 +60,11 @@ mn_status mn__recipe_caps(const char *t, size_t n, const char *label) {
                 depth--;
             }
             prev_space = ch == ' ' || ch == '\t' || ch == ',' || ch == '[' || ch == '{';
+            int blank_next = i + 1 >= n || t[i + 1] == ' ' || t[i + 1] == '\t' || t[i + 1] == '\n';
+            if (ch == ',' || ch == '[' || ch == '{' || ((ch == ':' || ch == '-' || ch == '?') && blank_next))
+                tok_start = 1;
+            else if (ch != ' ' && ch != '\t')
+                tok_start = 0;
             i++;
         }
         if (i < n) { i++; line++; }

@@ -186,12 +186,13 @@ static int part_ok(const char *part, const mn_data_file *f, char *hex) {
     return mn_md5_file(part, 0, hex) == MN_OK && !strcmp(hex, f->md5);
 }
 
-/* Fetches one file; MN_OK once DIR/NAME is the verified file.  On failure
- * `why` says what each mirror did; *corrupt is set when a mirror served
- * a complete file with the wrong checksum. */
+/* Fetches one file; MN_OK once DIR/NAME is the verified file.  MN_EIO
+ * when no mirror gave it (`why` says what each did; *corrupt is set when
+ * one served a complete file with the wrong checksum); any other status is
+ * a local failure (the verified file could not be put in place). */
 static mn_status fetch_one(CURL *c, const char *dir, const mn_data_file *f, const char *const *mirrors,
                            int nm, const mn_fetch_cfg *cfg, char *why, size_t wcap, int *corrupt) {
-    char path[4200], part[4300], url[4400], hex[33], err[CURL_ERROR_SIZE];
+    char path[4200], part[4300], url[4400], hex[33] = "", err[CURL_ERROR_SIZE];
     snprintf(path, sizeof path, "%s/%s", dir, f->name);
     snprintf(part, sizeof part, "%s.part", path);
     why[0] = 0;
@@ -216,13 +217,14 @@ static mn_status fetch_one(CURL *c, const char *dir, const mn_data_file *f, cons
             }
             if (part_ok(part, f, hex)) {
                 if (sync_path(part) || rename(part, path))
-                    return mn_error(MN_EIO, "cannot rename %s to %s: %s", part, path, strerror(errno));
+                    return mn_error(MN_EFORMAT, "%s is verified but cannot be renamed to %s: %s", part, path,
+                                    strerror(errno));
                 sync_dir(dir);
                 return MN_OK;
             }
             int64_t sz = file_size(part);
             remove(part);
-            if (have) continue; /* a bad resumed file: once more from the start */
+            if (have) { hex[0] = 0; continue; } /* a bad resumed file: once more from the start */
             *corrupt = 1;
             appendf(why, wcap, "%s%s: %lld bytes with MD5 %s, published %s: refused", wl ? "; " : "", url,
                      (long long)sz, hex[0] ? hex : "?", f->md5);
@@ -243,6 +245,8 @@ mn_status mn_data_fetch(const mn_data_spec *s, const char *dir, const mn_fetch_c
     int nm = cfg && cfg->nmirrors ? cfg->nmirrors : 0;
     if (!nm)
         while (nm < MN_DATA_MAX_MIRRORS && s->mirrors[nm]) nm++;
+    for (int m = 0; m < nm; m++)
+        if (!mirrors[m] || !*mirrors[m]) return mn_error(MN_EARG, "empty mirror URL");
     const char *only = cfg ? cfg->only_split : NULL;
     if (only && strcmp(only, "train") && strcmp(only, "test"))
         return mn_error(MN_EARG, "can fetch split train or test, not '%s' (val is held out of train)", only);
@@ -257,11 +261,11 @@ mn_status mn_data_fetch(const mn_data_spec *s, const char *dir, const mn_fetch_c
     if (!c) { curl_global_cleanup(); return mn_error(MN_ENOMEM, "libcurl: out of memory"); }
     mn_status st = MN_OK;
     char why[2048], files[512] = "";
-    int corrupt = 0, failed = 0;
+    int failed = 0;
     for (int i = 0; i < s->nfiles && !st; i++) {
         const mn_data_file *f = &s->files[i];
         if (only && !s->archive && strcmp(f->split, only)) continue;
-        int state = 0;
+        int state = 0, corrupt = 0; /* per file: a bad mirror for one file says nothing of the next */
         if (mn_data_verify_file(dir, f, &state) == MN_OK && state) continue; /* already there, verified */
         mn_status fs = fetch_one(c, dir, f, mirrors, nm, cfg, why, sizeof why, &corrupt);
         if (fs == MN_EIO && !corrupt) {
