@@ -100,4 +100,17 @@ assert a["output"] == b["file"] == sys.argv[4], (a["output"], b["file"])' "$T/j1
     bad "--json with a quote, backslash and tab in the path is not valid JSON"
 fi
 
+# A BLAS that fell back to an old core for a CPU it does not know is
+# bypassed where minnow has AVX2 kernels (OPENBLAS_CORETYPE=Prescott forces
+# that fallback); a BLAS that knows the CPU is kept.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  OPENBLAS_CORETYPE=Prescott MINNOW_SIMD=avx2 "$BIN" bench "$T/m.mnw" --batch 8 --runs 3 --json >"$T/b1" 2>/dev/null &&
+    OPENBLAS_CORETYPE=Haswell "$BIN" bench "$T/m.mnw" --batch 8 --runs 3 --json >"$T/b2" 2>/dev/null &&
+    /usr/bin/python3 -c 'import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert a["blas"] == "none" or (a["blas"] == "Prescott" and a["blas_bypassed"]), a
+assert b["blas"] == "none" or (b["blas"] == "Haswell" and not b["blas_bypassed"]), b' "$T/b1" "$T/b2" && ok ||
+    bad "BLAS fallback check: $(cat "$T/b1" "$T/b2")"
+fi
+
 finish cli_core

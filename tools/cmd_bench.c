@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "kernels/kernels.h"
 
 static const char *HELP =
     "usage: minnow bench FILE [--batch B] [--threads N] [--runs N] [--json]\n"
@@ -48,7 +49,8 @@ int cmd_bench(int argc, char **argv) {
     double med = t[runs / 2], p10 = t[runs / 10], p90 = t[runs * 9 / 10];
     if (cli_flag(&a, "json"))
         printf("{\"batch\":%d,\"threads\":%d,\"runs\":%d,\"latency_us\":%.3f,\"p10_us\":%.3f,\"p90_us\":%.3f,"
-               "\"samples_per_s\":%.1f}\n", batch, mn_get_threads(), runs, med, p10, p90, batch / med * 1e6);
+               "\"samples_per_s\":%.1f,\"blas\":%s,\"blas_bypassed\":%s}\n", batch, mn_get_threads(), runs, med, p10,
+               p90, batch / med * 1e6, cli_jq(mn_blas_core()), mn_blas_weak() ? "true" : "false");
     else
         printf("%s: batch %d, %d thread(s): median %.1f us (p10 %.1f, p90 %.1f) over %d runs, %.0f samples/s\n",
                path, batch, mn_get_threads(), med, p10, p90, runs, batch / med * 1e6);

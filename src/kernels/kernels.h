@@ -21,6 +21,12 @@ void mn_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha,
                   float *C, int ldc);
 /* 1 if the build uses OpenBLAS. */
 int mn_sgemm_uses_blas(void);
+/* The BLAS's kernel set as it reports it ("Haswell", "Prescott", "none"),
+ * and whether it is below what this CPU runs (AVX2 + FMA or better, while
+ * the BLAS fell back to an older core for a CPU it does not know): minnow's
+ * own kernels then take the GEMMs they cover (docs/BENCHMARKS.md). */
+const char *mn_blas_core(void);
+int mn_blas_weak(void);
 
 /* One sample's matrix-vector products (kernels/sgemv.c), on minnow's own
  * kernels whatever BLAS is installed: mn_sgemm routes M = 1 here.
