@@ -190,12 +190,13 @@ static void test_kernels(void **state) {
                                 want[b * rows + o] = (float)acc;
                             }
                         memcpy(y, y0, sizeof(float) * (size_t)batch * rows);
-                        mn_codebook_xwt_ref(s, x, batch, y);
+                        mn_cb_mat cm = mn_codebook_mat(s); /* the kernels' view of the store */
+                        mn_cb_xwt_ref(&cm, x, batch, y);
                         assert_true(rel_err(y, want, (size_t)batch * rows) < 1e-5f);
                         for (int v = 1; v < MN_CB__COUNT; v++) {
-                            if (!mn_codebook_variant_ok((mn_cb_variant)v)) continue;
+                            if (!mn_cb_variant_ok((mn_cb_variant)v)) continue;
                             memcpy(y, y0, sizeof(float) * (size_t)batch * rows);
-                            mn_codebook_xwt_variant((mn_cb_variant)v, s, x, batch, y);
+                            mn_cb_xwt_variant((mn_cb_variant)v, &cm, x, batch, y);
                             assert_true(rel_err(y, want, (size_t)batch * rows) < 1e-5f);
                         }
                         /* through the traits, as the dense op runs it */
@@ -216,11 +217,12 @@ static void test_kernels(void **state) {
                                 if (j < n) for (int c = 0; c < cols; c++) acc += (double)w[o * cols + c] * B[c * ldb + j];
                                 want[o * ldc + j] = j < n ? (float)acc : -7.0f;
                             }
+                        mn_cb_mat cm = mn_codebook_mat(s);
                         for (int v = 0; v < MN_CB__COUNT; v++) {
-                            if (!mn_codebook_variant_ok((mn_cb_variant)v)) continue;
+                            if (!mn_cb_variant_ok((mn_cb_variant)v)) continue;
                             for (int64_t i = 0; i < rows * ldc; i++) C[i] = -7.0f; /* padding must survive */
-                            if (v == 0) mn_codebook_wb_ref(s, B, n, ldb, C, ldc);
-                            else mn_codebook_wb_variant((mn_cb_variant)v, s, B, n, ldb, C, ldc);
+                            if (v == 0) mn_cb_wb_ref(&cm, B, n, ldb, C, ldc);
+                            else mn_cb_wb_variant((mn_cb_variant)v, &cm, B, n, ldb, C, ldc);
                             assert_true(rel_err(C, want, (size_t)rows * ldc) < 1e-5f);
                         }
                         free(B); free(C); free(want);

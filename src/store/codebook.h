@@ -54,14 +54,8 @@ const float *mn_codebook_centroids(const mn_store *s, int *k);
 /* A copy of s re-encoded with (huffman != 0) or without Huffman coding. */
 mn_status mn_codebook_recode(const mn_store *s, int huffman, mn_store **out);
 
-/* The kernel view of a codebook store (kernels/codebook.h). */
+/* The kernel view of a codebook store (kernels/codebook.h): what its
+ * kernels, and the tests of each variant, run on. */
 mn_cb_mat mn_codebook_mat(const mn_store *s);
-/* The kernels on a store: the reference and each variant (tests). */
-void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y);
-void mn_codebook_wb_ref(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc);
-int mn_codebook_variant_ok(mn_cb_variant v);
-void mn_codebook_xwt_variant(mn_cb_variant v, const mn_store *s, const float *x, int batch, float *y);
-void mn_codebook_wb_variant(mn_cb_variant v, const mn_store *s, const float *B, int n, int64_t ldb, float *C,
-                            int64_t ldc);
 
 #endif

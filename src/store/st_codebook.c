@@ -310,29 +310,6 @@ static void cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
     mn_cb_wb(&v, B, n, ldb, C, ldc);
 }
 
-void mn_codebook_xwt_ref(const mn_store *s, const float *x, int batch, float *y) {
-    mn_cb_mat v = mn_codebook_mat(s);
-    mn_cb_xwt_ref(&v, x, batch, y);
-}
-
-void mn_codebook_wb_ref(const mn_store *s, const float *B, int n, int64_t ldb, float *C, int64_t ldc) {
-    mn_cb_mat v = mn_codebook_mat(s);
-    mn_cb_wb_ref(&v, B, n, ldb, C, ldc);
-}
-
-int mn_codebook_variant_ok(mn_cb_variant v) { return mn_cb_variant_ok(v); }
-
-void mn_codebook_xwt_variant(mn_cb_variant k, const mn_store *s, const float *x, int batch, float *y) {
-    mn_cb_mat v = mn_codebook_mat(s);
-    mn_cb_xwt_variant(k, &v, x, batch, y);
-}
-
-void mn_codebook_wb_variant(mn_cb_variant k, const mn_store *s, const float *B, int n, int64_t ldb, float *C,
-                            int64_t ldc) {
-    mn_cb_mat v = mn_codebook_mat(s);
-    mn_cb_wb_variant(k, &v, B, n, ldb, C, ldc);
-}
-
 const mn_store_traits mn_st_codebook = {
     "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL, NULL,
 };
