@@ -64,6 +64,11 @@ const char *mn_blas_core(void) {
 #endif
 }
 
+int mn_sgemm_small_preferred(void) {
+    const mn_cpu *c = mn_cpu_features();
+    return c->avx512f || (c->avx2 && c->fma && mn_blas_weak());
+}
+
 int mn_sgemm_uses_blas(void) {
 #ifdef MINNOW_HAVE_BLAS
     return 1;
@@ -131,19 +136,9 @@ void mn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
      * 500 x 800 x 60) minnow's AVX-512 kernel beat OpenBLAS's Haswell one
      * 2-3.5x on one thread; it needs B row-major and alpha 1. */
     if (M > 1 && !tb && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && K > 0 &&
-        (int64_t)M * N * K <= (INT64_C(1) << 25)) {
-        const mn_cpu *cpu = mn_cpu_features();
-        if (cpu->avx512f) {
-            mn_sgemm_small_avx512(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, beta != 0.0f, NULL, C, ldc);
-            return;
-        }
-        /* The AVX2 kernel is slower than OpenBLAS's Haswell one (LeNet-300
-         * batch 64: 470 against 360 us) but 2.5x faster than its fallback
-         * on a CPU it does not know (1200 us): taken only then. */
-        if (cpu->avx2 && cpu->fma && mn_blas_weak()) {
-            mn_sgemm_small_avx2(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, beta != 0.0f, NULL, C, ldc);
-            return;
-        }
+        (int64_t)M * N * K <= (INT64_C(1) << 25) && mn_sgemm_small_preferred()) {
+        mn_sgemm_small(M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, beta != 0.0f, NULL, C, ldc);
+        return;
     }
     if (M == 1 && !ta) {
         /* One row without SIMD: OpenBLAS's sgemm pays its packing for

@@ -6,7 +6,6 @@
 #include "kernels/kernels.h"
 #include "store/store.h"
 #include "nn/ops.h"
-#include "core/cpu.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {
     int64_t in = mn__numel_in(g, n, 0);
@@ -50,10 +49,7 @@ static int nt_on_x(int64_t batch, int64_t in, int64_t u) { return batch * (in + 
  * run: what reserve sizes and what forward checks. */
 static size_t nt_floats(const mn_graph *g, const mn_node *n, int batch) {
     int64_t in = mn__numel_in(g, n, 0), nw = in * n->a.units;
-    const mn_cpu *c = mn_cpu_features();
-    /* AVX2 only where the BLAS does not know the CPU (see mn_sgemm). */
-    if (batch < NT_MIN_BATCH || nw > NT_MAX_WEIGHTS || !(c->avx512f || (c->avx2 && c->fma && mn_blas_weak())))
-        return 0;
+    if (batch < NT_MIN_BATCH || nw > NT_MAX_WEIGHTS || !mn_sgemm_small_preferred()) return 0;
     return (size_t)(nt_on_x(batch, in, n->a.units) ? (int64_t)batch * (in + n->a.units) : nw);
 }
 
