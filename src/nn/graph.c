@@ -337,13 +337,12 @@ mn_status mn_graph_reserve(mn_graph *g, int batch) {
     if (!g->finalized) return mn_error(MN_EARG, "graph is not finalized");
     if (batch <= g->batch_cap) return grow_scratch(g);
     free_runtime(g);
-    size_t act = 0, aux = 0, scratch = 0;
+    size_t act = 0, aux = 0, scratch = scratch_need(g, batch);
     for (int i = 0; i < g->nnodes; i++) {
         const mn_node *n = &g->nodes[i];
         const mn_opdef *d = mn__opdef(n->op);
         act += ((size_t)mn_shape_numel(&n->out) * batch + 15) & ~(size_t)15;
         if (d->aux) aux += (d->aux(g, n, batch) + 15) & ~(size_t)15;
-        if (d->scratch) { size_t s = d->scratch(g, n, batch); if (s > scratch) scratch = s; }
     }
     g->act = mn_alloc(act, sizeof(float));
     g->dact = mn_alloc(act, sizeof(float));
