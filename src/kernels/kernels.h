@@ -19,6 +19,10 @@ void mn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 void mn_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc);
+/* n rounded up to a multiple of 64: buffers carved from one block stay
+ * 64-byte aligned (mn_alloc's alignment). */
+static inline size_t mn_up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 /* 1 if the build uses OpenBLAS. */
 int mn_sgemm_uses_blas(void);
 /* The BLAS's kernel set as it reports it ("Haswell", "Prescott", "none"),

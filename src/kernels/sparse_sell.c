@@ -26,8 +26,6 @@
 
 mn_sell *mn__sell_build(const mn_csr *m);
 
-static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
-
 /* qsort has no context argument, so each row carries its count (a
  * static pointer to the matrix would race when models load in threads). */
 typedef struct { uint32_t n; int32_t r; } row_n;
@@ -78,9 +76,9 @@ mn_sell *mn__sell_build(const mn_csr *m) {
     double cost = MN_SPARSE_SELL_CALL + MN_SPARSE_SELL_SLOT * (double)slots + MN_SPARSE_SELL_TILE * (double)used;
     /* Not cheaper than the row kernel at any input: do not keep the copy. */
     if (cost >= (double)m->nnz || slots > (int64_t)UINT32_MAX / SL_R) goto out;
-    size_t a = up64(sizeof(mn_sell)), t = up64(sizeof(uint32_t) * (size_t)(ntile + 1)),
-           p = up64(sizeof(int32_t) * (size_t)nrb * SL_R), v = up64(sizeof(float) * (size_t)slots * SL_R),
-           ix = up64((size_t)slots * SL_R);
+    size_t a = mn_up64(sizeof(mn_sell)), t = mn_up64(sizeof(uint32_t) * (size_t)(ntile + 1)),
+           p = mn_up64(sizeof(int32_t) * (size_t)nrb * SL_R), v = mn_up64(sizeof(float) * (size_t)slots * SL_R),
+           ix = mn_up64((size_t)slots * SL_R);
     unsigned char *blk = mn_alloc(a + t + p + v + ix, 1);
     if (!blk) goto out;
     s = (mn_sell *)blk;

@@ -1,6 +1,6 @@
 /* MN_ST_AFFINE: weights as b-bit affine codes (2 <= b <= 8), per tensor or
  * per output row, optionally with the layer's input activation format so
- * that inference runs on the int8 kernels (minnow/quant.h).
+ * that inference runs on the int8 kernels (kernels/int8.h).
  *
  * File form (little-endian), specified in docs/QUANTIZATION.md:
  *   u8 version (1), u8 bits, u8 flags (1 per-row, 2 has-act, 4 pow2 scales),
@@ -53,8 +53,6 @@ static void aff_free(aff *a) {
     free(a->c0i); free(a->zwi);
     free(a);
 }
-
-static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The parts of the caller's scratch (see aff). */
 typedef struct { void *xbuf, *pbuf, *rbuf; int32_t *acc, *sumq; } parts;
@@ -121,11 +119,11 @@ static mn_status prepare(aff *a, int rows, int cols) {
     a->zw = malloc(sizeof(double) * rows);
     a->c0i = malloc(sizeof(int32_t) * rows);
     a->zwi = malloc(sizeof(int32_t) * rows);
-    a->o_pbuf = up64(mn_i8_xbytes(a->isa, NB, cols));
-    a->o_acc = a->o_pbuf + up64(mn_i8_pbytes(a->isa, a->nbj, cols));
-    a->o_sumq = a->o_acc + up64((size_t)na * sizeof(int32_t));
-    a->o_rbuf = a->o_sumq + up64(sizeof(int32_t) * (size_t)(NB > a->nbj ? NB : a->nbj));
-    a->work = a->o_rbuf + up64(mn_i8_im2panel_rbytes(a->isa, cols));
+    a->o_pbuf = mn_up64(mn_i8_xbytes(a->isa, NB, cols));
+    a->o_acc = a->o_pbuf + mn_up64(mn_i8_pbytes(a->isa, a->nbj, cols));
+    a->o_sumq = a->o_acc + mn_up64((size_t)na * sizeof(int32_t));
+    a->o_rbuf = a->o_sumq + mn_up64(sizeof(int32_t) * (size_t)(NB > a->nbj ? NB : a->nbj));
+    a->work = a->o_rbuf + mn_up64(mn_i8_im2panel_rbytes(a->isa, cols));
     if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->c0i || !a->zwi)
         return mn_error(MN_ENOMEM, "out of memory");
     mn_i8_pack_w(a->isa, a->q, rows, cols, a->wp);

@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 16u
+#include "kernels/kernels.h"
 
-static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+#define HDR 16u
 
 /* Entries in the file for this column sequence at `bits`: one per nonzero
  * plus the fillers bridging wide gaps. */
@@ -41,8 +41,8 @@ static mn_csr *csr_alloc(int rows, int cols, int64_t nnz) {
     /* MN_CSR_SLACK zeroed entries after each value and index array: the
      * batch-1 row kernel reads up to 7 entries past a row's end (and
      * discards them), so the last row's must be valid column 0. */
-    size_t a = up64(sizeof(mn_csr)), v = up64(((size_t)nnz + MN_CSR_SLACK) * 4), c = v;
-    size_t r = up64(((size_t)rows + 1) * 4), cp = up64(((size_t)cols + 1) * 4), rs = (size_t)rows * 4;
+    size_t a = mn_up64(sizeof(mn_csr)), v = mn_up64(((size_t)nnz + MN_CSR_SLACK) * 4), c = v;
+    size_t r = mn_up64(((size_t)rows + 1) * 4), cp = mn_up64(((size_t)cols + 1) * 4), rs = (size_t)rows * 4;
     unsigned char *blk = mn_alloc(a + 2 * (v + c) + r + cp + rs, 1);
     if (!blk) return NULL;
     mn_csr *m = (mn_csr *)blk;
