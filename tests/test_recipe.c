@@ -68,6 +68,20 @@ static void bad(const char *text, const char *want) {
         fail_msg("recipe:\n%s\ngave status %d, message '%s', wanted '%s'", text, st, mn_errmsg(), want);
 }
 
+/* A training recipe: its options as written, '_' read as '-'. */
+static void test_train_section(void **state) {
+    (void)state;
+    static mn_recipe r;
+    assert_int_equal(parse("name: t\nseed: 4\ntrain:\n  arch: lenet5\n  rewind_iter: 3\n  keep-first-last: true\n", &r), MN_OK);
+    assert_int_equal(r.npasses, 0);
+    assert_int_equal(r.ntrain, 3);
+    assert_true(r.seed_given && r.seed == 4);
+    assert_string_equal(r.train_key[1], "rewind-iter");
+    assert_string_equal(r.train_val[1], "3");
+    assert_string_equal(r.train_key[2], "keep-first-last");
+    assert_int_equal(r.train_line[2], 6);
+}
+
 static void test_errors(void **state) {
     (void)state;
     bad("passes:\n  - shrink: {amount: 2}\n", "t.yaml:2: unknown pass 'shrink'");
@@ -76,7 +90,7 @@ static void test_errors(void **state) {
     bad("passes:\n  - prune: {sparsity: {fc1: -0.1}}\n", "'fc1' must be a number in [0, 1)");
     bad("passes:\n  - prune: {sparsity: lots}\n", "got 'lots'");
     bad("passes:\n  - prune: {sparsity: 0.5, steps: 0}\n", "'steps' must be an integer in [1, 1000]");
-    bad("passes:\n  - prune: {sparsity: 0.5, method: random}\n", "unknown prune method 'random'");
+    bad("passes:\n  - prune: {sparsity: 0.5, method: frob}\n", "unknown prune method 'frob'");
     bad("passes:\n  - prune: {sparsity: {fc1: 0.5}, scope: global}\n", "'scope: global' takes one sparsity");
     bad("passes:\n  - prune: {steps: 2}\n", "pass 'prune' needs 'sparsity'");
     bad("passes:\n  - quantize: {bits: 9}\n", "'bits' must be an integer in [1, 8]");
@@ -91,7 +105,11 @@ static void test_errors(void **state) {
     bad("passes:\n  - prune: {sparsity: 0.5}\n    quantize: {bits: 2}\n", "each pass is one");
     bad("passes: {prune: 1}\n", "'passes' must be a list");
     bad("passes: []\n", "no passes");
-    bad("name: x\n", "no passes");
+    bad("name: x\n", "neither 'passes' nor 'train'");
+    bad("train: 3\n", "t.yaml:1: 'train' must be a mapping");
+    bad("train: {}\n", "'train' is empty");
+    bad("train:\n  arch: lenet5\n  lr: [1, 2]\n", "t.yaml:3: 'lr' must be a value");
+    bad("train:\n  epochs: 2\n  epochs: 3\n", "t.yaml:3: 'epochs' given twice");
     bad("", "empty");
     bad("- prune\n", "must be a mapping");
     bad("passes:\n  - prune: {sparsity: 0.5}\nextra: 1\n", "t.yaml:3: unknown key 'extra'");
@@ -458,6 +476,7 @@ int main(void) {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_train_section),
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_run_finetune),
         cmocka_unit_test(test_filter_then_affine_lenet5),

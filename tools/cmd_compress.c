@@ -97,6 +97,7 @@ int cmd_compress(int argc, char **argv) {
     cli_threads(&a);
     static mn_recipe r;
     cli_check(mn_recipe_load(rpath, &r));
+    if (!r.npasses) cli_die("%s: a training recipe (no 'passes'): run it with `minnow train --recipe`", rpath);
     mn_graph g;
     cli_load_model(in, &g);
     for (int i = 0; i < r.npasses; i++)

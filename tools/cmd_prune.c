@@ -14,7 +14,8 @@ static const char *HELP =
     "usage: minnow prune [IN.mnw] --method M -o OUT.mnw [options]\n"
     "Prunes a model and saves it sparse (CSR) or, for neuron/filter, smaller.\n"
     "Prints per-layer sparsity and val error before/after.\n"
-    "  --method M        magnitude | neuron | filter | snip | obd | lottery\n"
+    "  --method M        magnitude | neuron | filter | snip | obd | lottery | random (the control:\n"
+    "                    of IN.mnw with --steps/--finetune, or of --arch at init with --epochs)\n"
     "  --sparsity S      fraction REMOVED, in [0, 1): one number for every layer, or per layer\n"
     "                    'fc1=0.92,fc2=0.91,fc3=0.74' (others untouched), or '0.5,fc1=0.9';\n"
     "                    neuron/filter: fraction of units/filters removed per layer\n"
@@ -35,6 +36,9 @@ static const char *HELP =
     "  --rounds R        lottery: prune/rewind/retrain rounds (default 1)\n"
     "  --rewind-iter K   lottery: rewind to the weights after K steps (default 0: init)\n"
     "  --control         lottery: also train a random re-initialisation of the ticket\n"
+    "  --control-all     lottery: ... of every round's ticket (the curves of their Figures 3-4)\n"
+    "  --shuffle         snip: shuffle the mask within each layer before training (the control\n"
+    "                    of Frankle et al. 2021: same per-layer sparsity, random positions)\n"
     "  --holdout N       lottery: hold out the last N training samples; every training runs\n"
     "                    on the rest and keeps its epoch of lowest held-out loss (early\n"
     "                    stopping, as Frankle & Carbin report); default 0: the last epoch\n"
@@ -48,8 +52,8 @@ static const char *HELP =
     "Training options (fine-tune and (re)training):\n";
 
 /* s as a JSON string (paths and names from files may hold anything). */
-enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY };
-static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", NULL};
+enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY, M_RANDOM };
+static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", "random", NULL};
 
 /* A layer as it was before pruning, for the report. */
 typedef struct { char name[2 * MN_NAME_MAX]; int rows, cols; int64_t n, nz; } layer_snap;
@@ -80,6 +84,7 @@ static void on_round(void *ud, const mn_lottery_round *r) {
             100 * r->density, 100 * r->val_error);
     if (r->holdout_error >= 0)
         fprintf(stderr, " (early-stopped at epoch %d, held-out error %.2f%%)", r->epoch, 100 * r->holdout_error);
+    if (r->control_error >= 0) fprintf(stderr, "; random re-init %.2f%%", 100 * r->control_error);
     fputc('\n', stderr);
 }
 
@@ -163,9 +168,11 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
                    lt->dense_error, lt->ticket_error, lt->control_error, lt->density, lt->dense_holdout,
                    lt->ticket_holdout, lt->control_holdout, lt->dense_epoch, lt->ticket_epoch, lt->control_epoch);
             for (int i = 0; i < nrounds; i++)
-                printf("%s{\"round\":%d,\"density\":%.6f,\"val_error\":%.6g,\"epoch\":%d,\"holdout_error\":%.6g}",
+                printf("%s{\"round\":%d,\"density\":%.6f,\"val_error\":%.6g,\"epoch\":%d,\"holdout_error\":%.6g,"
+                       "\"control_val_error\":%.6g,\"control_epoch\":%d,\"control_holdout_error\":%.6g}",
                        i ? "," : "", rounds[i].round, rounds[i].density, rounds[i].val_error, rounds[i].epoch,
-                       rounds[i].holdout_error);
+                       rounds[i].holdout_error, rounds[i].control_error, rounds[i].control_epoch,
+                       rounds[i].control_holdout);
             printf("]}");
         }
         printf("}\n");
@@ -192,22 +199,27 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
 
 /* The training options must mean something for the method. */
 static void check_opts(const cli_args *a, int m, int gradual) {
-    int trains = gradual || m == M_SNIP || m == M_LOTTERY;
-    if (cli_flag(a, "epochs") && !trains) cli_die("--epochs applies to --schedule gradual, snip and lottery; use --finetune");
+    int at_init = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(a, "arch"));
+    int trains = gradual || at_init;
+    if (cli_flag(a, "epochs") && !trains)
+        cli_die("--epochs applies to --schedule gradual, snip, lottery and random --arch; use --finetune");
     if (cli_flag(a, "finetune") && (trains)) cli_die("--finetune does not apply here; use --epochs");
-    if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD)) cli_die("--steps applies to magnitude and obd");
+    if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD && !(m == M_RANDOM && !at_init)))
+        cli_die("--steps applies to magnitude, obd and random of IN.mnw");
+    if (cli_flag(a, "shuffle") && m != M_SNIP) cli_die("--shuffle applies to snip");
     if (cli_flag(a, "steps") && gradual) cli_die("--steps and --schedule gradual exclude each other");
     if (cli_flag(a, "criterion") && m != M_NEURON && m != M_FILTER) cli_die("--criterion applies to neuron and filter");
-    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control") || cli_flag(a, "holdout")) &&
+    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control") || cli_flag(a, "control-all") ||
+         cli_flag(a, "holdout")) &&
         m != M_LOTTERY)
-        cli_die("--rounds, --rewind-iter, --control and --holdout apply to lottery");
-    if (cli_flag(a, "arch") != (m == M_SNIP || m == M_LOTTERY))
+        cli_die("--rounds, --rewind-iter, --control, --control-all and --holdout apply to lottery");
+    if (m != M_RANDOM && cli_flag(a, "arch") != (m == M_SNIP || m == M_LOTTERY))
         cli_die(m == M_SNIP || m == M_LOTTERY ? "%s starts from --arch (random init), not a trained model"
                                               : "--arch applies to snip and lottery; %s prunes IN.mnw",
                 METHODS[m]);
     if ((cli_flag(a, "dt") || cli_flag(a, "s-init") || cli_flag(a, "begin") || cli_flag(a, "end")) && !gradual)
         cli_die("--dt, --s-init, --begin and --end apply to --schedule gradual");
-    if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY))
+    if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY || m == M_RANDOM))
         cli_die("--scope applies to magnitude, snip and obd");
     /* the values (usage errors); the pass reads them again */
     cli_int(a, "steps", 1, 1, 1000);
@@ -228,13 +240,13 @@ int cmd_prune(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv,
               "method: sparsity: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
-              "samples: rounds: rewind-iter: control holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
+              "samples: rounds: rewind-iter: control control-all shuffle holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
               help);
     const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
-    if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery)");
+    if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery, random)");
     int m = 0;
     while (METHODS[m] && strcmp(METHODS[m], ms)) m++;
-    if (!METHODS[m]) cli_die("unknown method '%s' (magnitude, neuron, filter, snip, obd or lottery)", ms);
+    if (!METHODS[m]) cli_die("unknown method '%s' (magnitude, neuron, filter, snip, obd, lottery or random)", ms);
     if (!out) cli_die("-o OUT.mnw is required (see --help)");
     const char *sched = cli_str(&a, "schedule", "oneshot");
     if (strcmp(sched, "oneshot") && strcmp(sched, "gradual")) cli_die("unknown schedule '%s' (oneshot or gradual)", sched);
@@ -245,7 +257,8 @@ int cmd_prune(int argc, char **argv) {
     int crit = !strcmp(cs, "l1") ? MN_CRIT_L1 : !strcmp(cs, "l2") ? MN_CRIT_L2 : !strcmp(cs, "activity") ? MN_CRIT_ACTIVITY : -1;
     if (crit < 0) cli_die("unknown criterion '%s' (l1, l2 or activity)", cs);
     const char *in = NULL;
-    if (m != M_SNIP && m != M_LOTTERY) in = cli_pos(&a, 0, "input model IN.mnw");
+    int from_arch = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(&a, "arch"));
+    if (!from_arch) in = cli_pos(&a, 0, "input model IN.mnw");
     else if (a.npos) cli_die("%s starts from --arch, not from '%s'", ms, a.pos[0]);
     if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);
     const char *spec = cli_str(&a, "sparsity", m == M_LOTTERY ? "0.8" : NULL);
@@ -316,7 +329,8 @@ int cmd_prune(int argc, char **argv) {
      * from the initialisation) differ from a recipe's. */
     static const char *const snip_defaults[] = {"scope", "global", "epochs", "15", NULL};
     mn_pass pass;
-    cli_pass(&a, "prune", ms, m == M_SNIP ? snip_defaults : NULL, &pass);
+    static const char *const at_init_defaults[] = {"epochs", "15", NULL};
+    cli_pass(&a, "prune", ms, m == M_SNIP ? snip_defaults : m == M_RANDOM && !in ? at_init_defaults : NULL, &pass);
     mn_pass_env env;
     cli_pass_env(&a, &env, &log);
     env.train = &tr;

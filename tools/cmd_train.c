@@ -9,10 +9,12 @@
 #include "minnow/checkpoint.h"
 #include "minnow/exits.h"
 #include "minnow/io.h"
+#include "minnow/recipe.h"
 #include "core/file.h"
 
 static const char *HELP =
     "usage: minnow train --arch NAME|SPEC --data DIR -o FILE [options]\n"
+    "       minnow train --recipe FILE --data DIR -o FILE [options]\n"
     "Trains a network from scratch on the train split and reports val each epoch\n"
     "(val is held out of train where the data has no val of its own: docs/DATA.md).\n"
     "  --arch A          a built-in (lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6 and the\n"
@@ -22,6 +24,8 @@ static const char *HELP =
     "                    CSV label column: --label NAME|INDEX (default: the column headed label)\n"
     "  --split NAME      training split (default train)\n"
     "  --val NAME        validation split, 'none' to skip (default val)\n"
+    "  --recipe FILE     a training recipe (recipes/train-*.yaml): its 'train:' mapping holds\n"
+    "                    these options (arch: lenet5, opt: sgd, ...); options given here win\n"
     "  -o FILE           output model (.mnw), written atomically at the end\n"
     "  --json            print a JSON report on stdout\n"
     "  --checkpoint-every N  save FILE.ckpt (model, optimizer, rng states, log) every N epochs\n"
@@ -61,11 +65,67 @@ static int resume_from(const char *path, mn_graph *g, mn_checkpoint *ck, mn_trai
     return 1;
 }
 
+#define TRAIN_SPEC "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: recipe: " CLI_TRAIN_OPTS
+/* Options a recipe may not set: where the output goes and how it is
+ * reported belong to the command line. */
+static const char *const NOT_IN_RECIPE[] = {"o", "json", "recipe", "resume", "checkpoint-every", NULL};
+
+/* --recipe FILE: its options go before the command line's, whose later
+ * values win (cli_str reads the last).  A key that is not an option of
+ * train is an error naming its line. */
+static char **with_recipe(int *argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--recipe") && i + 1 < *argc) path = argv[i + 1];
+        else if (!strncmp(argv[i], "--recipe=", 9)) path = argv[i] + 9;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return argv;
+    }
+    if (!path) return argv;
+    static mn_recipe r;
+    cli_check(mn_recipe_load(path, &r));
+    if (!r.ntrain) cli_die("%s: no 'train:' options (a compression recipe runs with `minnow compress`)", path);
+    static char *av[2 * MN_RECIPE_MAX_TRAIN + 2 + CLI_MAX * 2];
+    static char opt[MN_RECIPE_MAX_TRAIN + 1][32];
+    int n = 0;
+    if (r.seed_given) {
+        static char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r.seed);
+        av[n++] = "--seed";
+        av[n++] = seed;
+    }
+    for (int i = 0; i < r.ntrain; i++) {
+        const char *k = r.train_key[i], *v = r.train_val[i];
+        const char *spec = TRAIN_SPEC;
+        size_t len = strlen(k);
+        const char *hit = NULL;
+        for (const char *s = strstr(spec, k); s; s = strstr(s + 1, k))
+            if ((s == spec || s[-1] == ' ') && (s[len] == ' ' || s[len] == ':')) { hit = s; break; }
+        int bad = !hit;
+        for (int j = 0; NOT_IN_RECIPE[j] && !bad; j++) bad = !strcmp(k, NOT_IN_RECIPE[j]);
+        if (bad) cli_die("%s:%d: '%s' is not a training option a recipe may set (see minnow train --help)", path,
+                         r.train_line[i], k);
+        snprintf(opt[i], sizeof opt[i], "--%s", k);
+        if (hit[len] == ':') {
+            av[n++] = opt[i];
+            av[n++] = r.train_val[i];
+        } else if (strchr("tTyY1", v[0]) || !strcmp(v, "on")) {
+            av[n++] = opt[i]; /* a flag: true / false */
+        } else if (!strchr("fFnN0", v[0]) && strcmp(v, "off")) {
+            cli_die("%s:%d: '%s' is a flag: true or false, got '%s'", path, r.train_line[i], k, v);
+        }
+    }
+    if (*argc > CLI_MAX * 2) return argv; /* cli_parse reports too many options */
+    for (int i = 0; i < *argc; i++) av[n++] = argv[i];
+    *argc = n;
+    return av;
+}
+
 int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
-    cli_parse(&a, argc, argv, "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: " CLI_TRAIN_OPTS, help);
+    argv = with_recipe(&argc, argv);
+    cli_parse(&a, argc, argv, TRAIN_SPEC, help);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
     if (!arch) cli_die("--arch is required (see --help)");
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -128,6 +188,7 @@ int cmd_train(int argc, char **argv) {
     char buf[64];
     snprintf(buf, sizeof buf, "%d", cfg.epochs);
     cli_check(mn_graph_set_meta(&g, "epochs", buf));
+    if (cli_flag(&a, "recipe")) cli_check(mn_graph_set_meta(&g, "train_recipe", cli_str(&a, "recipe", "")));
     if (log.n && have_val) {
         snprintf(buf, sizeof buf, "%.6f", log.e[log.n - 1].val_error);
         cli_check(mn_graph_set_meta(&g, "val_error", buf));

@@ -23,6 +23,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"export-onnx", cmd_export_onnx, "write a model (float, pruned, int8) as ONNX for ONNX Runtime"},
     {"export-c", cmd_export_c, "standalone C99 source (weights in their compressed storage) for a device"},
     {"arch", cmd_arch, "architectures side by side: params and MACs (e.g. lenet5 vs lenet5dw)"},
+    {"plot", cmd_plot, "a line plot (SVG) of tab-separated numbers, e.g. reproduce.sh's curves"},
     {"data", cmd_data, "data sets by name: list, verify against published checksums, fetch"},
 };
 #define NVERBS (int)(sizeof verbs / sizeof verbs[0])

@@ -61,7 +61,9 @@ typedef enum mn_prune_scope { MN_SCOPE_LAYER = 0, MN_SCOPE_GLOBAL } mn_prune_sco
 typedef enum mn_prune_score {
     MN_SCORE_MAGNITUDE = 0, /* |w| (Han et al. 2015) */
     MN_SCORE_OBD,           /* h_kk w^2 / 2 (LeCun et al. 1990), Gauss-Newton h_kk */
-    MN_SCORE_SNIP           /* |dL/dw * w| (Lee et al. 2019) */
+    MN_SCORE_SNIP,          /* |dL/dw * w| (Lee et al. 2019) */
+    MN_SCORE_RANDOM         /* uniform random (seeded): the control of every pruning
+                               comparison (Blalock et al. 2020) */
 } mn_prune_score;
 
 /* Masks the lowest-scoring weights.  scores has g->nw floats aligned with
@@ -84,6 +86,12 @@ mn_status mn_prune_snip_scores(mn_graph *g, const mn_dataset *d, int batches,
  * summed exactly over classes per sample, over `samples` samples of d. */
 mn_status mn_prune_obd_scores(mn_graph *g, const mn_dataset *d, int samples,
                               uint64_t seed, float *scores);
+
+/* Frankle et al. 2021's control for pruning at initialisation: each
+ * selectable layer's mask is permuted at random (seeded), keeping its
+ * sparsity, and the weights become init[] (g->nw floats, the values before
+ * pruning) under the new masks. */
+mn_status mn_prune_shuffle_masks(mn_graph *g, const float *init, uint64_t seed);
 
 /* Reports one stage of a multi-step prune. */
 typedef struct mn_prune_stage {
@@ -164,6 +172,10 @@ typedef struct mn_lottery_round {
      * epoch and -1. */
     int epoch;
     float holdout_error;
+    /* With mn_lottery_cfg.control_all: the random re-initialisation of this
+     * round's mask, trained the same way (else -1, 0). */
+    float control_error, control_holdout;
+    int control_epoch;
 } mn_lottery_round;
 
 typedef struct mn_lottery_cfg {
@@ -171,6 +183,8 @@ typedef struct mn_lottery_cfg {
     int rounds;           /* >= 1; each prunes the same share of what is left */
     int64_t rewind_iter;  /* 0: rewind to init; K: to the weights after K steps */
     int control;          /* also train a random re-initialisation of the ticket */
+    int control_all;      /* ... after every round, not only the last (the
+                             curves of Frankle & Carbin's Figures 3-4) */
     uint64_t control_seed;
     mn_train_cfg train;   /* every (re)training: train.epochs */
     void (*on_round)(void *ud, const mn_lottery_round *r);

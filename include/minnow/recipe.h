@@ -19,6 +19,10 @@
  *     - encode:
  *         huffman: true
  *
+ * A recipe may instead (or also) have a 'train:' mapping: the options of
+ * `minnow train --recipe` (recipes/train-lenet5.yaml).  Either 'passes' or
+ * 'train' must be there.
+ *
  * A pass is a verb of the CLI (prune, quantize, binarize, factorize,
  * distill, encode) with its method, and its options are that verb's long options
  * (`--rewind-iter 3` is `rewind-iter: 3`, or `rewind_iter`; a flag is
@@ -73,9 +77,19 @@ typedef struct mn_recipe_pass {
     int huffman;                       /* encode */
 } mn_recipe_pass;
 
+#define MN_RECIPE_MAX_TRAIN 32
+
 typedef struct mn_recipe {
     char name[64];
     uint64_t seed;
+    int seed_given;                    /* 'seed:' was written */
+    /* A training recipe (recipes/train-*.yaml) has a flat 'train:' mapping
+     * of `minnow train` options (arch: lenet5, opt: sgd, augment: 1, ...),
+     * as written, keys with '-': the CLI checks them against its options. */
+    int ntrain;
+    char train_key[MN_RECIPE_MAX_TRAIN][24];
+    char train_val[MN_RECIPE_MAX_TRAIN][256];
+    int train_line[MN_RECIPE_MAX_TRAIN];
     int npasses;
     mn_recipe_pass pass[MN_RECIPE_MAX_PASSES];
 } mn_recipe;

@@ -1,4 +1,4 @@
-/* Pruning passes: magnitude, snip, obd (scores -> masks), neuron and filter
+/* Pruning passes: magnitude, snip, obd, random (scores -> masks), neuron and filter
  * (remove units), lottery (tickets).  Options are `minnow prune`'s. */
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@ typedef struct prune_opts {
     int steps, finetune, samples, criterion;
     int schedule, dt;          /* magnitude: 0 oneshot, 1 gradual */
     double s_init, begin, end;
-    int rounds, rewind_iter, control, holdout;
+    int rounds, rewind_iter, control, control_all, holdout, shuffle;
     mn_pass_train t;
     mn_prune_score score;      /* set by the method's defaults */
     mn_prune_sel sel;
@@ -39,9 +39,14 @@ static const mn_pass_opt MAGNITUDE_OPTS[] = {
 };
 static const mn_pass_opt SNIP_OPTS[] = {
     SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES,
+    O("shuffle", MN_OPT_BOOL, shuffle, 0, 1, 0, NULL,
+      "control: shuffle the mask within each layer before training (Frankle et al. 2021)"),
     /* epochs: train afterwards with the mask fixed (pruning at initialisation) */
     MN_PASS_TRAIN_OPTS(prune_opts, t),
 };
+/* Random pruning, the control beside every method: of a trained model
+ * (steps, finetune) or at initialisation (epochs: train after, as snip). */
+static const mn_pass_opt RANDOM_OPTS[] = {SPARSITY, STEPS, FINETUNE, MN_PASS_TRAIN_OPTS(prune_opts, t)};
 static const mn_pass_opt OBD_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, MN_PASS_TUNE_OPTS(prune_opts, t)};
 static const mn_pass_opt UNIT_OPTS[] = {
     SPARSITY, FINETUNE,
@@ -53,6 +58,7 @@ static const mn_pass_opt LOTTERY_OPTS[] = {
     O("rounds", MN_OPT_INT, rounds, 1, 100, 0, NULL, "prune/rewind/retrain rounds"),
     O("rewind-iter", MN_OPT_INT, rewind_iter, 0, 1 << 30, 0, NULL, "rewind to the weights after K steps"),
     O("control", MN_OPT_BOOL, control, 0, 1, 0, NULL, "also train a random re-initialisation"),
+    O("control-all", MN_OPT_BOOL, control_all, 0, 1, 0, NULL, "the re-initialisation after every round"),
     O("holdout", MN_OPT_INT, holdout, 0, 1 << 30, 0, NULL, "hold out the last N training samples"),
     MN_PASS_TRAIN_OPTS(prune_opts, t),
 };
@@ -67,6 +73,7 @@ static void base_defaults(prune_opts *o, int epochs) {
 }
 static void def_magnitude(void *v) { prune_opts *o = v; base_defaults(o, 15); o->score = MN_SCORE_MAGNITUDE; }
 static void def_snip(void *v) { prune_opts *o = v; base_defaults(o, 0); o->score = MN_SCORE_SNIP; }
+static void def_random(void *v) { prune_opts *o = v; base_defaults(o, 0); o->score = MN_SCORE_RANDOM; }
 static void def_obd(void *v) { prune_opts *o = v; base_defaults(o, 0); o->score = MN_SCORE_OBD; }
 static void def_neuron(void *v) { prune_opts *o = v; base_defaults(o, 0); o->sel = MN_SEL_NEURONS; }
 static void def_filter(void *v) { prune_opts *o = v; base_defaults(o, 0); o->sel = MN_SEL_FILTERS; }
@@ -103,12 +110,20 @@ static mn_status finish_magnitude(void *v) {
     return MN_OK;
 }
 static mn_status finish_snip(void *v) { return finish_common(&mn_pass_prune_snip, v); }
+static mn_status finish_random(void *v) {
+    prune_opts *o = v;
+    mn_status st = finish_common(&mn_pass_prune_random, o);
+    if (!st && given(&mn_pass_prune_random, o, "epochs") && (o->steps > 1 || o->finetune))
+        return mn_error(MN_EARG, "random: 'epochs' (prune at init, then train) excludes 'steps' and 'finetune'");
+    return st;
+}
 static mn_status finish_obd(void *v) { return finish_common(&mn_pass_prune_obd, v); }
 static mn_status finish_neuron(void *v) { return finish_common(&mn_pass_prune_neuron, v); }
 static mn_status finish_filter(void *v) { return finish_common(&mn_pass_prune_filter, v); }
 static mn_status finish_lottery(void *v) { return finish_common(&mn_pass_prune_lottery, v); }
 
 static int train_magnitude(const void *v) { const prune_opts *o = v; return o->finetune > 0 || o->schedule; }
+static int train_random(const void *v) { const prune_opts *o = v; return o->finetune > 0 || o->t.epochs > 0; }
 static int train_always(const void *v) { (void)v; return 1; }
 static int train_units(const void *v) {
     const prune_opts *o = v;
@@ -162,11 +177,16 @@ static mn_status run_scores(const mn_pass_def *d, const prune_opts *o, mn_graph 
             pc.begin = (float)o->begin;
             pc.end = (float)o->end;
             st = mn_prune_gradual(g, env->train, env->val, &pc);
-        } else if (o->score == MN_SCORE_SNIP && given(d, o, "epochs")) {
+        } else if ((o->score == MN_SCORE_SNIP || o->score == MN_SCORE_RANDOM) && given(d, o, "epochs")) {
             /* Pruning at initialisation: prune, then train with the mask
              * fixed (the steps' val errors mean nothing yet). */
             pc.ft.epochs = o->finetune;
-            st = mn_prune_iterative(g, env->train, NULL, &pc);
+            float *init = o->shuffle ? malloc(sizeof(float) * (size_t)g->nw) : NULL;
+            if (o->shuffle && !init) st = mn_error(MN_ENOMEM, "out of memory");
+            if (init) memcpy(init, g->w, sizeof(float) * (size_t)g->nw);
+            if (!st) st = mn_prune_iterative(g, env->train, NULL, &pc);
+            if (!st && init) st = mn_prune_shuffle_masks(g, init, tc.seed);
+            free(init);
             if (!st) {
                 mn_optim_reset(g, &tc.opt);
                 st = mn_train(g, env->train, env->val, &tc);
@@ -182,6 +202,7 @@ static mn_status run_scores(const mn_pass_def *d, const prune_opts *o, mn_graph 
 
 static mn_status run_magnitude(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_magnitude, v, g, e); }
 static mn_status run_snip(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_snip, v, g, e); }
+static mn_status run_random(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_random, v, g, e); }
 static mn_status run_obd(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_obd, v, g, e); }
 
 static mn_status run_units(const mn_pass_def *d, const prune_opts *o, mn_graph *g, const mn_pass_env *env) {
@@ -218,7 +239,8 @@ static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env)
     lc.sparsity = gl;
     lc.rounds = o->rounds;
     lc.rewind_iter = o->rewind_iter;
-    lc.control = o->control;
+    lc.control = o->control || o->control_all;
+    lc.control_all = o->control_all;
     lc.control_seed = lc.train.seed + 1000003;
     lc.holdout = o->holdout;
     lc.on_round = env->on_round;
@@ -232,6 +254,7 @@ static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env)
 DEF(mn_pass_prune_magnitude, "magnitude", 1, MAGNITUDE_OPTS, finish_magnitude, train_magnitude, NULL, run_magnitude, def_magnitude);
 DEF(mn_pass_prune_snip, "snip", 0, SNIP_OPTS, finish_snip, train_always, NULL, run_snip, def_snip);
 DEF(mn_pass_prune_obd, "obd", 0, OBD_OPTS, finish_obd, train_always, NULL, run_obd, def_obd);
+DEF(mn_pass_prune_random, "random", 0, RANDOM_OPTS, finish_random, train_random, NULL, run_random, def_random);
 DEF(mn_pass_prune_neuron, "neuron", 0, UNIT_OPTS, finish_neuron, train_units, NULL, run_neuron, def_neuron);
 DEF(mn_pass_prune_filter, "filter", 0, UNIT_OPTS, finish_filter, train_units, NULL, run_filter, def_filter);
 DEF(mn_pass_prune_lottery, "lottery", 0, LOTTERY_OPTS, finish_lottery, train_always, val_lottery, run_lottery, def_lottery);

@@ -38,6 +38,15 @@ static mn_status make_scores(mn_graph *g, const mn_dataset *train, const mn_prun
     float *s = malloc(sizeof(float) * (size_t)g->nw);
     if (!s) return mn_error(MN_ENOMEM, "out of memory");
     mn_status st;
+    if (c->score == MN_SCORE_RANDOM) {
+        /* One random ranking for every step (the same seed): iterative
+         * random pruning removes the next-lowest of it each time. */
+        mn_rng r;
+        mn_rng_seed(&r, c->ft.seed ^ 0x52414e444f4dULL);
+        for (int64_t i = 0; i < g->nw; i++) s[i] = mn_rng_uniform(&r);
+        *out = s;
+        return MN_OK;
+    }
     if (c->score == MN_SCORE_OBD)
         st = mn_prune_obd_scores(g, train, c->score_samples > 0 ? c->score_samples : 500, c->ft.seed, s);
     else

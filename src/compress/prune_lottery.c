@@ -84,6 +84,30 @@ static mn_status train_once(mn_graph *g, const mn_dataset *tr, const mn_dataset 
     return MN_OK;
 }
 
+/* The control of one round: the ticket's mask with fresh values from the
+ * same init distribution (another seed), trained like the ticket; the
+ * ticket (its weights and, with a hold-out, its end-of-training magnitudes
+ * that the next round prunes by) is put back after. */
+static mn_status control(mn_graph *g, const mn_dataset *fit, const mn_dataset *hp, const mn_dataset *val,
+                         lt_state *s, const mn_lottery_cfg *c, float *save, mn_lottery_round *r) {
+    size_t bytes = sizeof(float) * (size_t)g->nw;
+    memcpy(save, g->w, bytes);
+    float *wl = NULL;
+    if (hp && s->best_epoch > 0 && !(wl = malloc(bytes))) return mn_error(MN_ENOMEM, "out of memory");
+    if (wl) memcpy(wl, s->wlast, bytes);
+    int ticket_best = s->best_epoch;
+    mn_rng rng;
+    mn_rng_seed(&rng, c->control_seed + (uint64_t)(r->rounds - r->round)); /* the last: control_seed */
+    mn_graph_init_params(g, &rng);
+    mn_graph_apply_masks(g);
+    mn_status st = train_once(g, fit, hp, val, s, &r->control_error, &r->control_epoch, &r->control_holdout);
+    memcpy(g->w, save, bytes);
+    if (wl) memcpy(s->wlast, wl, bytes);
+    s->best_epoch = ticket_best;
+    free(wl);
+    return st;
+}
+
 static float density(const mn_graph *g) {
     int64_t n = 0, nz = 0;
     for (int p = 0; p < g->nparams; p++)
@@ -124,8 +148,11 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
     mn_status st = MN_OK;
     size_t bytes = sizeof(float) * (size_t)g->nw;
     float *w0 = malloc(bytes), *wk = malloc(bytes), *t = malloc(sizeof(float) * (size_t)(g->nparams + 1));
-    float *wb = hp ? malloc(bytes) : NULL, *wl = hp ? malloc(bytes) : NULL;
-    if (!w0 || !wk || !t || (hp && (!wb || !wl))) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    float *wb = hp ? malloc(bytes) : NULL, *wl = hp ? malloc(bytes) : NULL, *cw = c->control ? malloc(bytes) : NULL;
+    if (!w0 || !wk || !t || (hp && (!wb || !wl)) || (c->control && !cw)) {
+        st = mn_error(MN_ENOMEM, "out of memory");
+        goto out;
+    }
     memcpy(w0, g->w, bytes);
     lt_state s = {c->train, c->rewind_iter, wk, g, 0, wb, wl, INFINITY, -1, 0};
     memset(res, 0, sizeof *res);
@@ -134,7 +161,7 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
     s.k = 0; /* capture during the first training only */
     const float *rewind = c->rewind_iter > 0 ? wk : w0;
     if (c->on_round) {
-        mn_lottery_round r = {0, c->rounds, density(g), res->dense_error, res->dense_epoch, res->dense_holdout};
+        mn_lottery_round r = {0, c->rounds, density(g), res->dense_error, res->dense_epoch, res->dense_holdout, -1, -1, 0};
         c->on_round(c->ud, &r);
     }
     float err = res->dense_error, herr = res->dense_holdout;
@@ -153,28 +180,21 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
         if ((st = mn_prune_by_score(g, t, MN_SCOPE_LAYER, 0, hp && s.best_epoch > 0 ? wl : NULL))) goto out;
         rewind_to(g, rewind);
         if ((st = train_once(g, &fit, hp, val, &s, &err, &ep, &herr))) goto out;
-        if (c->on_round) {
-            mn_lottery_round r = {round, c->rounds, density(g), err, ep, herr};
-            c->on_round(c->ud, &r);
+        mn_lottery_round r = {round, c->rounds, density(g), err, ep, herr, -1, -1, 0};
+        if (c->control && (c->control_all || round == c->rounds)) {
+            if ((st = control(g, &fit, hp, val, &s, c, cw, &r))) goto out;
+            res->control_error = r.control_error;
+            res->control_holdout = r.control_holdout;
+            res->control_epoch = r.control_epoch;
         }
+        if (c->on_round) c->on_round(c->ud, &r);
     }
     res->ticket_error = err;
     res->ticket_holdout = herr;
     res->ticket_epoch = ep;
     res->density = density(g);
-    if (c->control) {
-        /* Same mask, fresh values from the same init distribution (another
-         * seed); the ticket is put back after. */
-        memcpy(w0, g->w, bytes);
-        mn_rng r;
-        mn_rng_seed(&r, c->control_seed);
-        mn_graph_init_params(g, &r);
-        mn_graph_apply_masks(g);
-        if ((st = train_once(g, &fit, hp, val, &s, &res->control_error, &res->control_epoch, &res->control_holdout)))
-            goto out;
-        memcpy(g->w, w0, bytes);
-    }
 out:
+    free(cw);
     free(w0);
     free(wk);
     free(wb);

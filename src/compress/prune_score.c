@@ -104,3 +104,23 @@ out:
     free(perm); free(prob); free(dl); free(h); free(ps);
     return st;
 }
+
+mn_status mn_prune_shuffle_masks(mn_graph *g, const float *init, uint64_t seed) {
+    mn_rng r;
+    mn_rng_seed(&r, seed ^ 0x53485546ULL);
+    memcpy(g->w, init, sizeof(float) * (size_t)g->nw);
+    for (int p = 0; p < g->nparams; p++) {
+        if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS) || !g->params[p].mask) continue;
+        float *m = g->params[p].mask;
+        int64_t n = g->params[p].n;
+        if (n > 0xffffffffLL) return mn_error(MN_EUNSUPPORTED, "a layer of more than 2^32 weights");
+        for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t j = mn_rng_below(&r, (uint32_t)(i + 1));
+            float t = m[i];
+            m[i] = m[j];
+            m[j] = t;
+        }
+    }
+    mn_graph_apply_masks(g);
+    return MN_OK;
+}

@@ -224,10 +224,34 @@ mn_status mn_recipe_pass_make(const mn_recipe_pass *p, mn_pass *out) {
     return MN_OK;
 }
 
+/* 'train:': a flat mapping of scalars; which keys are options is the
+ * CLI's to say (it names the line). */
+static mn_status parse_train(ctx *c, yaml_node_t *v, mn_recipe *r) {
+    if (v->type != YAML_MAPPING_NODE) return err(c, v, "'train' must be a mapping of `minnow train` options");
+    for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+        yaml_node_t *k = node(c, q->key), *x = node(c, q->value);
+        const char *key = scalar(k), *val = scalar(x);
+        if (!key || !*key || strlen(key) >= sizeof r->train_key[0]) return err(c, k, "'train': bad option name");
+        if (!val || !*val || strlen(val) >= sizeof r->train_val[0])
+            return err(c, x, "'%s' must be a value of 1..%zu characters", key, sizeof r->train_val[0] - 1);
+        if (r->ntrain == MN_RECIPE_MAX_TRAIN) return err(c, k, "more than %d training options", MN_RECIPE_MAX_TRAIN);
+        for (int i = 0; i < r->ntrain; i++)
+            if (!strcmp(r->train_key[i], key)) return err(c, k, "'%s' given twice", key);
+        char *o = r->train_key[r->ntrain];
+        strcpy(o, key);
+        for (char *p = o; *p; p++)
+            if (*p == '_') *p = '-';
+        strcpy(r->train_val[r->ntrain], val);
+        r->train_line[r->ntrain++] = line_of(k);
+    }
+    if (!r->ntrain) return err(c, v, "'train' is empty");
+    return MN_OK;
+}
+
 static mn_status parse_doc(ctx *c, mn_recipe *r) {
     yaml_node_t *root = yaml_document_get_root_node(c->doc);
     if (!root) return mn_error(MN_EARG, "%s: the recipe is empty", c->label);
-    if (root->type != YAML_MAPPING_NODE) return err(c, root, "the recipe must be a mapping with 'passes'");
+    if (root->type != YAML_MAPPING_NODE) return err(c, root, "the recipe must be a mapping with 'passes' or 'train'");
     int have_passes = 0;
     for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < root->data.mapping.pairs.top; q++) {
         yaml_node_t *k = node(c, q->key), *v = node(c, q->value);
@@ -239,6 +263,10 @@ static mn_status parse_doc(ctx *c, mn_recipe *r) {
             int s = 1;
             st = get_int(c, v, key, 0, 2147483647L, &s);
             r->seed = (uint64_t)s;
+            r->seed_given = 1;
+        } else if (key && !strcmp(key, "train")) {
+            if (r->ntrain) return err(c, k, "'train' given twice");
+            st = parse_train(c, v, r);
         } else if (key && !strcmp(key, "passes")) {
             if (have_passes) return err(c, k, "'passes' given twice");
             have_passes = 1;
@@ -249,11 +277,12 @@ static mn_status parse_doc(ctx *c, mn_recipe *r) {
                 r->npasses++;
             }
         } else {
-            return err(c, k, "unknown key '%s' (name, description, seed, passes)", key ? key : "(not a name)");
+            return err(c, k, "unknown key '%s' (name, description, seed, train, passes)", key ? key : "(not a name)");
         }
         if (st) return st;
     }
-    if (!have_passes || r->npasses == 0) return mn_error(MN_EARG, "%s: the recipe has no passes", c->label);
+    if (have_passes && r->npasses == 0) return mn_error(MN_EARG, "%s: the recipe has no passes", c->label);
+    if (!have_passes && !r->ntrain) return mn_error(MN_EARG, "%s: the recipe has neither 'passes' nor 'train'", c->label);
     return MN_OK;
 }
 

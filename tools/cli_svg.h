@@ -1,0 +1,25 @@
+/* tools/cli_svg.c: line plots as SVG. */
+#ifndef MINNOW_CLI_SVG_H
+#define MINNOW_CLI_SVG_H
+
+typedef struct cli_series {
+    const char *name;
+    int n;
+    const double *x, *y;
+    const double *lo, *hi;  /* optional bars (both or neither) */
+} cli_series;
+
+typedef struct cli_plot {
+    const char *title, *xlabel, *ylabel;
+    int logx, reverse_x;    /* reverse_x: larger x on the left (weights remaining) */
+    int y_from_min;         /* 0: the y axis starts at 0 when every y is positive */
+    int nseries;
+    const cli_series *s;
+} cli_plot;
+
+/* Writes the plot atomically: 0; -1 when there is nothing finite to plot
+ * (or x <= 0 on a log axis); -2 when the file cannot be written (mn_errmsg
+ * says why). */
+int cli_svg_plot(const char *path, const cli_plot *p);
+
+#endif
