@@ -262,6 +262,26 @@ def row_distill(c, seed):
             "distilled_errors": round(r["val_error"] * n), "n": n, "minutes": r["_minutes"]}
 
 
+def row_no3(c, seed):
+    """Hinton et al. 2015's "no 3": the 2x800 student distilled from the
+    teacher on a transfer set with every 3 removed, tested on all digits;
+    then class 3's output bias shifted by the amount with the fewest errors
+    on the whole training split (the paper: +3.5, chosen by hand)."""
+    teacher, _ = c.dense("mlp1200", seed)
+    r = c.minnow("no3-mlp800-s%d" % seed,
+                 ["distill", "--teacher", teacher, "--arch", "mlp800", "--temperature", str(c.a.temperature),
+                  "--alpha", str(c.a.alpha), "--seed", str(seed), "--exclude-class", "3", "--fix-bias",
+                  "-o", c.model("no3-mlp800", seed)] + c.train_opts("mlp800") + c.data())
+    b = r["bias_fix"]
+    vn, kn = r["val_n"], b["class_val_n"]
+    out = {"errors": round(b["val_error_before"] * vn),
+           "errors_on_3": round(b["class_val_error_before"] * kn), "n_3": kn,
+           "errors_fixed": round(b["val_error_after"] * vn),
+           "errors_on_3_fixed": round(b["class_val_error_after"] * kn), "bias_shift": b["shift"],
+           "error": b["val_error_before"], "error_fixed": b["val_error_after"], "minutes": r["_minutes"]}
+    return out
+
+
 def row_fixed(c, seed):
     """The lecture's fixed-point table: LeNet-300-100 with weights and
     activations in fixed point, 3 vs 4 fraction bits."""
@@ -271,6 +291,28 @@ def row_fixed(c, seed):
         r = c.minnow("fixed-%d-s%d" % (f, seed), ["quantize", dense, "--method", "fixed", "--frac-bits", str(f),
                                                   "-o", c.model("fixed%d-lenet300" % f, seed)] + c.data())
         out["frac%d" % f] = r["val_error_after"]
+    return out
+
+
+MLP1024X5 = ("input x; flatten flat; " + " ".join("dense fc%d units=1024; relu r%d;" % (i, i) for i in range(1, 6))
+             + " dense out units=classes")
+
+
+def row_lecture_threshold(c, seed):
+    """The lecture's experiment: a 1024x5 MLP (10 epochs of the LeNet-300
+    recipe's SGD), every weight with |w| < 0.1 removed at once, error before
+    and after, then after 3 epochs of fine-tuning with the mask fixed."""
+    path = c.model("mlp1024x5", seed)
+    t = c.minnow("mlp1024x5-s%d" % seed, ["train", "--arch", MLP1024X5, "-o", path, "--seed", str(seed)]
+                 + c.train_opts("lenet300") + ["--epochs", str(c.E(10))] + c.data())
+    out = {"dense": t["val_error"]}
+    for ft in (0, c.E(3)):
+        r = c.minnow("threshold-ft%d-s%d" % (ft, seed), ["prune", path, "--method", "magnitude", "--threshold", "0.1",
+                                                         "--finetune", str(ft), "--opt", "sgd", "--lr", "0.01",
+                                                         "--batch", "128", "-o", c.model("thr-ft%d" % ft, seed)]
+                     + c.data(), may_fail=True)
+        out["pruned_ft%d" % ft] = r["val_error"] if r else None
+        out["kept"] = r["density"] if r else None
     return out
 
 
@@ -399,6 +441,9 @@ ROWS = {
     "obd-lenet300": (row_obd("lenet300", [0.9, 0.95, 0.98]), "OBD removes more weights than magnitude at equal "
                      "error (LeCun et al. 1990, on another net)"),
     "distill-mlp800": (row_distill, "2x800: 146 alone, 74 distilled; teacher 67 (Hinton et al. 2015)"),
+    "lecture-1024x5": (row_lecture_threshold, "weights in (-0.1, 0.1) removed: most weights go, accuracy "
+                       "stays (decks 002)"),
+    "distill-no3": (row_no3, "206 errors, 133 of them on the 1,010 3s; bias of 3 +3.5: 109 errors, 14 on 3s"),
     "fixed-lenet300": (row_fixed, "lecture: 4 fraction bits keep the error, 3 lose (decks 003)"),
     "int8-lenet5": (row_int8("lenet5"), "int8 within 0.1 point of f32"),
     "dc-lenet5-fashion": (row_dc("lenet5"), "(no paper figure: a harder data set of the same shapes)"),

@@ -87,6 +87,22 @@ cmp -s "$T/s.mnw" "$T/sh.mnw" && bad "shuffled mask = SNIP's" || ok
 expect_ok "$BIN" prune --method lottery --arch "$SPEC" --sparsity 0.36 --rounds 2 --control-all --epochs 2 --batch 20 "${D[@]}" -o "$T/lt.mnw" --json && cp "$T/out" "$T/lt.json"
 check "$T/lt.json" '[x["control_val_error"] >= 0 for x in r["lottery"]["rounds"]] == [False, True, True] and r["lottery"]["control_val_error"] == r["lottery"]["rounds"][-1]["control_val_error"]'
 
+# Hinton et al.'s "no 3": a transfer set without a class, then its bias fixed
+expect_ok "$BIN" distill --teacher "$T/m.mnw" --arch "$SPEC" --exclude-class 2 --fix-bias --epochs 3 --batch 20 "${D[@]}" -o "$T/n3.mnw" --json && cp "$T/out" "$T/n3.json"
+check "$T/n3.json" 'r["excluded_class"] == 2 and 0 < r["transfer_n"] < 400 and r["bias_fix"]["shift"] >= 0 and r["bias_fix"]["train_error_after"] <= r["bias_fix"]["train_error_before"] and r["val_n"] == 150 and r["val_error"] == r["bias_fix"]["val_error_after"]'
+expect_fail 1 "class 9 is not one of the data's 0..2" -- "$BIN" distill --teacher "$T/m.mnw" --arch "$SPEC" --exclude-class 9 --epochs 1 "${D[@]}" -o "$T/x.mnw"
+expect_fail 1 "--fix-bias needs --exclude-class" -- "$BIN" distill --teacher "$T/m.mnw" --arch "$SPEC" --fix-bias --epochs 1 "${D[@]}" -o "$T/x.mnw"
+# the lecture's threshold: every |w| below it goes
+expect_ok "$BIN" prune "$T/m.mnw" --method magnitude --threshold 0.2 "${D[@]}" -o "$T/th.mnw" --json && cp "$T/out" "$T/th.json"
+"$PY" - "$T/th.json" <<'PY' && ok || bad "threshold: not the weights below it"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert 0 < r["density"] < 1, r
+PY
+expect_fail 1 "--threshold excludes" -- "$BIN" prune "$T/m.mnw" --method magnitude --threshold 0.2 --sparsity 0.5 "${D[@]}" -o "$T/x.mnw"
+expect_fail 1 "--threshold applies to magnitude" -- "$BIN" prune "$T/m.mnw" --method obd --threshold 0.2 "${D[@]}" -o "$T/x.mnw"
+absent "$T/x.mnw"
+
 # ---- minnow plot -----------------------------------------------------------
 printf '# a comment\nticket\t100\t1.5\t1.4\t1.6\nticket\t21.1\t1.3\t1.2\t1.4\nreinit <&>\t21.1\t1.9\t1.7\t2.0\nreinit <&>\t100\t1.5\t1.4\t1.6\n' >"$T/p.tsv"
 expect_ok "$BIN" plot "$T/p.tsv" -o "$T/p.svg" --logx --reverse-x --title 'a < b' --x 'weights (%)' --y error

@@ -116,6 +116,52 @@ static void test_magnitude_layer_exact(void **state) {
     mn_graph_free(&g);
 }
 
+/* The controls: random pruning hits each layer's count exactly and is not
+ * magnitude pruning; a shuffled mask keeps every layer's count, moves the
+ * positions, and puts the given init values under the new mask. */
+static void test_random_and_shuffle(void **state) {
+    (void)state;
+    mn_graph g;
+    build(&g, MLP, 8, 2);
+    float *orig = malloc(sizeof(float) * g.nw);
+    memcpy(orig, g.w, sizeof(float) * g.nw);
+    float t[16];
+    assert_int_equal(mn_prune_parse_targets(&g, "fc1=0.9,fc2=0.5", MN_SEL_WEIGHTS, t), MN_OK);
+    mn_prune_cfg c;
+    mn_prune_cfg_default(&c);
+    c.score = MN_SCORE_RANDOM;
+    c.target = t;
+    c.ft.seed = 9;
+    assert_int_equal(mn_prune_iterative(&g, NULL, NULL, &c), MN_OK);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.9 * 64 * 30));
+    assert_int_equal(zeros(&g, "fc2.weight"), llround(0.5 * 30 * 12));
+    assert_int_equal(zeros(&g, "fc3.weight"), 0);
+    int p1 = mn_graph_find_param(&g, "fc1.weight");
+    /* not the magnitude mask: some kept weight is smaller than some pruned one */
+    const float *w = mn_param_data(&g, p1), *o = orig + g.params[p1].off;
+    float minkept = INFINITY, maxpruned = 0;
+    for (int64_t i = 0; i < g.params[p1].n; i++) {
+        if (w[i] != 0) minkept = fminf(minkept, fabsf(o[i]));
+        else maxpruned = fmaxf(maxpruned, fabsf(o[i]));
+    }
+    assert_true(minkept < maxpruned);
+    unsigned char *before = malloc((size_t)g.params[p1].n);
+    for (int64_t i = 0; i < g.params[p1].n; i++) before[i] = g.params[p1].mask[i] != 0;
+    assert_int_equal(mn_prune_shuffle_masks(&g, orig, 4), MN_OK);
+    assert_int_equal(zeros(&g, "fc1.weight"), llround(0.9 * 64 * 30));
+    assert_int_equal(zeros(&g, "fc2.weight"), llround(0.5 * 30 * 12));
+    int moved = 0;
+    w = mn_param_data(&g, p1);
+    for (int64_t i = 0; i < g.params[p1].n; i++) {
+        moved += before[i] != (g.params[p1].mask[i] != 0);
+        assert_true(w[i] == (g.params[p1].mask[i] != 0 ? o[i] : 0.0f));
+    }
+    assert_true(moved > 0);
+    free(before);
+    free(orig);
+    mn_graph_free(&g);
+}
+
 static void test_magnitude_global_exact(void **state) {
     (void)state;
     mn_graph g;
@@ -657,6 +703,7 @@ int main(void) {
         cmocka_unit_test(test_parse_targets),
         cmocka_unit_test(test_magnitude_layer_exact),
         cmocka_unit_test(test_magnitude_global_exact),
+        cmocka_unit_test(test_random_and_shuffle),
         cmocka_unit_test(test_masks_fixed_during_finetune),
         cmocka_unit_test(test_iterative_steps),
         cmocka_unit_test(test_gradual),

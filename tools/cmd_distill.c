@@ -21,6 +21,10 @@ static const char *HELP =
     "  --hint TN:SN      FitNets hint: L2 between teacher node TN's output and student node SN's\n"
     "                    (equal sizes: directly; otherwise through a learned linear regressor)\n"
     "  --hint-weight W   weight of the hint's mean squared error (default 1)\n"
+    "  --exclude-class K leave class K out of the transfer set (Hinton et al.'s 'no 3')\n"
+    "  --fix-bias        with --exclude-class: then shift class K's output bias by the amount\n"
+    "                    (0..10 in steps of 0.25) with the fewest errors on the whole training\n"
+    "                    split, which has class K (never on val); reports val before and after\n"
     "  --data DIR|NAME   data directory or data set name (default mnist; minnow data list),\n"
     "                    CSV label column: --label NAME|INDEX (default: the column headed label)\n"
     "  --split NAME      training split (default train)\n"
@@ -28,12 +32,49 @@ static const char *HELP =
     "  -o FILE           output model (.mnw), written atomically at the end\n"
     "  --json            print a JSON report on stdout\n";
 
+/* --exclude-class K --fix-bias: the val error overall and on class K, the
+ * bias shift chosen on the whole training split, the same after it. */
+typedef struct { int k; float shift, fit0, fit1, val0, val1, valk0, valk1; int nk; } bias_fix;
+
+static void fix_bias(mn_graph *g, const char *dir, const char *split, const char *vsplit, int have_val,
+                     const mn_dataset *va, bias_fix *f) {
+    mn_dataset full, vk;
+    mn_eval_result r;
+    f->val0 = f->val1 = f->valk0 = f->valk1 = -1;
+    if (have_val) {
+        cli_load_data(dir, vsplit, &vk);
+        for (int c = 0; c < vk.nclass; c++)
+            if (c != f->k) cli_check(mn_dataset_drop_class(&vk, c));
+        f->nk = vk.n;
+        cli_check(mn_eval(g, va, 250, &r));
+        f->val0 = r.error;
+        cli_check(mn_eval(g, &vk, 250, &r));
+        f->valk0 = r.error;
+    }
+    cli_load_data(dir, split, &full);
+    cli_check(mn_distill_fix_bias(g, &full, f->k, 10, 0.25f, &f->shift, &f->fit0, &f->fit1));
+    mn_dataset_free(&full);
+    if (have_val) {
+        cli_check(mn_eval(g, va, 250, &r));
+        f->val1 = r.error;
+        cli_check(mn_eval(g, &vk, 250, &r));
+        f->valk1 = r.error;
+        mn_dataset_free(&vk);
+    }
+    fprintf(stderr, "class %d bias +%.2f (train error %.2f%% -> %.2f%%)", f->k, (double)f->shift, 100 * f->fit0,
+            100 * f->fit1);
+    if (have_val)
+        fprintf(stderr, "; val error %.2f%% -> %.2f%%, on class %d %.2f%% -> %.2f%% of %d", 100 * f->val0,
+                100 * f->val1, f->k, 100 * f->valk0, 100 * f->valk1, f->nk);
+    fputc('\n', stderr);
+}
+
 int cmd_distill(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
     cli_parse(&a, argc, argv,
-              "@0 teacher: arch: temperature: alpha: hint: hint-weight: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+              "@0 teacher: arch: temperature: alpha: hint: hint-weight: exclude-class: fix-bias data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *tpath[MN_DISTILL_MAX_TEACHERS + 1];
     int nt = cli_all(&a, "teacher", tpath, MN_DISTILL_MAX_TEACHERS + 1);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
@@ -71,6 +112,12 @@ int cmd_distill(int argc, char **argv) {
     cli_load_data(dir, cli_str(&a, "split", "train"), &tr);
     int have_val = strcmp(vsplit, "none") != 0;
     if (have_val) cli_load_data(dir, vsplit, &va);
+    int xk = (int)cli_int(&a, "exclude-class", -1, 0, 1 << 20);
+    if (cli_flag(&a, "fix-bias") && xk < 0) cli_die("--fix-bias needs --exclude-class K");
+    if (xk >= 0) {
+        cli_check(mn_dataset_drop_class(&tr, xk));
+        if (!cli_flag(&a, "json")) printf("transfer set: %d samples without class %d\n", tr.n, xk);
+    }
 
     static mn_graph teachers[MN_DISTILL_MAX_TEACHERS];
     mn_graph *tp[MN_DISTILL_MAX_TEACHERS];
@@ -125,6 +172,9 @@ int cmd_distill(int argc, char **argv) {
     double secs = mn_now() - t0;
     mn_pass_free(&pass);
     const cli_log *elog = &log;
+    bias_fix bf = {xk, 0, -1, -1, -1, -1, -1, -1, 0};
+    if (cli_flag(&a, "fix-bias"))
+        fix_bias(&g, dir, cli_str(&a, "split", "train"), vsplit, have_val, have_val ? &va : NULL, &bf);
 
     char buf[128];
     snprintf(buf, sizeof buf, "%d", cfg.epochs);
@@ -134,6 +184,7 @@ int cmd_distill(int argc, char **argv) {
     buf[sizeof buf - 1] = 0;
     cli_check(mn_graph_set_meta(&g, "distill", buf));
     float verr = elog->n && have_val ? elog->e[elog->n - 1].val_error : -1;
+    if (cli_flag(&a, "fix-bias")) verr = bf.val1;
     if (verr >= 0) {
         snprintf(buf, sizeof buf, "%.6f", verr);
         cli_check(mn_graph_set_meta(&g, "val_error", buf));
@@ -150,7 +201,14 @@ int cmd_distill(int argc, char **argv) {
         printf(",\"last_epoch_loss\":{\"soft\":%.6g,\"hard\":%.6g,\"hint\":%.6g},\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
                parts.soft, parts.hard, parts.hint, (long long)g.nw, secs);
         cli_print_epochs_json(stdout, elog);
-        printf(",\"val_error\":%.6g}\n", verr);
+        printf(",\"val_error\":%.6g,\"val_n\":%d", verr, have_val ? va.n : 0);
+        if (xk >= 0) printf(",\"excluded_class\":%d,\"transfer_n\":%d", xk, tr.n);
+        if (cli_flag(&a, "fix-bias"))
+            printf(",\"bias_fix\":{\"shift\":%g,\"train_error_before\":%.6g,\"train_error_after\":%.6g,"
+                   "\"val_error_before\":%.6g,\"val_error_after\":%.6g,\"class_val_n\":%d,"
+                   "\"class_val_error_before\":%.6g,\"class_val_error_after\":%.6g}",
+                   (double)bf.shift, bf.fit0, bf.fit1, bf.val0, bf.val1, bf.nk, bf.valk0, bf.valk1);
+        printf("}\n");
     }
     for (int i = 0; i < nt; i++) mn_graph_free(&teachers[i]);
     mn_graph_free(&g);

@@ -19,6 +19,7 @@ static const char *HELP =
     "  --sparsity S      fraction REMOVED, in [0, 1): one number for every layer, or per layer\n"
     "                    'fc1=0.92,fc2=0.91,fc3=0.74' (others untouched), or '0.5,fc1=0.9';\n"
     "                    neuron/filter: fraction of units/filters removed per layer\n"
+    "  --threshold T     magnitude: remove every weight with |w| < T (the sparsity follows)\n"
     "  --scope S         layer | global: one threshold across layers (default layer; snip global)\n"
     "  --steps N         iterative: prune in N steps, each removing the same share of what is\n"
     "                    left (default 1)\n"
@@ -239,7 +240,7 @@ int cmd_prune(int argc, char **argv) {
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
     cli_parse(&a, argc, argv,
-              "method: sparsity: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
+              "method: sparsity: threshold: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
               "samples: rounds: rewind-iter: control control-all shuffle holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
               help);
     const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
@@ -262,6 +263,12 @@ int cmd_prune(int argc, char **argv) {
     else if (a.npos) cli_die("%s starts from --arch, not from '%s'", ms, a.pos[0]);
     if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);
     const char *spec = cli_str(&a, "sparsity", m == M_LOTTERY ? "0.8" : NULL);
+    if (cli_flag(&a, "threshold")) {
+        if (m != M_MAG) cli_die("--threshold applies to magnitude");
+        if (spec || cli_flag(&a, "scope") || gradual) cli_die("--threshold excludes --sparsity, --scope and --schedule");
+        cli_num(&a, "threshold", 0, 1e-30, 1e30);
+        spec = "0"; /* checked here as a layer-wise target; the pass measures the fractions */
+    }
     if (!spec) cli_die("--sparsity is required (a fraction in [0, 1), or per layer 'fc1=0.9,fc2=0.8')");
     const char *scope_s = cli_str(&a, "scope", m == M_SNIP ? "global" : "layer");
     if (strcmp(scope_s, "layer") && strcmp(scope_s, "global")) cli_die("unknown scope '%s' (layer or global)", scope_s);

@@ -81,6 +81,14 @@ void mn_distill_attach(mn_distill *d, mn_train_cfg *c);
 float mn_distill_loss(void *ud, mn_graph *g, const float *x, const int32_t *y,
                       int batch, const float *logits, float *dlogits);
 
+/* Hinton et al. 2015's correction for a class the student never saw: the
+ * shift of the output bias of class k, among 0, step, 2 step, ... max, that
+ * gives the fewest errors on d (a labelled set that has class k, not the
+ * one reported on), is added to g's output layer.  *shift: the shift
+ * chosen; *err0, *err1: the error on d before and after. */
+mn_status mn_distill_fix_bias(mn_graph *g, const mn_dataset *d, int k, float max, float step,
+                              float *shift, float *err0, float *err1);
+
 /* Running means of the loss parts since the last call (for reports); resets. */
 typedef struct mn_distill_parts { double soft, hard, hint; long batches; } mn_distill_parts;
 void mn_distill_take_parts(mn_distill *d, mn_distill_parts *p);

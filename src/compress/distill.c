@@ -3,10 +3,12 @@
 #include "minnow/distill.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "minnow/prune.h"
 
 void mn_distill_default(mn_distill_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -302,4 +304,73 @@ void mn_distill_take_parts(mn_distill *d, mn_distill_parts *p) {
         p->hint /= p->batches;
     }
     memset(&d->parts, 0, sizeof d->parts);
+}
+
+/* The bias of the output layer: the dense/conv node the graph output is
+ * reached from through parameter-free nodes (mn_prune_is_output_layer). */
+static float *output_bias(mn_graph *g, int k) {
+    for (int p = 0; p < g->nparams; p++) {
+        if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS) || !mn_prune_is_output_layer(g, p)) continue;
+        char name[2 * MN_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s", g->params[p].name);
+        char *dot = strrchr(name, '.');
+        if (!dot) return NULL;
+        strcpy(dot, ".bias");
+        int b = mn_graph_find_param(g, name);
+        return b >= 0 && k < g->params[b].n ? g->w + g->params[b].off + k : NULL;
+    }
+    return NULL;
+}
+
+mn_status mn_distill_fix_bias(mn_graph *g, const mn_dataset *d, int k, float max, float step,
+                              float *shift, float *err0, float *err1) {
+    mn_status st = mn_check_data(g, d);
+    if (st) return st;
+    int nc = (int)mn_shape_numel(mn_graph_output_shape(g));
+    if (k < 0 || k >= nc) return mn_error(MN_EARG, "class %d is not one of the model's 0..%d", k, nc - 1);
+    if (!(step > 0) || !(max >= 0) || max / step > 10000) return mn_error(MN_EARG, "bad bias-shift grid");
+    float *b = output_bias(g, k);
+    if (!b) return mn_error(MN_EUNSUPPORTED, "the output layer has no bias to shift");
+    const int B = 250;
+    if ((st = mn_graph_reserve(g, B))) return st;
+    int64_t isz = (int64_t)d->c * d->h * d->w;
+    /* logits once; the shift only moves class k's */
+    float *z = malloc(sizeof(float) * (size_t)d->n * nc), *x = mn_alloc((size_t)B * isz, sizeof(float));
+    int *idx = malloc(sizeof(int) * B);
+    int32_t *y = malloc(sizeof(int32_t) * B);
+    if (!z || !x || !idx || !y) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    for (int i0 = 0; i0 < d->n; i0 += B) {
+        int n = d->n - i0 < B ? d->n - i0 : B;
+        for (int i = 0; i < n; i++) idx[i] = i0 + i;
+        mn_data_gather(d, idx, n, x, y);
+        memcpy(z + (size_t)i0 * nc, mn_graph_forward(g, x, n, 0), sizeof(float) * (size_t)n * nc);
+    }
+    int best = -1;
+    float bs = 0;
+    int nsteps = (int)(max / step + 0.5f);
+    for (int s = 0; s <= nsteps; s++) {
+        float sh = s * step;
+        int wrong = 0;
+        for (int i = 0; i < d->n; i++) {
+            const float *zi = z + (size_t)i * nc;
+            int am = 0;
+            float bv = zi[0] + (k == 0 ? sh : 0);
+            for (int c = 1; c < nc; c++) {
+                float v = zi[c] + (c == k ? sh : 0);
+                if (v > bv) { bv = v; am = c; }
+            }
+            wrong += am != d->y[i];
+        }
+        if (s == 0) *err0 = (float)wrong / d->n;
+        if (best < 0 || wrong < best) { best = wrong; bs = sh; }
+    }
+    *b += bs;
+    *shift = bs;
+    *err1 = (float)best / d->n;
+out:
+    free(z);
+    mn_free(x);
+    free(idx);
+    free(y);
+    return st;
 }

@@ -1,5 +1,6 @@
 /* Pruning passes: magnitude, snip, obd, random (scores -> masks), neuron and filter
  * (remove units), lottery (tickets).  Options are `minnow prune`'s. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ typedef struct prune_opts {
     int steps, finetune, samples, criterion;
     int schedule, dt;          /* magnitude: 0 oneshot, 1 gradual */
     double s_init, begin, end;
+    double threshold;          /* magnitude: prune |w| < threshold (instead of sparsity) */
     int rounds, rewind_iter, control, control_all, holdout, shuffle;
     mn_pass_train t;
     mn_prune_score score;      /* set by the method's defaults */
@@ -30,6 +32,7 @@ typedef struct prune_opts {
 
 static const mn_pass_opt MAGNITUDE_OPTS[] = {
     SPARSITY, SCOPE, STEPS, FINETUNE,
+    O("threshold", MN_OPT_NUM, threshold, 0, 1e30, 1, NULL, "remove |w| below it (instead of 'sparsity')"),
     O("schedule", MN_OPT_ENUM, schedule, 0, 0, 0, "oneshot|gradual", "gradual: Zhu & Gupta's cubic schedule"),
     O("dt", MN_OPT_INT, dt, 1, 1 << 30, 0, NULL, "gradual: steps between mask updates"),
     O("s-init", MN_OPT_NUM, s_init, 0, 0.999999, 0, NULL, "gradual: initial sparsity"),
@@ -88,7 +91,13 @@ static void def_lottery(void *v) {
 static int given(const mn_pass_def *d, const prune_opts *o, const char *name) { return mn_pass_opt_given(d, o, name); }
 
 static mn_status finish_common(const mn_pass_def *d, prune_opts *o) {
-    if (!o->lottery && !given(d, o, "sparsity")) return mn_error(MN_EARG, "pass 'prune' needs 'sparsity'");
+    if (o->threshold > 0) {
+        if (given(d, o, "sparsity") || given(d, o, "scope") || o->schedule)
+            return mn_error(MN_EARG, "'threshold' sets the sparsity: it excludes 'sparsity', 'scope' and 'schedule'");
+        strcpy(o->sparsity, "0");
+        return MN_OK;
+    }
+    if (!o->lottery && !given(d, o, "sparsity")) return mn_error(MN_EARG, "pass 'prune' needs 'sparsity' (or 'threshold')");
     if ((o->scope || o->lottery) && strchr(o->sparsity, '='))
         return mn_error(MN_EARG, "%s takes one sparsity for all layers, not a map",
                         o->lottery ? "lottery" : "'scope: global'");
@@ -134,6 +143,20 @@ static int val_lottery(const void *v) { (void)v; return 1; }
 /* Per-layer targets t[g->nparams] and, for one number over a pool, gl. */
 static mn_status targets(const prune_opts *o, const mn_graph *g, float *t, float *gl) {
     *gl = 0;
+    if (o->threshold > 0) { /* the fraction of each layer below it, now */
+        int any = 0;
+        for (int p = 0; p < g->nparams; p++) {
+            t[p] = -1;
+            if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) continue;
+            const float *w = g->w + g->params[p].off;
+            int64_t n = g->params[p].n, k = 0;
+            for (int64_t i = 0; i < n; i++) k += fabsf(w[i]) < o->threshold;
+            /* at least one weight per layer stays */
+            t[p] = k == n ? (float)(n - 1) / (float)n : (float)k / (float)n;
+            any = 1;
+        }
+        return any ? MN_OK : mn_error(MN_EARG, "the model has no layer that can be pruned");
+    }
     if (!o->scope && !o->lottery) return mn_prune_parse_targets(g, o->sparsity, o->sel, t);
     *gl = strtof(o->sparsity, NULL);
     int any = 0;
