@@ -1,11 +1,12 @@
-/* Line plots as SVG (minnow plot, and the curves of reproduce.sh): series
- * of points with optional min/max bars, linear or log x, legend. */
+/* Line plots as SVG (minnow plot, eval --sweep --svg, sensitivity --svg):
+ * series of points with optional min/max bars, linear or log x, legend. */
 #include "cli_svg.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli.h"
 #include "core/file.h"
 
 static const char *const COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -21,7 +22,8 @@ static void xml(FILE *f, const char *s) {
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
-        default: fputc(*s, f);
+        default:
+            if ((unsigned char)*s >= 32 || *s == '\t') fputc(*s, f); /* XML has no other controls */
         }
     }
 }
@@ -35,14 +37,15 @@ static double fx(const frame *f, double x) {
 }
 static double fy(const frame *f, double y) { return f->H - f->B - (f->H - f->T - f->B) * (y - f->y0) / (f->y1 - f->y0); }
 
-int cli_svg_plot(const char *path, const cli_plot *p) {
+void cli_svg_plot(const char *path, const cli_plot *p) {
     frame fr = {640, 400, 70, 170, 34, 50, INFINITY, -INFINITY, INFINITY, -INFINITY, p->logx, p->reverse_x};
     int any = 0;
     for (int s = 0; s < p->nseries; s++)
         for (int i = 0; i < p->s[s].n; i++) {
             double x = p->s[s].x[i], lo = p->s[s].lo ? p->s[s].lo[i] : p->s[s].y[i];
             double hi = p->s[s].hi ? p->s[s].hi[i] : p->s[s].y[i];
-            if (!isfinite(x) || !isfinite(lo) || !isfinite(hi) || (p->logx && x <= 0)) return -1;
+            if (!isfinite(x) || !isfinite(lo) || !isfinite(hi) || (p->logx && x <= 0))
+                cli_die("%s: a point that cannot be plotted (not finite, or x <= 0 on a log axis)", path);
             double xv = p->logx ? log10(x) : x;
             fr.x0 = fmin(fr.x0, xv);
             fr.x1 = fmax(fr.x1, xv);
@@ -50,7 +53,7 @@ int cli_svg_plot(const char *path, const cli_plot *p) {
             fr.y1 = fmax(fr.y1, fmax(hi, p->s[s].y[i]));
             any = 1;
         }
-    if (!any) return -1;
+    if (!any) cli_die("%s: no points to plot", path);
     if (fr.x1 == fr.x0) { fr.x0 -= 1; fr.x1 += 1; }
     if (fr.y0 > 0 && !p->y_from_min) fr.y0 = 0;
     double pad = (fr.y1 - fr.y0) * 0.08 + 1e-9;
@@ -59,7 +62,7 @@ int cli_svg_plot(const char *path, const cli_plot *p) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return -1;
+    if (!f) cli_die("out of memory writing %s", path);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
                "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             fr.W, fr.H, fr.W, fr.H);
@@ -107,8 +110,8 @@ int cli_svg_plot(const char *path, const cli_plot *p) {
         fputs("</text></g>\n", f);
     }
     fputs("</svg>\n", f);
-    if (fclose(f)) { free(buf); return -1; }
+    if (fclose(f)) cli_die("out of memory writing %s", path);
     mn_status st = mn_write_file_atomic(path, buf, len);
     free(buf);
-    return st == MN_OK ? 0 : -2;
+    cli_check(st);
 }

@@ -17,9 +17,8 @@ typedef struct cli_plot {
     const cli_series *s;
 } cli_plot;
 
-/* Writes the plot atomically: 0; -1 when there is nothing finite to plot
- * (or x <= 0 on a log axis); -2 when the file cannot be written (mn_errmsg
- * says why). */
-int cli_svg_plot(const char *path, const cli_plot *p);
+/* Writes the plot atomically, or dies with one line: nothing finite to
+ * plot, x <= 0 on a log axis, or the file cannot be written. */
+void cli_svg_plot(const char *path, const cli_plot *p);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_svg.h"
 #include "minnow/exits.h"
 #include "minnow/io.h"
 #include "core/file.h"
@@ -39,41 +40,14 @@ static void exit_names(const mn_graph *g, const mn_exits *ex, char *buf, size_t 
     }
 }
 
-/* Error (%) against average MFLOPs (MACs): one polyline, a dot per threshold. */
+/* Error (%) against average MMACs: one line, a point per threshold. */
 static void write_svg(const char *path, const mn_exit_result *r, int n, const char *title) {
-    char buf[16384];
-    size_t len = 0;
-    const double W = 560, H = 360, L = 60, R = 20, T = 30, B = 50;
-    double xmax = (double)r[0].full_macs * 1.05, ymax = 0;
-    for (int i = 0; i < n; i++) if (100.0 * r[i].error > ymax) ymax = 100.0 * r[i].error;
-    ymax = ymax * 1.15 + 0.1;
-#define P(...) len += (size_t)snprintf(buf + len, len < sizeof buf ? sizeof buf - len : 0, __VA_ARGS__)
-    P("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-      W, H, W, H);
-    P("<text x=\"%g\" y=\"18\" text-anchor=\"middle\">%s</text>\n", W / 2, title);
-    P("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
-    P("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", L, T, L, H - B);
-    for (int t = 0; t <= 4; t++) {
-        double xv = xmax * t / 4, yv = ymax * t / 4;
-        double x = L + (W - L - R) * t / 4, y = H - B - (H - T - B) * t / 4;
-        P("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.2f</text>\n", x, H - B + 16, xv / 1e6);
-        P("<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.2f</text>\n", L - 6, y + 4, yv);
-    }
-    P("<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">average MMACs per sample</text>\n", (L + W - R) / 2, H - 12);
-    P("<text x=\"14\" y=\"%g\" transform=\"rotate(-90 14 %g)\" text-anchor=\"middle\">error (%%)</text>\n",
-      (T + H - B) / 2, (T + H - B) / 2);
-    P("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
-    for (int i = 0; i < n; i++)
-        P("%.1f,%.1f ", L + (W - L - R) * r[i].avg_macs / xmax, H - B - (H - T - B) * 100.0 * r[i].error / ymax);
-    P("\"/>\n");
-    for (int i = 0; i < n; i++)
-        P("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#1f77b4\"><title>P&gt;=%g</title></circle>\n",
-          L + (W - L - R) * r[i].avg_macs / xmax, H - B - (H - T - B) * 100.0 * r[i].error / ymax, (double)g_sweep[i]);
-    P("</svg>\n");
-#undef P
-    if (len >= sizeof buf) cli_die("SVG plot too large");
-    cli_check(mn_write_file_atomic(path, buf, len));
+    double x[64], y[64];
+    if (n > 64) n = 64;
+    for (int i = 0; i < n; i++) x[i] = r[i].avg_macs / 1e6, y[i] = 100.0 * r[i].error;
+    cli_series s = {"thresholds", n, x, y, NULL, NULL};
+    cli_plot pl = {title, "average MMACs per sample", "error (%)", 0, 0, 0, 1, &s};
+    cli_svg_plot(path, &pl);
 }
 
 static int early_exit(const cli_args *a, const char *path, mn_graph *g, const mn_dataset *d, int batch) {

@@ -106,9 +106,7 @@ int cmd_plot(int argc, char **argv) {
                              ser[s].bars ? ser[s].hi : NULL};
     cli_plot pl = {cli_str(&a, "title", ""), cli_str(&a, "x", "x"), cli_str(&a, "y", "y"), cli_flag(&a, "logx"),
                    cli_flag(&a, "reverse-x"), cli_flag(&a, "y-from-min"), ns, cs};
-    int rc = cli_svg_plot(out, &pl);
-    if (rc == -2) cli_check(MN_EIO);
-    if (rc) cli_die("%s: nothing finite to plot", in);
+    cli_svg_plot(out, &pl);
     for (int s = 0; s < ns; s++) free(ser[s].x), free(ser[s].y), free(ser[s].lo), free(ser[s].hi);
     printf("plot: %s (%d series, %d points)\n", out, ns, npts);
     return 0;

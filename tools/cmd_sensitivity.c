@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_svg.h"
 #include "minnow/io.h"
 #include "minnow/prune.h"
 #include "core/file.h"
@@ -40,65 +41,23 @@ static void parse_levels(const char *s, float *lv, int *n) {
     if (*n == 0) cli_die("--levels is empty");
 }
 
-/* The plot: x = sparsity, y = val error, one line per layer. */
+/* The plot: x = weights pruned (%), y = val error (%), one line per layer. */
 static void write_svg(const char *path, const mn_graph *g, const int *layers, int nl, const float *lv,
                       int nlv, const float *err) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) cli_die("out of memory writing %s", path);
-    static const char *colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-    const double W = 640, H = 420, L = 60, R = 150, T = 30, B = 50, pw = W - L - R, ph = H - T - B;
-    float ymax = 0;
-    for (int i = 0; i < nl * nlv; i++) if (err[i] > ymax) ymax = err[i];
-    double top = 100 * ymax <= 10 ? 10 : 100 * ymax <= 25 ? 25 : 100 * ymax <= 50 ? 50 : 100;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    fprintf(f, "<rect width=\"%g\" height=\"%g\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%g\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Pruning sensitivity (%s)</text>\n",
-            L + pw / 2, mn_graph_get_meta(g, "arch") ? mn_graph_get_meta(g, "arch") : "model");
-    for (int k = 0; k <= 5; k++) { /* grid and ticks */
-        double y = T + ph - ph * k / 5, x = L + pw * k / 5;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>\n", L, y, L + pw, y);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%g%%</text>\n", L - 6, y + 4, top * k / 5);
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>\n", x, T, x, T + ph);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%d%%</text>\n", x, T + ph + 16, 20 * k);
-    }
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">weights pruned</text>\n", L + pw / 2, H - 10);
-    fprintf(f, "<text transform=\"translate(16 %g) rotate(-90)\" text-anchor=\"middle\">val error</text>\n", T + ph / 2);
-    for (int l = 0; l < nl; l++) {
-        const char *c = colors[l % 10];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
-        for (int j = 0; j < nlv; j++) {
-            double e = 100 * err[l * nlv + j];
-            fprintf(f, "%s%.1f,%.1f", j ? " " : "", L + pw * lv[j], T + ph - ph * (e > top ? top : e) / top);
-        }
-        fprintf(f, "\"/>\n");
-        for (int j = 0; j < nlv; j++) {
-            double e = 100 * err[l * nlv + j];
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", L + pw * lv[j],
-                    T + ph - ph * (e > top ? top : e) / top, c);
-        }
-        double ly = T + 10 + 18 * l;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\"/>\n", W - R + 12,
-                ly, W - R + 32, ly, c);
-        /* Layer names come from the file: escape what XML cares about. */
-        fprintf(f, "<text x=\"%g\" y=\"%g\">", W - R + 38, ly + 4);
-        for (const char *s = g->params[layers[l]].name; *s; s++) {
-            if (*s == '<') fputs("&lt;", f);
-            else if (*s == '>') fputs("&gt;", f);
-            else if (*s == '&') fputs("&amp;", f);
-            else if ((unsigned char)*s >= 32 && *s != '"') fputc(*s, f);
-        }
-        fprintf(f, "</text>\n");
-    }
-    fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) cli_die("out of memory writing %s", path);
-    mn_status st = mn_write_file_atomic(path, buf, len);
-    free(buf);
-    cli_check(st);
+    double *x = malloc(sizeof(double) * (size_t)nlv), *y = malloc(sizeof(double) * (size_t)(nl * nlv));
+    cli_series *s = malloc(sizeof(cli_series) * (size_t)nl);
+    if (!x || !y || !s) cli_die("out of memory writing %s", path);
+    for (int j = 0; j < nlv; j++) x[j] = 100.0 * lv[j];
+    for (int i = 0; i < nl * nlv; i++) y[i] = 100.0 * err[i];
+    for (int l = 0; l < nl; l++) s[l] = (cli_series){g->params[layers[l]].name, nlv, x, y + l * nlv, NULL, NULL};
+    char title[160];
+    snprintf(title, sizeof title, "Pruning sensitivity (%s)",
+             mn_graph_get_meta(g, "arch") ? mn_graph_get_meta(g, "arch") : "model");
+    cli_plot pl = {title, "weights pruned (%)", "val error (%)", 0, 0, 0, nl, s};
+    cli_svg_plot(path, &pl);
+    free(x);
+    free(y);
+    free(s);
 }
 
 int cmd_sensitivity(int argc, char **argv) {
