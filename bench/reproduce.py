@@ -418,8 +418,9 @@ def plot_dc_sweep(c, row, results):
 
 def row_dc_sweep(net, levels, bits):
     """The Deep Compression trade-off: prune (one global threshold, 5
-    steps of 3 epochs) to each sparsity, share at each bit width, Huffman-
-    code; file bytes and error for every pair."""
+    steps of 3 epochs of SGD as in the shipped recipe) to each sparsity,
+    share at each bit width, Huffman-code; file bytes and error for every
+    pair."""
     def run(c, seed):
         dense, d = c.dense(net, seed)
         out = {"dense": d["val_error"]}
@@ -429,7 +430,8 @@ def row_dc_sweep(net, levels, bits):
                 rec = os.path.join(c.out, "sweep-%s-%g-%d.yaml" % (net, s, b))
                 with open(rec, "w") as f:
                     f.write("name: sweep\npasses:\n  - prune:\n      method: magnitude\n      sparsity: %g\n"
-                            "      scope: global\n      steps: %d\n      finetune: %d\n      lr: 5.0e-4\n"
+                            "      scope: global\n      steps: %d\n      finetune: %d\n      opt: sgd\n      lr: 0.02\n"
+                            "      wd: 1.0e-4\n      batch: 128\n      sched: cosine\n"
                             "  - quantize:\n      method: kmeans\n      bits: %d\n      finetune: %d\n"
                             "      lr: 1.0e-3\n      bias_lr: 1.0e-4\n  - encode:\n      huffman: true\n"
                             % (s, c.E(5), c.E(3), b, c.E(4)))
