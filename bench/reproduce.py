@@ -106,12 +106,6 @@ class Ctx:
             opts += ["--epochs", "1"]
         return opts
 
-    def evaluate(self, path):
-        return self.minnow("eval-" + os.path.basename(path), ["eval", path] + self.data_eval())["error"]
-
-    def data_eval(self):
-        return ["--data", self.a.data, "--split", self.a.val]
-
 
 # ---- rows -------------------------------------------------------------------
 

@@ -110,6 +110,7 @@ static void test_errors(void **state) {
     bad("train: {}\n", "'train' is empty");
     bad("train:\n  arch: lenet5\n  lr: [1, 2]\n", "t.yaml:3: 'lr' must be a value");
     bad("train:\n  epochs: 2\n  epochs: 3\n", "t.yaml:3: 'epochs' given twice");
+    bad("train:\n  rewind-iter: 2\n  rewind_iter: 3\n", "t.yaml:3: 'rewind-iter' given twice");
     bad("", "empty");
     bad("- prune\n", "must be a mapping");
     bad("passes:\n  - prune: {sparsity: 0.5}\nextra: 1\n", "t.yaml:3: unknown key 'extra'");

@@ -30,7 +30,6 @@ void cli_check(mn_status st) {
     if (st != MN_OK) cli_die("%s", *mn_errmsg() ? mn_errmsg() : mn_status_name(st));
 }
 
-/* Looks `name` up in spec: 0 absent, 1 flag, 2 takes a value. */
 static int spec_kind(const char *spec, const char *name, size_t len) {
     const char *s = spec;
     while (*s) {
@@ -43,6 +42,8 @@ static int spec_kind(const char *spec, const char *name, size_t len) {
     }
     return 0;
 }
+
+int cli_spec_kind(const char *spec, const char *name) { return spec_kind(spec, name, strlen(name)); }
 
 void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char *help) {
     memset(a, 0, sizeof *a);

@@ -26,6 +26,8 @@ typedef struct cli_args {
  * missing values are usage errors (exit 2).  --help prints `help` and
  * exits 0. */
 void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char *help);
+/* Looks option `name` up in spec: 0 absent, 1 a flag, 2 takes a value. */
+int cli_spec_kind(const char *spec, const char *name);
 /* tools/cli_out.c.  Called by cli_parse: a spec token "@N" allows at most N
  * positional arguments; "o:" and "svg:" values are output files checked
  * with mn_output_check before any work ("o:dir": an output directory). */

@@ -43,8 +43,7 @@ static void fix_bias(mn_graph *g, const char *dir, const char *split, const char
     f->val0 = f->val1 = f->valk0 = f->valk1 = -1;
     if (have_val) {
         cli_load_data(dir, vsplit, &vk);
-        for (int c = 0; c < vk.nclass; c++)
-            if (c != f->k) cli_check(mn_dataset_drop_class(&vk, c));
+        cli_check(mn_dataset_filter_class(&vk, f->k, 1));
         f->nk = vk.n;
         cli_check(mn_eval(g, va, 250, &r));
         f->val0 = r.error;
@@ -115,7 +114,7 @@ int cmd_distill(int argc, char **argv) {
     int xk = (int)cli_int(&a, "exclude-class", -1, 0, 1 << 20);
     if (cli_flag(&a, "fix-bias") && xk < 0) cli_die("--fix-bias needs --exclude-class K");
     if (xk >= 0) {
-        cli_check(mn_dataset_drop_class(&tr, xk));
+        cli_check(mn_dataset_filter_class(&tr, xk, 0));
         if (!cli_flag(&a, "json")) printf("transfer set: %d samples without class %d\n", tr.n, xk);
     }
 

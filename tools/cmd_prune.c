@@ -199,8 +199,8 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
 }
 
 /* The training options must mean something for the method. */
-static void check_opts(const cli_args *a, int m, int gradual) {
-    int at_init = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(a, "arch"));
+/* at_init: the method starts from --arch (snip, lottery, random --arch). */
+static void check_opts(const cli_args *a, int m, int gradual, int at_init) {
     int trains = gradual || at_init;
     if (cli_flag(a, "epochs") && !trains)
         cli_die("--epochs applies to --schedule gradual, snip, lottery and random --arch; use --finetune");
@@ -253,12 +253,12 @@ int cmd_prune(int argc, char **argv) {
     if (strcmp(sched, "oneshot") && strcmp(sched, "gradual")) cli_die("unknown schedule '%s' (oneshot or gradual)", sched);
     int gradual = !strcmp(sched, "gradual");
     if (gradual && m != M_MAG) cli_die("--schedule gradual applies to magnitude pruning");
-    check_opts(&a, m, gradual);
+    int from_arch = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(&a, "arch"));
+    check_opts(&a, m, gradual, from_arch);
     const char *cs = cli_str(&a, "criterion", "l1");
     int crit = !strcmp(cs, "l1") ? MN_CRIT_L1 : !strcmp(cs, "l2") ? MN_CRIT_L2 : !strcmp(cs, "activity") ? MN_CRIT_ACTIVITY : -1;
     if (crit < 0) cli_die("unknown criterion '%s' (l1, l2 or activity)", cs);
     const char *in = NULL;
-    int from_arch = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(&a, "arch"));
     if (!from_arch) in = cli_pos(&a, 0, "input model IN.mnw");
     else if (a.npos) cli_die("%s starts from --arch, not from '%s'", ms, a.pos[0]);
     if (a.npos > 1) cli_die("unexpected argument '%s'", a.pos[1]);

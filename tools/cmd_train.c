@@ -95,17 +95,12 @@ static char **with_recipe(int *argc, char **argv) {
     }
     for (int i = 0; i < r.ntrain; i++) {
         const char *k = r.train_key[i], *v = r.train_val[i];
-        const char *spec = TRAIN_SPEC;
-        size_t len = strlen(k);
-        const char *hit = NULL;
-        for (const char *s = strstr(spec, k); s; s = strstr(s + 1, k))
-            if ((s == spec || s[-1] == ' ') && (s[len] == ' ' || s[len] == ':')) { hit = s; break; }
-        int bad = !hit;
+        int kind = cli_spec_kind(TRAIN_SPEC, k), bad = !kind;
         for (int j = 0; NOT_IN_RECIPE[j] && !bad; j++) bad = !strcmp(k, NOT_IN_RECIPE[j]);
         if (bad) cli_die("%s:%d: '%s' is not a training option a recipe may set (see minnow train --help)", path,
                          r.train_line[i], k);
         snprintf(opt[i], sizeof opt[i], "--%s", k);
-        if (hit[len] == ':') {
+        if (kind == 2) {
             av[n++] = opt[i];
             av[n++] = r.train_val[i];
         } else if (strchr("tTyY1", v[0]) || !strcmp(v, "on")) {

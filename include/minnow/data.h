@@ -38,10 +38,11 @@ mn_status mn_data_load_csv(const char *path, int label_col, mn_dataset *out);
 mn_status mn_data_load_cifar(const char *const *paths, int npaths,
                              mn_dataset *out);
 void mn_dataset_free(mn_dataset *d);
-/* Removes every sample labelled k, in place (nclass stays): a transfer set
- * without one class (Hinton et al. 2015's "no 3" experiment).  MN_EARG if
- * k is outside [0, nclass) or no sample would remain. */
-mn_status mn_dataset_drop_class(mn_dataset *d, int k);
+/* In place (nclass stays): keep == 0 removes every sample labelled k (a
+ * transfer set without one class, Hinton et al. 2015's "no 3"), keep != 0
+ * keeps only those.  MN_EARG if k is outside [0, nclass) or no sample would
+ * remain. */
+mn_status mn_dataset_filter_class(mn_dataset *d, int k, int keep);
 
 /* Per-channel mean and standard deviation over the whole set (c floats each). */
 void mn_data_stats(const mn_dataset *d, float *mean, float *std);

@@ -148,7 +148,7 @@ static mn_status targets(const prune_opts *o, const mn_graph *g, float *t, float
         for (int p = 0; p < g->nparams; p++) {
             t[p] = -1;
             if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) continue;
-            const float *w = g->w + g->params[p].off;
+            const float *w = mn_param_data(g, p);
             int64_t n = g->params[p].n, k = 0;
             for (int64_t i = 0; i < n; i++) k += fabsf(w[i]) < o->threshold;
             /* at least one weight per layer stays */

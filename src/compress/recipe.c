@@ -235,12 +235,12 @@ static mn_status parse_train(ctx *c, yaml_node_t *v, mn_recipe *r) {
         if (!val || !*val || strlen(val) >= sizeof r->train_val[0])
             return err(c, x, "'%s' must be a value of 1..%zu characters", key, sizeof r->train_val[0] - 1);
         if (r->ntrain == MN_RECIPE_MAX_TRAIN) return err(c, k, "more than %d training options", MN_RECIPE_MAX_TRAIN);
-        for (int i = 0; i < r->ntrain; i++)
-            if (!strcmp(r->train_key[i], key)) return err(c, k, "'%s' given twice", key);
         char *o = r->train_key[r->ntrain];
         strcpy(o, key);
         for (char *p = o; *p; p++)
             if (*p == '_') *p = '-';
+        for (int i = 0; i < r->ntrain; i++) /* as written or with '_' for '-' */
+            if (!strcmp(r->train_key[i], o)) return err(c, k, "'%s' given twice", o);
         strcpy(r->train_val[r->ntrain], val);
         r->train_line[r->ntrain++] = line_of(k);
     }

@@ -154,19 +154,20 @@ void mn_dataset_free(mn_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
-mn_status mn_dataset_drop_class(mn_dataset *d, int k) {
+mn_status mn_dataset_filter_class(mn_dataset *d, int k, int keep) {
     if (k < 0 || k >= d->nclass) return mn_error(MN_EARG, "class %d is not one of the data's 0..%d", k, d->nclass - 1);
     size_t isz = (size_t)d->c * d->h * d->w;
     int n = 0;
     for (int i = 0; i < d->n; i++) {
-        if (d->y[i] == k) continue;
+        if ((d->y[i] == k) != (keep != 0)) continue;
         if (n != i) {
             memmove(d->x + (size_t)n * isz, d->x + (size_t)i * isz, sizeof(float) * isz);
             d->y[n] = d->y[i];
         }
         n++;
     }
-    if (n == 0) return mn_error(MN_EARG, "every sample is of class %d: nothing would remain", k);
+    if (n == 0)
+        return mn_error(MN_EARG, keep ? "no sample is of class %d" : "every sample is of class %d: nothing would remain", k);
     d->n = n;
     return MN_OK;
 }
