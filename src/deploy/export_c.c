@@ -1,7 +1,6 @@
 /* The C generator (minnow/export_c.h): walks the finalized graph in its
  * topological order and writes, per node, a call on its buffers in one
- * scratch block.  Each node's output has its own region (no reuse: the
- * models this is for are small, and it keeps the code obvious). */
+ * scratch block, laid out by the liveness plan of export_c_plan.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,10 +16,7 @@ typedef struct gen {
     const mn_graph *g;
     mn_sb helpers, data, code;
     size_t bytes;
-    int64_t *off;      /* per node: offset (floats) into scratch, -1: the `in` pointer */
-    int *alias;        /* per node: node whose buffer it shares */
-    int64_t total;     /* floats of node buffers */
-    int64_t rb, xq;    /* offsets of the row buffer and the quantized-input buffer */
+    mn_cplan plan;     /* where each node's output lives in scratch */
     int used[16];      /* helper groups emitted */
     int math;
     int u64;           /* binary layers: model.c includes stdint.h */
@@ -112,9 +108,9 @@ static void need(gen *G, int h) {
 
 /* "in" or "s + OFF" for node i's buffer. */
 static void buf(gen *G, mn_sb *b, int i) {
-    while (G->alias[i] != i) i = G->alias[i];
-    if (G->off[i] < 0) mn_sb_printf(b, "in");
-    else mn_sb_printf(b, "s + %lld", (long long)G->off[i]);
+    i = G->plan.alias[i];
+    if (G->plan.off[i] < 0) mn_sb_printf(b, "in");
+    else mn_sb_printf(b, "s + %lld", (long long)G->plan.off[i]);
 }
 
 static mn_status weighted(gen *G, int i) {
@@ -143,10 +139,10 @@ static mn_status weighted(gen *G, int i) {
         mn_sb_float(c, w.act_hi);
         mn_sb_printf(c, ", ");
         mn_sb_float(c, w.act_scale);
-        mn_sb_printf(c, ", s + %lld);\n", (long long)G->xq);
+        mn_sb_printf(c, ", s + %lld);\n", (long long)G->plan.xq);
     }
     char rb[48];
-    snprintf(rb, sizeof rb, "s + %lld", (long long)G->rb);
+    snprintf(rb, sizeof rb, "s + %lld", (long long)G->plan.rb);
     if (n->op == MN_OP_DENSE) {
         if (w.kind == MN_CW_F32) {
             need(G, H_DENSE);
@@ -230,7 +226,7 @@ static mn_status node_code(gen *G, int i) {
                         "            float m = p%d[ch], inv = 1.0f / p%d[ch];\n"
                         "            for (i = 0; i < %lld; i++) s[%lld + ch * %lld + i] = (in[ch * %lld + i] - m) * inv;\n"
                         "        }\n    }\n",
-                     C, n->p[0], n->p[1], (long long)(numel / C), (long long)G->off[i], (long long)(numel / C),
+                     C, n->p[0], n->p[1], (long long)(numel / C), (long long)G->plan.off[i], (long long)(numel / C),
                      (long long)(numel / C));
         return MN_OK;
     }
@@ -332,38 +328,6 @@ static mn_status node_code(gen *G, int i) {
     }
 }
 
-/* Buffers: aliases share, the identity input reads `in`, others get space. */
-static mn_status layout(gen *G) {
-    const mn_graph *g = G->g;
-    int64_t maxcols = 1, maxin = 1;
-    for (int i = 0; i < g->nnodes; i++) {
-        const mn_node *n = &g->nodes[i];
-        G->alias[i] = i;
-        G->off[i] = 0;
-        if (n->op == MN_OP_DROPOUT || n->op == MN_OP_FLATTEN) { G->alias[i] = n->in[0]; continue; }
-        if (n->op == MN_OP_INPUT) {
-            const float *mean = mn_param_data(g, n->p[0]), *sd = mn_param_data(g, n->p[1]);
-            int ident = 1;
-            for (int k = 0; k < n->out.d[0]; k++) ident &= mean[k] == 0 && sd[k] == 1;
-            if (ident) { G->off[i] = -1; continue; }
-        }
-        if (n->op == MN_OP_DENSE || n->op == MN_OP_CONV) {
-            int rows, cols;
-            mn_param_matrix(g, n->p[0], &rows, &cols);
-            if (cols > maxcols) maxcols = cols;
-            int64_t in = mn_shape_numel(&g->nodes[n->in[0]].out);
-            if (in > maxin) maxin = in;
-        }
-        G->off[i] = G->total;
-        G->total += mn_shape_numel(&n->out);
-        if (G->total > (1 << 28)) return mn_error(MN_EUNSUPPORTED, "export-c: activations too large");
-    }
-    G->rb = G->total;
-    G->xq = G->rb + maxcols;
-    G->total = G->xq + maxin;
-    return MN_OK;
-}
-
 static mn_status write_in(const char *dir, const char *name, const mn_sb *b) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return mn_error(MN_EARG, "path too long");
@@ -403,9 +367,9 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
     gen G = {0};
     G.g = g;
-    G.off = calloc((size_t)g->nnodes, sizeof(int64_t));
-    G.alias = calloc((size_t)g->nnodes, sizeof(int));
-    mn_status st = (G.off && G.alias) ? layout(&G) : mn_error(MN_ENOMEM, "out of memory");
+    G.plan.off = calloc((size_t)g->nnodes, sizeof(int64_t));
+    G.plan.alias = calloc((size_t)g->nnodes, sizeof(int));
+    mn_status st = (G.plan.off && G.plan.alias) ? mn_cplan_layout(g, &G.plan) : mn_error(MN_ENOMEM, "out of memory");
     int64_t ni = mn_shape_numel(mn_graph_input_shape(g)), no = mn_shape_numel(mn_graph_output_shape(g));
     mn_sb_printf(&G.code, "int model_run(const float *in, float *out, void *scratch) {\n"
                           "    float *s = (float *)scratch;\n    (void)s;\n");
@@ -415,7 +379,7 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
         buf(&G, &G.code, g->output);
         mn_sb_printf(&G.code, ", sizeof(float) * %lld);\n    return 0;\n}\n", (long long)no);
     }
-    size_t scratch = sizeof(float) * (size_t)G.total;
+    size_t scratch = sizeof(float) * (size_t)G.plan.total;
     mn_sb h = {0}, c = {0};
     if (!st) {
         mn_sb_printf(&h, "/* Generated by minnow export-c.  Standalone C99: no malloc, no dependencies. */\n"
@@ -449,7 +413,7 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
     free(G.helpers.s);
     free(G.data.s);
     free(G.code.s);
-    free(G.off);
-    free(G.alias);
+    free(G.plan.off);
+    free(G.plan.alias);
     return st;
 }

@@ -8,6 +8,18 @@
 #include "deploy/strbuf.h"
 #include "store/store.h"
 
+/* The activation arena (export_c_plan.c), in floats: per node, the node
+ * whose buffer it uses (alias) and that buffer's offset (off; -1: the
+ * model's `in` pointer); arena = the planned buffers, naive = what one
+ * buffer per node would take; rb / xq: the row buffer and the quantized
+ * input copy after the arena; total = all of the scratch. */
+typedef struct mn_cplan {
+    int64_t *off;
+    int *alias;
+    int64_t arena, naive, rb, xq, total;
+} mn_cplan;
+mn_status mn_cplan_layout(const mn_graph *g, mn_cplan *p);
+
 /* How the emitted code reads a weight matrix (rows x cols). */
 typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK, MN_CW_BINARY, MN_CW__COUNT } mn_cw_kind;
 typedef struct mn_cw {
