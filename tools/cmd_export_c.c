@@ -7,7 +7,8 @@
 #include "minnow/export_c.h"
 
 static const char *HELP =
-    "usage: minnow export-c MODEL.mnw -o DIR [--check N [--data DIR] [--split val]] [--json]\n"
+    "usage: minnow export-c MODEL.mnw -o DIR [--target T] [--check N [--data DIR] [--split val]]\n"
+    "                       [--report] [--max-ram B] [--max-flash B] [--json]\n"
     "Writes DIR/model.c and DIR/model.h: standalone C99 for a device, holding the\n"
     "weights in their compressed storage (f32, CSR, int8 affine, codebook with\n"
     "Huffman-coded indices, packed sign bits of binary layers with XNOR/popcount)\n"
@@ -16,6 +17,18 @@ static const char *HELP =
     "with MODEL_IN_SIZE, MODEL_OUT_SIZE and MODEL_SCRATCH_BYTES.  No malloc, no\n"
     "libc beyond memcpy/memset (expf/tanhf only for softmax/tanh models).\n"
     "  -o DIR            output directory (created if missing)\n"
+    "  --target T        also write a program that runs the model on DIR/inputs.bin and\n"
+    "                    prints its outputs: main.c and a Makefile for host (cc), or for\n"
+    "                    cortex-m4 | cortex-m7 | cortex-m33 a bare-metal build for\n"
+    "                    arm-none-eabi-gcc (startup.c, link.ld) that `make run` starts in\n"
+    "                    qemu-system-arm (MPS2 AN386 / AN500 / AN505, semihosting I/O);\n"
+    "                    with --check N, DIR/inputs.bin and DIR/expected.bin hold the N\n"
+    "                    inputs and minnow's outputs (scripts/mcu.sh compares them)\n"
+    "  --report          print the memory plan: weight bytes per layer, flash (weights +\n"
+    "                    code estimate), RAM (activation arena of the liveness plan,\n"
+    "                    input/output, stack estimate)\n"
+    "  --max-ram B       refuse (exit 1, nothing written) if the planned RAM exceeds B bytes\n"
+    "  --max-flash B     ... if the planned flash exceeds B bytes\n"
     "  --check N         also write DIR/model_test.c: model_run on N images of the\n"
     "                    data split against minnow's own outputs\n"
     "  --data DIR        data for --check (DIR or data set name, default mnist)\n"
@@ -23,13 +36,39 @@ static const char *HELP =
     "  --tol X           largest |difference| model_test.c accepts (default 1e-4)\n"
     "  --json            one JSON object on stdout\n";
 
+static void report(FILE *o, const mn_export_c_info *f) {
+    fprintf(o, "%-16s %-9s %10s\n", "layer", "storage", "bytes");
+    for (int i = 0; i < f->nlayers; i++) fprintf(o, "%-16s %-9s %10zu\n", f->layers[i].name, f->layers[i].storage, f->layers[i].bytes);
+    fprintf(o, "flash: %zu bytes = weights %zu + code ~%zu (estimate)\n", f->flash_bytes, f->weight_bytes, f->code_bytes_est);
+    fprintf(o, "ram:   %zu bytes = activation arena %zu (one buffer per node: %zu) + input/output %zu + stack ~%zu (estimate)\n",
+           f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+}
+
+static void json(const mn_export_c_info *f, long fb, int nt, const char *target) {
+    printf("{\"weight_bytes\":%zu,\"mnw_bytes\":%ld,\"ratio\":%.4f,\"scratch_bytes\":%zu,\"in\":%d,\"out\":%d,"
+           "\"math\":%s,\"check\":%d,", f->weight_bytes, fb, fb > 0 ? (double)f->weight_bytes / (double)fb : 0,
+           f->scratch_bytes, f->in_size, f->out_size, f->needs_math ? "true" : "false", nt);
+    if (target) printf("\"target\":\"%s\",", target);
+    printf("\"plan\":{\"flash_bytes\":%zu,\"code_bytes_est\":%zu,\"ram_bytes\":%zu,\"arena_bytes\":%zu,"
+           "\"naive_arena_bytes\":%zu,\"io_bytes\":%zu,\"stack_bytes_est\":%zu},\"layers\":[",
+           f->flash_bytes, f->code_bytes_est, f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+    for (int i = 0; i < f->nlayers; i++)
+        printf("%s{\"name\":\"%s\",\"storage\":\"%s\",\"bytes\":%zu}", i ? "," : "", f->layers[i].name,
+               f->layers[i].storage, f->layers[i].bytes);
+    printf("]}\n");
+}
+
 int cmd_export_c(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 o:dir check: data: split: tol: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: report max-ram: max-flash: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.mnw"), *dir = cli_str(&a, "o", NULL);
     if (!dir) cli_die("-o DIR is required (see --help)");
     int nt = (int)cli_int(&a, "check", 0, 0, 10000);
     float tol = (float)cli_num(&a, "tol", 1e-4, 0, 1e30);
+    const char *target = cli_str(&a, "target", NULL);
+    if (target && !mn_export_c_target_known(target))
+        cli_die("--target: unknown target '%s' (one of %s)", target, mn_export_c_targets());
+    double max_ram = cli_num(&a, "max-ram", 0, 0, 1e15), max_flash = cli_num(&a, "max-flash", 0, 0, 1e15);
     mn_graph g;
     cli_load_model(in, &g);
     float *x = NULL, *y = NULL;
@@ -47,13 +86,22 @@ int cmd_export_c(int argc, char **argv) {
         cli_check(mn_graph_reserve(&g, nt));
         memcpy(y, mn_graph_forward(&g, x, nt, 0), sizeof(float) * (size_t)(no * nt));
     }
+    /* The plan first: a model over budget writes nothing. */
     mn_export_c_info info;
+    cli_check(mn_export_c(&g, NULL, NULL, NULL, 0, tol, &info));
+    if (cli_flag(&a, "report")) report(cli_flag(&a, "json") ? stderr : stdout, &info);
+    if (max_ram > 0 && (double)info.ram_bytes > max_ram)
+        cli_die("the model needs %zu bytes of RAM (arena %zu, input/output %zu, stack ~%zu), more than --max-ram %.0f",
+                info.ram_bytes, info.scratch_bytes, info.io_bytes, info.stack_bytes_est, max_ram);
+    if (max_flash > 0 && (double)info.flash_bytes > max_flash)
+        cli_die("the model needs %zu bytes of flash (weights %zu, code ~%zu), more than --max-flash %.0f",
+                info.flash_bytes, info.weight_bytes, info.code_bytes_est, max_flash);
     cli_check(mn_export_c(&g, dir, x, y, nt, tol, &info));
+    if (target) cli_check(mn_export_c_harness(dir, target));
+    if (target && nt > 0) cli_check(mn_export_c_io(dir, x, y, nt, info.in_size, info.out_size));
     long fb = cli_file_size(in);
     if (cli_flag(&a, "json"))
-        printf("{\"weight_bytes\":%zu,\"mnw_bytes\":%ld,\"ratio\":%.4f,\"scratch_bytes\":%zu,\"in\":%d,\"out\":%d,"
-               "\"math\":%s,\"check\":%d}\n", info.weight_bytes, fb, fb > 0 ? (double)info.weight_bytes / (double)fb : 0,
-               info.scratch_bytes, info.in_size, info.out_size, info.needs_math ? "true" : "false", nt);
+        json(&info, fb, nt, target);
     else
         fprintf(stderr, "wrote %s/model.c, %s/model.h: %zu bytes of weights (the .mnw file: %ld bytes), %zu bytes of scratch\n",
                 dir, dir, info.weight_bytes, fb, info.scratch_bytes);

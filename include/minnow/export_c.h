@@ -24,11 +24,29 @@
 extern "C" {
 #endif
 
+/* One weighted layer of the export: its const arrays' bytes. */
+typedef struct mn_export_c_layer {
+    char name[32];
+    const char *storage;   /* "f32", "csr", "affine", "codebook", "binary" */
+    size_t bytes;
+} mn_export_c_layer;
+
+/* The memory plan, known before anything is built.  Flash: the const
+ * weight arrays (exact) and an estimate of model.c's code; RAM: the
+ * scratch of the liveness plan (exact), the input and output arrays, and
+ * an estimate of model_run's stack (its local arrays plus a margin). */
 typedef struct mn_export_c_info {
     size_t weight_bytes;   /* sum of the sizes of the emitted const arrays */
-    size_t scratch_bytes;  /* MODEL_SCRATCH_BYTES */
+    size_t scratch_bytes;  /* MODEL_SCRATCH_BYTES: planned arena + row buffers */
+    size_t naive_bytes;    /* what one buffer per node would have taken */
+    size_t code_bytes_est; /* model.c's machine code, estimated */
+    size_t stack_bytes_est;
+    size_t io_bytes;       /* the caller's input and output floats */
+    size_t flash_bytes, ram_bytes; /* weights + code; scratch + io + stack */
     int in_size, out_size;
     int needs_math;        /* model.c includes math.h (softmax / tanh) */
+    int nlayers;
+    mn_export_c_layer layers[64]; /* the first 64 weighted layers */
 } mn_export_c_info;
 
 /* Generates the two sources into dir (created if missing; files written
@@ -36,10 +54,25 @@ typedef struct mn_export_c_info {
  * program that runs model_run on the ntest inputs test_x (ntest * in_size
  * floats) and compares with test_y (ntest * out_size floats, minnow's own
  * outputs), printing the largest difference; it exits 1 if that exceeds
- * tol.  info may be NULL. */
+ * tol.  info may be NULL.  With dir NULL nothing is written: info alone
+ * (the plan, to check a budget before writing anything). */
 mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x,
                       const float *test_y, int ntest, float tol,
                       mn_export_c_info *info);
+
+/* The build harness for a target, beside model.c/model.h in dir: main.c
+ * (model_run on every input of inputs.bin, outputs printed as the hex bits
+ * of their floats, then the work per inference) and a Makefile; for
+ * "cortex-m4", "cortex-m7" and "cortex-m33" also startup.c and link.ld of
+ * a bare-metal program for QEMU's MPS2 board of that core (AN386, AN500,
+ * AN505), I/O by semihosting, built by arm-none-eabi-gcc. */
+mn_status mn_export_c_harness(const char *dir, const char *target);
+/* Whether target names one of the above; the list, for messages. */
+int mn_export_c_target_known(const char *target);
+const char *mn_export_c_targets(void);
+/* dir/inputs.bin and dir/expected.bin: n inputs of in floats and minnow's
+ * n outputs of out floats, raw little-endian f32. */
+mn_status mn_export_c_io(const char *dir, const float *x, const float *y, int n, int in, int out);
 
 #ifdef __cplusplus
 }

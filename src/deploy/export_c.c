@@ -17,6 +17,9 @@ typedef struct gen {
     mn_sb helpers, data, code;
     size_t bytes;
     mn_cplan plan;     /* where each node's output lives in scratch */
+    mn_export_c_info *info; /* per-layer bytes go here (may be NULL) */
+    int nemitted;      /* nodes that emitted code */
+    size_t stack;      /* largest local arrays of one node, bytes */
     int used[16];      /* helper groups emitted */
     int math;
     int u64;           /* binary layers: model.c includes stdint.h */
@@ -118,8 +121,16 @@ static mn_status weighted(gen *G, int i) {
     const mn_node *n = &g->nodes[i];
     mn_sb *c = &G->code;
     mn_cw w;
+    size_t before = G->bytes;
     mn_status st = mn_cw_emit_weight(g, n->p[0], &G->data, &G->bytes, &w);
     if (st) return st;
+    static const char *const kinds[] = {"f32", "csr", "affine", "codebook", "binary"};
+    if (G->info && G->info->nlayers < (int)(sizeof G->info->layers / sizeof G->info->layers[0])) {
+        mn_export_c_layer *l = &G->info->layers[G->info->nlayers++];
+        snprintf(l->name, sizeof l->name, "%s", n->name);
+        l->storage = kinds[w.kind];
+        l->bytes = G->bytes - before;
+    }
     char nm[32];
     snprintf(nm, sizeof nm, "p%d", n->p[1]);
     mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[1]), g->params[n->p[1]].n, &G->bytes);
@@ -195,7 +206,20 @@ static mn_status binary(gen *G, int i) {
     if (!st) {
         if (n->op != MN_OP_SIGN) need(G, H_KIND0 + MN_CW_BINARY);
         mn_cb_bufs b = {x, y, pre};
+        size_t before = G->bytes;
         st = mn_cb_node(g, i, &b, &G->data, &G->code, &G->bytes);
+        if (!st && n->op != MN_OP_SIGN) {
+            int rows, cols;
+            mn_param_matrix(g, n->p[0], &rows, &cols);
+            size_t words = 2 * 8 * (size_t)((cols + 63) / 64); /* xb[], xv[] of packed bits */
+            if (words > G->stack) G->stack = words;
+            if (G->info && G->info->nlayers < (int)(sizeof G->info->layers / sizeof G->info->layers[0])) {
+                mn_export_c_layer *l = &G->info->layers[G->info->nlayers++];
+                snprintf(l->name, sizeof l->name, "%s", n->name);
+                l->storage = "binary";
+                l->bytes = G->bytes - before;
+            }
+        }
     }
     free(x);
     free(y);
@@ -364,16 +388,22 @@ static mn_status test_prog(const mn_graph *g, const char *dir, const float *x, c
 mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
                       float tol, mn_export_c_info *info) {
     if (!g->finalized) return mn_error(MN_EARG, "export-c: graph not finalized");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
+    if (dir && mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
     gen G = {0};
     G.g = g;
+    if (info) memset(info, 0, sizeof *info);
+    G.info = info;
     G.plan.off = calloc((size_t)g->nnodes, sizeof(int64_t));
     G.plan.alias = calloc((size_t)g->nnodes, sizeof(int));
     mn_status st = (G.plan.off && G.plan.alias) ? mn_cplan_layout(g, &G.plan) : mn_error(MN_ENOMEM, "out of memory");
     int64_t ni = mn_shape_numel(mn_graph_input_shape(g)), no = mn_shape_numel(mn_graph_output_shape(g));
     mn_sb_printf(&G.code, "int model_run(const float *in, float *out, void *scratch) {\n"
                           "    float *s = (float *)scratch;\n    (void)s;\n");
-    for (int i = 0; i < g->nnodes && !st; i++) st = node_code(&G, i);
+    for (int i = 0; i < g->nnodes && !st; i++) {
+        size_t before = G.code.n;
+        st = node_code(&G, i);
+        G.nemitted += G.code.n > before;
+    }
     if (!st) {
         mn_sb_printf(&G.code, "    memcpy(out, ");
         buf(&G, &G.code, g->output);
@@ -398,12 +428,22 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
                      G.data.s ? G.data.s : "", G.code.s ? G.code.s : "");
         if (h.err || c.err || G.helpers.err || G.data.err || G.code.err) st = mn_error(MN_ENOMEM, "out of memory");
     }
-    if (!st) st = write_in(dir, "model.c", &c);
-    if (!st) st = write_in(dir, "model.h", &h);
-    if (!st && test_x && test_y && ntest > 0) st = test_prog(g, dir, test_x, test_y, ntest, tol);
+    if (!st && dir) st = write_in(dir, "model.c", &c);
+    if (!st && dir) st = write_in(dir, "model.h", &h);
+    if (!st && dir && test_x && test_y && ntest > 0) st = test_prog(g, dir, test_x, test_y, ntest, tol);
     if (!st && info) {
+        int helpers = 0;
+        for (int k = 0; k < H__COUNT; k++) helpers += G.used[k];
         info->weight_bytes = G.bytes;
         info->scratch_bytes = scratch;
+        info->naive_bytes = sizeof(float) * (size_t)(G.plan.naive + G.plan.total - G.plan.arena); /* same row buffers */
+        /* Thumb-2 at -O2: about this much per helper and per node, from
+         * the LeNets' model.o; `scripts/mcu.sh` prints the real size. */
+        info->code_bytes_est = 300 * (size_t)helpers + 200 * (size_t)G.nemitted + 64;
+        info->stack_bytes_est = G.stack + 256;
+        info->io_bytes = sizeof(float) * (size_t)(ni + no);
+        info->flash_bytes = info->weight_bytes + info->code_bytes_est;
+        info->ram_bytes = info->scratch_bytes + info->io_bytes + info->stack_bytes_est;
         info->in_size = (int)ni;
         info->out_size = (int)no;
         info->needs_math = G.math;

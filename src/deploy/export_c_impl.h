@@ -27,6 +27,7 @@ typedef struct mn_cw {
     int p, rows, cols;
     int bin_mask;           /* binary: has a nonzero plane */
     int has_act;            /* affine: its input is quantized first */
+    int nib;                /* affine: 4-bit codes packed two to a byte (p<P>_q4) */
     float act_inv, act_lo, act_hi, act_scale;
 } mn_cw;
 

@@ -197,10 +197,29 @@ static mn_status emit_affine(const mn_graph *g, int p, const mn_store *st, mn_sb
     long *v = malloc(sizeof(long) * (size_t)(n > a.nscale ? n : a.nscale));
     if (!v) return mn_error(MN_ENOMEM, "out of memory");
     char nm[64];
-    for (int64_t i = 0; i < n; i++) v[i] = a.q[i];
-    snprintf(nm, sizeof nm, "p%d_q", p);
-    iarray(d, "signed char", nm, v, n, 1, bytes);
-    for (int i = 0; i < a.nscale; i++) v[i] = a.zero[i];
+    /* Codes of 4 bits or fewer go two to a byte, as offsets from the
+     * smallest code (folded into the zero points): the device's flash
+     * holds the bits the file does. */
+    int qlo = 127, qhi = -128;
+    for (int64_t i = 0; i < n; i++) {
+        if (a.q[i] < qlo) qlo = a.q[i];
+        if (a.q[i] > qhi) qhi = a.q[i];
+    }
+    w->nib = a.bits <= 4 && n > 0 && qhi - qlo <= 15;
+    if (w->nib) {
+        for (int64_t i = 0; i < (n + 1) / 2; i++) {
+            int lo = a.q[2 * i] - qlo, hi = 2 * i + 1 < n ? a.q[2 * i + 1] - qlo : 0;
+            v[i] = lo | hi << 4;
+        }
+        snprintf(nm, sizeof nm, "p%d_q4", p);
+        iarray(d, "unsigned char", nm, v, (n + 1) / 2, 1, bytes);
+    } else {
+        for (int64_t i = 0; i < n; i++) v[i] = a.q[i];
+        snprintf(nm, sizeof nm, "p%d_q", p);
+        iarray(d, "signed char", nm, v, n, 1, bytes);
+        qlo = 0;
+    }
+    for (int i = 0; i < a.nscale; i++) v[i] = a.zero[i] - qlo;
     snprintf(nm, sizeof nm, "p%d_z", p);
     iarray(d, "int", nm, v, a.nscale, 4, bytes);
     free(v);
@@ -275,6 +294,16 @@ void mn_cw_emit_helpers(mn_sb *c, mn_cw_kind kind) {
             "                                long r, int cols, float *rb) {\n"
             "    int c, k = ns > 1 ? (int)r : 0;\n"
             "    for (c = 0; c < cols; c++) rb[c] = sc[k] * (float)(q[r * cols + c] - z[k]);\n"
+            "    return rb;\n"
+            "}\n"
+            "/* The same with 4-bit codes, two to a byte (low nibble first). */\n"
+            "static inline const float *mdl_aff4_row(const unsigned char *q, const float *sc, const int *z, int ns,\n"
+            "                                 long r, int cols, float *rb) {\n"
+            "    int c, k = ns > 1 ? (int)r : 0;\n"
+            "    for (c = 0; c < cols; c++) {\n"
+            "        unsigned long i = (unsigned long)r * (unsigned long)cols + (unsigned long)c;\n"
+            "        rb[c] = sc[k] * (float)((int)(q[i >> 1] >> ((i & 1) * 4) & 15) - z[k]);\n"
+            "    }\n"
             "    return rb;\n"
             "}\n"
             "/* Round half to even without libm (|t| <= 255 here). */\n"
@@ -363,8 +392,10 @@ void mn_cw_row_expr(mn_sb *c, const mn_cw *w, const char *rb) {
     switch (w->kind) {
     case MN_CW_F32: mn_sb_printf(c, "p%d + (long)r * %d", p, w->cols); break;
     case MN_CW_CSR: mn_sb_printf(c, "mdl_csr_row(p%d_rp, p%d_ci, p%d_v, r, %d, %s)", p, p, p, w->cols, rb); break;
-    case MN_CW_AFFINE: mn_sb_printf(c, "mdl_aff_row(p%d_q, p%d_s, p%d_z, (int)(sizeof p%d_s / sizeof p%d_s[0]), r, %d, %s)",
-                                    p, p, p, p, p, w->cols, rb); break;
+    case MN_CW_AFFINE:
+        mn_sb_printf(c, "%s(p%d_q%s, p%d_s, p%d_z, (int)(sizeof p%d_s / sizeof p%d_s[0]), r, %d, %s)",
+                     w->nib ? "mdl_aff4_row" : "mdl_aff_row", p, w->nib ? "4" : "", p, p, p, p, w->cols, rb);
+        break;
     case MN_CW_CODEBOOK: mn_sb_printf(c, "mdl_cb_row(&p%d_d, &cbs, r, %d, %s)", p, w->cols, rb); break;
     case MN_CW_BINARY:
         if (w->bin_mask) mn_sb_printf(c, "mdl_bin_row(p%d_w, p%d_m, ", p, p);
