@@ -10,7 +10,8 @@
 #
 #   scripts/mcu.sh MODEL.mnw TARGET DATA_DIR SPLIT N [TOL]
 #   TARGET: cortex-m4 | cortex-m7 | cortex-m33 | host
-# minnow is $MINNOW, else build/minnow.  MCU_KEEP=DIR keeps the build there;
+# minnow is $MINNOW, else build/minnow.  MCU_EXPORT_OPTS: more export-c
+# options (e.g. "--decode startup").  MCU_KEEP=DIR keeps the build there;
 # MCU_TIMEOUT (seconds, default 600) bounds the emulator run.
 # Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, make and
 # python3 (Debian packages).  docs/MCU.md.
@@ -42,7 +43,8 @@ else
   trap 'rm -rf "$D"' EXIT
 fi
 
-"$MINNOW" export-c "$MODEL" --target "$TARGET" -o "$D" --check "$N" --data "$DATA" --split "$SPLIT" --json \
+# shellcheck disable=SC2086 # MCU_EXPORT_OPTS is a list of options
+"$MINNOW" export-c "$MODEL" --target "$TARGET" -o "$D" --check "$N" --data "$DATA" --split "$SPLIT" --json ${MCU_EXPORT_OPTS:-} \
   >"$D/export.json" 2>"$D/export.log" || die "export-c failed: $(tail -1 "$D/export.log")"
 make -C "$D" >"$D/build.log" 2>&1 || die "build failed: $(tail -3 "$D/build.log")"
 (cd "$D" && timeout "${MCU_TIMEOUT:-600}" make -s run >run.txt 2>run.log)
@@ -86,7 +88,7 @@ def su(name):
     """Stack frames (bytes) of a file's functions, from gcc -fstack-usage."""
     p = os.path.join(d, name)
     return [int(l.split("\t")[1]) for l in open(p)] if os.path.exists(p) else []
-res = {"target": target, "n": n, "agree": agree, "max_abs_diff": worst}
+res = {"target": target, "n": n, "agree": agree, "max_abs_diff": worst, "decode": ex["decode"]}
 m = sections(os.path.join(d, "model.o"))
 model_flash = sum(v for k, v in m.items() if k.startswith((".text", ".rodata")))
 if target == "host":

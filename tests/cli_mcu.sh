@@ -85,6 +85,8 @@ passes:
   - encode: {huffman: true}
 YAML
 expect_ok "$BIN" compress "$T/mlp.mnw" --recipe "$T/dc.yaml" "${M[@]}" -o "$T/cb.mnw"
+sed 's/sparsity: 0.9/sparsity: 0.5/' "$T/dc.yaml" >"$T/dc_cnn.yaml" # the 1x1 conv has 12 weights
+expect_ok "$BIN" compress "$T/cnn.mnw" --recipe "$T/dc_cnn.yaml" "${M[@]}" -o "$T/cnn_cb.mnw"
 expect_ok "$BIN" binarize "$T/mlp.mnw" --method binaryconnect --epochs 1 --val none "${M[@]}" -o "$T/bc.mnw"
 expect_ok "$BIN" binarize "$T/bcnn.mnw" --method xnor --input-scale --epochs 1 --val none "${M[@]}" -o "$T/xnor.mnw"
 mcu "$T/mlp.mnw" cortex-m4 mnist 20
@@ -98,6 +100,16 @@ mcu "$T/int4.mnw" cortex-m4 mnist 20 5e-2
 expect_ok "$BIN" export-c "$T/int4.mnw" -o "$T/i4" --json
 check "$T/out" "[l['bytes'] for l in r['layers'] if l['name'] == 'fc1'][0] <= 784 * 64 // 2 + 1024"
 mcu "$T/cb.mnw" cortex-m4 mnist 20
+cp "$T/last.json" "$T/fly.json"
+# codebooks decoded once into RAM: the same outputs, fewer instructions, more RAM
+MCU_EXPORT_OPTS="--decode startup" mcu "$T/cb.mnw" cortex-m4 mnist 20
+"$PY" - "$T/fly.json" "$T/last.json" <<'PY' && ok || bad "--decode startup: $(cat "$T/last.json")"
+import json, sys
+f, s = (json.load(open(p)) for p in sys.argv[1:])
+assert s["decode"] == "startup" and f["decode"] == "fly"
+assert s["insns_per_inference"] < f["insns_per_inference"] and s["plan_ram_bytes"] > f["plan_ram_bytes"], (f, s)
+PY
+MCU_EXPORT_OPTS="--decode startup" mcu "$T/cnn_cb.mnw" cortex-m4 mnist 20
 mcu "$T/bc.mnw" cortex-m4 mnist 20
 mcu "$T/xnor.mnw" cortex-m4 mnist 20
 mcu "$T/cnn.mnw" cortex-m7 mnist 20

@@ -24,6 +24,9 @@ static const char *HELP =
     "                    qemu-system-arm (MPS2 AN386 / AN500 / AN505, semihosting I/O);\n"
     "                    with --check N, DIR/inputs.bin and DIR/expected.bin hold the N\n"
     "                    inputs and minnow's outputs (scripts/mcu.sh compares them)\n"
+    "  --decode WHEN     codebook layers: fly (default: Huffman streams decoded a row at a\n"
+    "                    time while the layer runs) | startup (decoded once, on the first\n"
+    "                    call, into RAM: faster, costs 3 bytes per weight kept)\n"
     "  --report          print the memory plan: weight bytes per layer, flash (weights +\n"
     "                    code estimate), RAM (activation arena of the liveness plan,\n"
     "                    input/output, stack estimate)\n"
@@ -40,18 +43,22 @@ static void report(FILE *o, const mn_export_c_info *f) {
     fprintf(o, "%-16s %-9s %10s\n", "layer", "storage", "bytes");
     for (int i = 0; i < f->nlayers; i++) fprintf(o, "%-16s %-9s %10zu\n", f->layers[i].name, f->layers[i].storage, f->layers[i].bytes);
     fprintf(o, "flash: %zu bytes = weights %zu + code ~%zu (estimate)\n", f->flash_bytes, f->weight_bytes, f->code_bytes_est);
-    fprintf(o, "ram:   %zu bytes = activation arena %zu (one buffer per node: %zu) + input/output %zu + stack ~%zu (estimate)\n",
-           f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+    fprintf(o, "ram:   %zu bytes = activation arena %zu (one buffer per node: %zu) + input/output %zu + stack ~%zu (estimate)",
+            f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+    if (f->decoded_bytes) fprintf(o, " + decoded codebooks %zu", f->decoded_bytes);
+    fprintf(o, "\n");
 }
 
-static void json(const mn_export_c_info *f, long fb, int nt, const char *target) {
+static void json(const mn_export_c_info *f, long fb, int nt, const char *target, const char *decode) {
     printf("{\"weight_bytes\":%zu,\"mnw_bytes\":%ld,\"ratio\":%.4f,\"scratch_bytes\":%zu,\"in\":%d,\"out\":%d,"
            "\"math\":%s,\"check\":%d,", f->weight_bytes, fb, fb > 0 ? (double)f->weight_bytes / (double)fb : 0,
            f->scratch_bytes, f->in_size, f->out_size, f->needs_math ? "true" : "false", nt);
     if (target) printf("\"target\":\"%s\",", target);
+    printf("\"decode\":\"%s\",", decode);
     printf("\"plan\":{\"flash_bytes\":%zu,\"code_bytes_est\":%zu,\"ram_bytes\":%zu,\"arena_bytes\":%zu,"
-           "\"naive_arena_bytes\":%zu,\"io_bytes\":%zu,\"stack_bytes_est\":%zu},\"layers\":[",
-           f->flash_bytes, f->code_bytes_est, f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+           "\"naive_arena_bytes\":%zu,\"io_bytes\":%zu,\"stack_bytes_est\":%zu,\"decoded_bytes\":%zu},\"layers\":[",
+           f->flash_bytes, f->code_bytes_est, f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est,
+           f->decoded_bytes);
     for (int i = 0; i < f->nlayers; i++)
         printf("%s{\"name\":\"%s\",\"storage\":\"%s\",\"bytes\":%zu}", i ? "," : "", f->layers[i].name,
                f->layers[i].storage, f->layers[i].bytes);
@@ -60,7 +67,7 @@ static void json(const mn_export_c_info *f, long fb, int nt, const char *target)
 
 int cmd_export_c(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: report max-ram: max-flash: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: decode: report max-ram: max-flash: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.mnw"), *dir = cli_str(&a, "o", NULL);
     if (!dir) cli_die("-o DIR is required (see --help)");
     int nt = (int)cli_int(&a, "check", 0, 0, 10000);
@@ -68,6 +75,9 @@ int cmd_export_c(int argc, char **argv) {
     const char *target = cli_str(&a, "target", NULL);
     if (target && !mn_export_c_target_known(target))
         cli_die("--target: unknown target '%s' (one of %s)", target, mn_export_c_targets());
+    const char *decode = cli_str(&a, "decode", "fly");
+    if (strcmp(decode, "fly") && strcmp(decode, "startup")) cli_die("--decode: fly or startup, not '%s'", decode);
+    mn_export_c_opts opts = {.decode_startup = !strcmp(decode, "startup")};
     double max_ram = cli_num(&a, "max-ram", 0, 0, 1e15), max_flash = cli_num(&a, "max-flash", 0, 0, 1e15);
     mn_graph g;
     cli_load_model(in, &g);
@@ -88,7 +98,7 @@ int cmd_export_c(int argc, char **argv) {
     }
     /* The plan first: a model over budget writes nothing. */
     mn_export_c_info info;
-    cli_check(mn_export_c(&g, NULL, NULL, NULL, 0, tol, &info));
+    cli_check(mn_export_c(&g, NULL, NULL, NULL, 0, tol, &opts, &info));
     if (cli_flag(&a, "report")) report(cli_flag(&a, "json") ? stderr : stdout, &info);
     if (max_ram > 0 && (double)info.ram_bytes > max_ram)
         cli_die("the model needs %zu bytes of RAM (arena %zu, input/output %zu, stack ~%zu), more than --max-ram %.0f",
@@ -96,12 +106,12 @@ int cmd_export_c(int argc, char **argv) {
     if (max_flash > 0 && (double)info.flash_bytes > max_flash)
         cli_die("the model needs %zu bytes of flash (weights %zu, code ~%zu), more than --max-flash %.0f",
                 info.flash_bytes, info.weight_bytes, info.code_bytes_est, max_flash);
-    cli_check(mn_export_c(&g, dir, x, y, nt, tol, &info));
+    cli_check(mn_export_c(&g, dir, x, y, nt, tol, &opts, &info));
     if (target) cli_check(mn_export_c_harness(dir, target));
     if (target && nt > 0) cli_check(mn_export_c_io(dir, x, y, nt, info.in_size, info.out_size));
     long fb = cli_file_size(in);
     if (cli_flag(&a, "json"))
-        json(&info, fb, nt, target);
+        json(&info, fb, nt, target, decode);
     else
         fprintf(stderr, "wrote %s/model.c, %s/model.h: %zu bytes of weights (the .mnw file: %ld bytes), %zu bytes of scratch\n",
                 dir, dir, info.weight_bytes, fb, info.scratch_bytes);

@@ -42,12 +42,22 @@ typedef struct mn_export_c_info {
     size_t code_bytes_est; /* model.c's machine code, estimated */
     size_t stack_bytes_est;
     size_t io_bytes;       /* the caller's input and output floats */
-    size_t flash_bytes, ram_bytes; /* weights + code; scratch + io + stack */
+    size_t decoded_bytes;  /* codebooks decoded into RAM (--decode startup) */
+    size_t flash_bytes, ram_bytes; /* weights + code; scratch + io + stack + decoded */
     int in_size, out_size;
     int needs_math;        /* model.c includes math.h (softmax / tanh) */
     int nlayers;
     mn_export_c_layer layers[64]; /* the first 64 weighted layers */
 } mn_export_c_info;
+
+/* How codebook layers run: their Huffman streams decoded a row at a time
+ * while the layer runs (the default: no RAM beyond a row), or decoded once,
+ * on the first call, into row pointers, u16 columns and u8 indices in RAM
+ * (static arrays in model.c; faster, and model_run is then not reentrant
+ * until that first call returns). */
+typedef struct mn_export_c_opts {
+    int decode_startup;
+} mn_export_c_opts;
 
 /* Generates the two sources into dir (created if missing; files written
  * atomically).  If test_x is non-NULL, also writes DIR/model_test.c: a
@@ -58,7 +68,7 @@ typedef struct mn_export_c_info {
  * (the plan, to check a budget before writing anything). */
 mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x,
                       const float *test_y, int ntest, float tol,
-                      mn_export_c_info *info);
+                      const mn_export_c_opts *opts, mn_export_c_info *info);
 
 /* The build harness for a target, beside model.c/model.h in dir: main.c
  * (model_run on every input of inputs.bin, outputs printed as the hex bits

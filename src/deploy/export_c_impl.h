@@ -28,6 +28,8 @@ typedef struct mn_cw {
     int bin_mask;           /* binary: has a nonzero plane */
     int has_act;            /* affine: its input is quantized first */
     int nib;                /* affine: 4-bit codes packed two to a byte (p<P>_q4) */
+    long nnz;               /* codebook: stored weights */
+    int unpacked;           /* codebook: decoded once into p<P>_urp/_uci/_uix (RAM) */
     float act_inv, act_lo, act_hi, act_scale;
 } mn_cw;
 

@@ -76,7 +76,7 @@ static size_t hbits(const uint64_t *freq, int nsym, const hcode *h) {
     return t;
 }
 
-static mn_status emit_codebook(const mn_graph *g, int p, const mn_store *st, mn_sb *d, size_t *bytes) {
+static mn_status emit_codebook(const mn_graph *g, int p, const mn_store *st, mn_sb *d, size_t *bytes, mn_cw *cw) {
     int k;
     const float *cb = mn_codebook_centroids(st, &k);
     if (!cb || k < 1 || k > 256) return mn_error(MN_EFORMAT, "export-c: %s: bad codebook", g->params[p].name);
@@ -93,6 +93,7 @@ static mn_status emit_codebook(const mn_graph *g, int p, const mn_store *st, mn_
         nnz++;
     }
     int dense = nnz == n;
+    cw->nnz = nnz;
     /* The filler length that gives the fewest bits. */
     static const int fills[] = {4, 8, 16, 32, 64, 128, 256};
     int best = 8;
@@ -253,7 +254,7 @@ mn_status mn_cw_emit_weight(const mn_graph *g, int p, mn_sb *data, size_t *bytes
     switch (st->kind) {
     case MN_ST_CSR: w->kind = MN_CW_CSR; return emit_csr(g, p, st, data, bytes);
     case MN_ST_AFFINE: w->kind = MN_CW_AFFINE; return emit_affine(g, p, st, data, bytes, w);
-    case MN_ST_CODEBOOK: w->kind = MN_CW_CODEBOOK; return emit_codebook(g, p, st, data, bytes);
+    case MN_ST_CODEBOOK: w->kind = MN_CW_CODEBOOK; return emit_codebook(g, p, st, data, bytes, w);
     case MN_ST_BINARY: w->kind = MN_CW_BINARY; return mn_cb_emit_planes(g, p, st, 1, data, bytes, &w->bin_mask);
     default:
         return mn_error(MN_EUNSUPPORTED, "export-c: %s: storage %s is not supported by export-c", g->params[p].name,
@@ -382,6 +383,45 @@ void mn_cw_emit_helpers(mn_sb *c, mn_cw_kind kind) {
             "        s->has = 0;\n"
             "    }\n"
             "    return rb;\n"
+            "}\n"
+            "/* Decoded once (export-c --decode startup): the stream as row pointers,\n"
+            " * u16 columns and u8 centroid indices in RAM. */\n"
+            "static inline void mdl_cb_unpack(const mdl_cb *d, int rows, int cols, unsigned int *rp, unsigned short *ci,\n"
+            "                                 unsigned char *ix) {\n"
+            "    unsigned long bit = 0;\n"
+            "    long pos = -1, k;\n"
+            "    int r = 0;\n"
+            "    rp[0] = 0;\n"
+            "    for (k = 0; k < d->nnz; k++) {\n"
+            "        if (d->fill) {\n"
+            "            int gp;\n"
+            "            while ((gp = mdl_huff(d->bits, &bit, d->gcnt, d->gsym)) == d->fill) pos += gp;\n"
+            "            pos += gp + 1;\n"
+            "        } else {\n"
+            "            pos++;\n"
+            "        }\n"
+            "        while (pos >= (long)(r + 1) * cols) rp[++r] = (unsigned int)k;\n"
+            "        ci[k] = (unsigned short)(pos - (long)r * cols);\n"
+            "        ix[k] = (unsigned char)mdl_huff(d->bits, &bit, d->icnt, d->isym);\n"
+            "    }\n"
+            "    while (r < rows) rp[++r] = (unsigned int)d->nnz;\n"
+            "}\n"
+            "static inline const float *mdl_cbu_row(const unsigned int *rp, const unsigned short *ci, const unsigned char *ix,\n"
+            "                                       const float *cb, long r, int cols, float *rb) {\n"
+            "    unsigned int k;\n"
+            "    memset(rb, 0, sizeof(float) * (size_t)cols);\n"
+            "    for (k = rp[r]; k < rp[r + 1]; k++) rb[ci[k]] = cb[ix[k]];\n"
+            "    return rb;\n"
+            "}\n"
+            "static inline void mdl_dense_cbu(const float *x, const unsigned int *rp, const unsigned short *ci,\n"
+            "                                 const unsigned char *ix, const float *cb, const float *b, int units, float *y) {\n"
+            "    int r;\n"
+            "    unsigned int k;\n"
+            "    for (r = 0; r < units; r++) {\n"
+            "        float acc = 0;\n"
+            "        for (k = rp[r]; k < rp[r + 1]; k++) acc += cb[ix[k]] * x[ci[k]];\n"
+            "        y[r] = b[r] + acc;\n"
+            "    }\n"
             "}\n\n", HMAX);
         break;
     }
@@ -396,7 +436,10 @@ void mn_cw_row_expr(mn_sb *c, const mn_cw *w, const char *rb) {
         mn_sb_printf(c, "%s(p%d_q%s, p%d_s, p%d_z, (int)(sizeof p%d_s / sizeof p%d_s[0]), r, %d, %s)",
                      w->nib ? "mdl_aff4_row" : "mdl_aff_row", p, w->nib ? "4" : "", p, p, p, p, w->cols, rb);
         break;
-    case MN_CW_CODEBOOK: mn_sb_printf(c, "mdl_cb_row(&p%d_d, &cbs, r, %d, %s)", p, w->cols, rb); break;
+    case MN_CW_CODEBOOK:
+        if (w->unpacked) mn_sb_printf(c, "mdl_cbu_row(p%d_urp, p%d_uci, p%d_uix, p%d_cb, r, %d, %s)", p, p, p, p, w->cols, rb);
+        else mn_sb_printf(c, "mdl_cb_row(&p%d_d, &cbs, r, %d, %s)", p, w->cols, rb);
+        break;
     case MN_CW_BINARY:
         if (w->bin_mask) mn_sb_printf(c, "mdl_bin_row(p%d_w, p%d_m, ", p, p);
         else mn_sb_printf(c, "mdl_bin_row(p%d_w, 0, ", p);
