@@ -11,7 +11,9 @@
 #   scripts/mcu.sh MODEL.mnw TARGET DATA_DIR SPLIT N [TOL]
 #   TARGET: cortex-m4 | cortex-m7 | cortex-m33 | host
 # minnow is $MINNOW, else build/minnow.  MCU_EXPORT_OPTS: more export-c
-# options (e.g. "--decode startup").  MCU_KEEP=DIR keeps the build there;
+# options (e.g. "--decode startup"); MCU_MAKE_OPTS: make's (e.g.
+# "EXTRA=-DMDL_PORTABLE": the portable C instead of the DSP instructions).
+# MCU_KEEP=DIR keeps the build there;
 # MCU_TIMEOUT (seconds, default 600) bounds the emulator run.
 # Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, make and
 # python3 (Debian packages).  docs/MCU.md.
@@ -46,7 +48,8 @@ fi
 # shellcheck disable=SC2086 # MCU_EXPORT_OPTS is a list of options
 "$MINNOW" export-c "$MODEL" --target "$TARGET" -o "$D" --check "$N" --data "$DATA" --split "$SPLIT" --json ${MCU_EXPORT_OPTS:-} \
   >"$D/export.json" 2>"$D/export.log" || die "export-c failed: $(tail -1 "$D/export.log")"
-make -C "$D" >"$D/build.log" 2>&1 || die "build failed: $(tail -3 "$D/build.log")"
+# shellcheck disable=SC2086
+make -C "$D" ${MCU_MAKE_OPTS:-} >"$D/build.log" 2>&1 || die "build failed: $(tail -3 "$D/build.log")"
 (cd "$D" && timeout "${MCU_TIMEOUT:-600}" make -s run >run.txt 2>run.log)
 rc=$?
 [ $rc = 124 ] && die "the run took more than ${MCU_TIMEOUT:-600} s"

@@ -28,7 +28,7 @@ typedef struct gen {
     int u64;           /* binary layers: model.c includes stdint.h */
 } gen;
 
-enum { H_DENSE, H_CONV, H_POOL, H_MISC, H_KIND0, H__COUNT = H_KIND0 + MN_CW__COUNT };
+enum { H_DENSE, H_CONV, H_POOL, H_MISC, H_INT, H_KIND0, H__COUNT = H_KIND0 + MN_CW__COUNT };
 _Static_assert(H__COUNT <= 16, "gen.used has room for every helper group");
 
 static void need(gen *G, int h) {
@@ -105,6 +105,7 @@ static void need(gen *G, int h) {
             "    }\n"
             "}\n\n");
         break;
+    case H_INT: mn_ci_emit_helpers(c); break;
     default:
         if (h == H_KIND0 + MN_CW_BINARY) G->u64 = 1;
         mn_cw_emit_helpers(c, (mn_cw_kind)(h - H_KIND0));
@@ -155,16 +156,10 @@ static mn_status weighted(gen *G, int i) {
     }
     if (w.kind == MN_CW_CODEBOOK && !w.unpacked)
         mn_sb_printf(c, "        mdl_cbs cbs;\n        mdl_cb_reset(&cbs, &p%d_d);\n", n->p[0]);
-    if (w.has_act) {
-        mn_sb_printf(c, "        x = mdl_qdq(x, %lld, ", (long long)mn_shape_numel(&g->nodes[n->in[0]].out));
-        mn_sb_float(c, w.act_inv);
-        mn_sb_printf(c, ", ");
-        mn_sb_float(c, w.act_lo);
-        mn_sb_printf(c, ", ");
-        mn_sb_float(c, w.act_hi);
-        mn_sb_printf(c, ", ");
-        mn_sb_float(c, w.act_scale);
-        mn_sb_printf(c, ", s + %lld);\n", (long long)G->plan.xq);
+    if (w.has_act) { /* int8 activations: the integer kernels (export_c_int.c) */
+        need(G, H_INT);
+        mn_ci_node(c, g, n, &w, G->plan.rb, G->plan.xq);
+        return MN_OK;
     }
     char rb[48];
     snprintf(rb, sizeof rb, "s + %lld", (long long)G->plan.rb);

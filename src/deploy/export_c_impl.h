@@ -43,6 +43,12 @@ void mn_cw_emit_helpers(mn_sb *code, mn_cw_kind kind);
  * variable `cbs`. */
 void mn_cw_row_expr(mn_sb *code, const mn_cw *w, const char *rb);
 
+/* Integer affine layers (export_c_int.c): the helpers (after the affine
+ * kind's), and node n's code inside its block, where x, y and r are
+ * declared; closes the block.  rb, xq: scratch offsets (floats). */
+void mn_ci_emit_helpers(mn_sb *code);
+void mn_ci_node(mn_sb *code, const mn_graph *g, const mn_node *n, const mn_cw *w, int64_t rb, int64_t xq);
+
 /* Binarized layers (export_c_bin.c).  The C expressions of a node's input
  * and output buffers, and of the pre-sign buffer an XNOR-Net input scale
  * reads (NULL when the node has none). */

@@ -315,18 +315,7 @@ void mn_cw_emit_helpers(mn_sb *c, mn_cw_kind kind) {
             "    else if (d < -0.5f || (d == -0.5f && (i & 1))) i--;\n"
             "    return (float)i;\n"
             "}\n"
-            "/* The layer's input as its integer kernel sees it: quantized and back. */\n"
-            "static inline const float *mdl_qdq(const float *x, long n, float inv, float lo, float hi, float sc, float *xq) {\n"
-            "    long i;\n"
-            "    for (i = 0; i < n; i++) {\n"
-            "        float t = x[i] * inv;\n"
-            "        if (t != t) t = 0.0f;\n"
-            "        t = t < lo ? lo : t;\n"
-            "        t = t > hi ? hi : t;\n"
-            "        xq[i] = sc * mdl_rne(t);\n"
-            "    }\n"
-            "    return xq;\n"
-            "}\n\n");
+            "\n");
         break;
     case MN_CW_CODEBOOK:
         mn_sb_printf(c,
