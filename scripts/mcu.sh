@@ -62,14 +62,16 @@ ex = json.load(open(os.path.join(d, "export.json")))
 no, n = ex["out"], ex["check"]
 raw = open(os.path.join(d, "expected.bin"), "rb").read()
 ref = struct.unpack("<%df" % (len(raw) // 4), raw)
-rows, work = [], None
+rows, work, painted = [], None, None
 for line in open(os.path.join(d, "run.txt")):
     f = line.split()
     if f and f[0] == "y":
         rows.append([struct.unpack("<f", struct.pack("<I", int(h, 16)))[0] for h in f[1:]])
     elif len(f) == 2 and f[0] in ("insns_per_inference", "ns_per_inference"):
         work = (f[0], int(f[1]))
-if len(rows) != n or any(len(r) != no for r in rows) or work is None:
+    elif len(f) == 2 and f[0] == "stack_bytes":
+        painted = int(f[1])
+if len(rows) != n or any(len(r) != no for r in rows) or work is None or (target != "host" and painted is None):
     sys.exit("mcu.sh: the device printed %d outputs for %d inputs; see %s/run.txt" % (len(rows), n, d))
 agree, worst = 0, 0.0
 for i, r in enumerate(rows):
@@ -87,26 +89,28 @@ def sections(path):
         if len(f) >= 2 and f[1].isdigit():
             s[f[0]] = int(f[1])
     return s
-def su(name):
-    """Stack frames (bytes) of a file's functions, from gcc -fstack-usage."""
-    p = os.path.join(d, name)
-    return [int(l.split("\t")[1]) for l in open(p)] if os.path.exists(p) else []
 res = {"target": target, "n": n, "agree": agree, "max_abs_diff": worst, "decode": ex["decode"]}
 m = sections(os.path.join(d, "model.o"))
-model_flash = sum(v for k, v in m.items() if k.startswith((".text", ".rodata")))
+def total(secs, *prefixes):
+    return sum(v for k, v in secs.items() if k.startswith(prefixes))
+# The model's own flash: model.o's code, constants and initialised data.
+model_flash = total(m, ".text", ".rodata", ".data")
 if target == "host":
     res["flash_bytes"] = model_flash
     res["ram_bytes"] = ex["plan"]["ram_bytes"]
 else:
     e = sections(os.path.join(d, "model.elf"))
-    # No recursion anywhere: main's frame plus every frame of model.c bounds
-    # the model's stack (libc's printf is not in it).
-    stack = sum(su("main.su")) + sum(su("model.su"))
+    # The whole program (harness, newlib's stdio and semihosting included).
     res["flash_bytes"] = e.get(".text", 0) + e.get(".ARM.exidx", 0) + e.get(".data", 0)
-    res["ram_bytes"] = e.get(".data", 0) + e.get(".bss", 0) + stack
-    res["stack_bytes"] = stack
+    res["ram_bytes"] = e.get(".data", 0) + e.get(".bss", 0) + (painted or 0)
+    # The model's own RAM: main.c's scratch, input and output arrays, model.c's
+    # data, and the stack model_run used (painted in QEMU).
+    res["model_ram_bytes"] = total(sections(os.path.join(d, "main.o")), ".bss", ".data") + total(m, ".data", ".bss") + painted
+    res["stack_bytes"] = painted
 res[work[0]] = work[1]
 res["model_flash_bytes"] = model_flash
+res["weight_bytes"] = ex["weight_bytes"]
+res["plan_stack_bytes"] = ex["plan"]["stack_bytes_est"]
 res["plan_flash_bytes"] = ex["plan"]["flash_bytes"]
 res["plan_ram_bytes"] = ex["plan"]["ram_bytes"]
 res["arena_bytes"] = ex["plan"]["arena_bytes"]

@@ -91,6 +91,20 @@ sed 's/sparsity: 0.9/sparsity: 0.5/' "$T/dc.yaml" >"$T/dc_cnn.yaml" # the 1x1 co
 expect_ok "$BIN" compress "$T/cnn.mnw" --recipe "$T/dc_cnn.yaml" "${M[@]}" -o "$T/cnn_cb.mnw"
 expect_ok "$BIN" binarize "$T/mlp.mnw" --method binaryconnect --epochs 1 --val none "${M[@]}" -o "$T/bc.mnw"
 expect_ok "$BIN" binarize "$T/bcnn.mnw" --method xnor --input-scale --epochs 1 --val none "${M[@]}" -o "$T/xnor.mnw"
+# The models on Cortex-M4 and M7, 100 val images each: every class
+# equal to minnow's, int8 bit-exact, float within 1e-3; the plan's flash and
+# RAM within 5% of the linker's sections plus the painted stack.
+expect_ok "$BIN" train --arch lenet300 "${M[@]}" --epochs 1 -o "$T/l300.mnw"
+expect_ok "$BIN" compress "$T/l300.mnw" --recipe recipes/deep-compression-lenet300.yaml "${M[@]}" -o "$T/dc300.mnw"
+expect_ok "$BIN" train --arch lenet5 "${M[@]}" --epochs 1 -o "$T/l5.mnw"
+expect_ok "$BIN" quantize "$T/l5.mnw" --method affine --bits 8 "${M[@]}" -o "$T/q5.mnw"
+for target in cortex-m4 cortex-m7; do
+  for m in l300 dc300 q5 bc; do
+    mcu "$T/$m.mnw" $target mnist 100
+    check "$T/last.json" "abs(r['plan_flash_bytes'] / r['model_flash_bytes'] - 1) <= 0.05 and abs(r['plan_ram_bytes'] / r['model_ram_bytes'] - 1) <= 0.05"
+    [ $m = q5 ] && check "$T/last.json" "r['max_abs_diff'] == 0"
+  done
+done
 mcu "$T/mlp.mnw" cortex-m4 mnist 20
 mcu "$T/cnn.mnw" cortex-m4 mnist 20
 mcu "$T/csr.mnw" cortex-m4 mnist 20
