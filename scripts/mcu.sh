@@ -27,6 +27,8 @@ MINNOW=${MINNOW:-$ROOT/build/minnow}
 [ -f "$MODEL" ] || die "$MODEL: no such model"
 case $N in ''|*[!0-9]*) die "N must be a positive integer, not '$N'";; esac
 [ "$N" -ge 1 ] || die "N must be at least 1"
+python3 -c 'import math,sys; t=float(sys.argv[1]); sys.exit(0 if math.isfinite(t) and t >= 0 else 1)' "$TOL" 2>/dev/null ||
+  die "TOL must be a number >= 0, not '$TOL'"
 case $TARGET in
   cortex-m4|cortex-m7|cortex-m33)
     for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm make python3; do
@@ -43,6 +45,7 @@ if [ -n "${MCU_KEEP:-}" ]; then
 else
   D=$(mktemp -d) || die "mktemp failed"
   trap 'rm -rf "$D"' EXIT
+  trap 'exit 130' INT TERM
 fi
 
 # shellcheck disable=SC2086 # MCU_EXPORT_OPTS is a list of options
@@ -73,10 +76,12 @@ for line in open(os.path.join(d, "run.txt")):
         painted = int(f[1])
 if len(rows) != n or any(len(r) != no for r in rows) or work is None or (target != "host" and painted is None):
     sys.exit("mcu.sh: the device printed %d outputs for %d inputs; see %s/run.txt" % (len(rows), n, d))
+import math
 agree, worst = 0, 0.0
 for i, r in enumerate(rows):
     e = ref[i * no:(i + 1) * no]
-    diff = max(abs(a - b) for a, b in zip(r, e))
+    # A NaN anywhere disagrees (and max() would pass over it).
+    diff = max(abs(a - b) if math.isfinite(a) and math.isfinite(b) else math.inf for a, b in zip(r, e))
     worst = max(worst, diff)
     agree += diff <= tol and r.index(max(r)) == e.index(max(e))
 def sections(path):
@@ -89,7 +94,8 @@ def sections(path):
         if len(f) >= 2 and f[1].isdigit():
             s[f[0]] = int(f[1])
     return s
-res = {"target": target, "n": n, "agree": agree, "max_abs_diff": worst, "decode": ex["decode"]}
+res = {"target": target, "n": n, "agree": agree, "max_abs_diff": worst if math.isfinite(worst) else None,
+       "decode": ex["decode"]}
 m = sections(os.path.join(d, "model.o"))
 def total(secs, *prefixes):
     return sum(v for k, v in secs.items() if k.startswith(prefixes))
@@ -113,7 +119,7 @@ res["weight_bytes"] = ex["weight_bytes"]
 res["plan_stack_bytes"] = ex["plan"]["stack_bytes_est"]
 res["plan_flash_bytes"] = ex["plan"]["flash_bytes"]
 res["plan_ram_bytes"] = ex["plan"]["ram_bytes"]
-res["arena_bytes"] = ex["plan"]["arena_bytes"]
+res["scratch_bytes"] = ex["plan"]["scratch_bytes"]
 print(json.dumps(res))
 sys.exit(0 if agree == n else 1)
 EOF

@@ -13,9 +13,10 @@
 set -u
 BIN=${1:?usage: cli_mcu.sh path/to/minnow}
 . "$(dirname "$0")/clilib.sh"
-for t in arm-none-eabi-gcc qemu-system-arm make; do
+for t in arm-none-eabi-gcc arm-none-eabi-size qemu-system-arm make python3; do
   command -v $t >/dev/null || { echo "no $t: skip (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)"; exit 77; }
 done
+[ -f "$(arm-none-eabi-gcc -print-file-name=rdimon.specs)" ] || { echo "no newlib (rdimon.specs): skip (apt-get install libnewlib-arm-none-eabi)"; exit 77; }
 MCU="$(dirname "$0")/../scripts/mcu.sh"
 export MINNOW=$BIN
 
@@ -46,7 +47,7 @@ check "$T/last.json" "r['ns_per_inference'] > 0"
 expect_ok "$BIN" export-c "$T/csv.mnw" -o "$T/rep" --report
 grep -q '^fc1 *f32' "$T/out" && grep -q '^flash: ' "$T/out" && grep -q '^ram: ' "$T/out" && ok || bad "--report: $(cat "$T/out")"
 expect_ok "$BIN" export-c "$T/csv.mnw" -o "$T/rep2" --json
-check "$T/out" "r['plan']['arena_bytes'] <= r['plan']['naive_arena_bytes'] and r['plan']['flash_bytes'] >= r['weight_bytes'] and [l['name'] for l in r['layers']] == ['fc1', 'fc2']"
+check "$T/out" "r['plan']['arena_bytes'] <= r['plan']['naive_arena_bytes'] and r['nlayers'] == 2 and r['plan']['flash_bytes'] >= r['weight_bytes'] and [l['name'] for l in r['layers']] == ['fc1', 'fc2']"
 expect_fail 1 "--max-ram" -- "$BIN" export-c "$T/csv.mnw" -o "$T/small" --max-ram 100
 absent "$T/small"
 expect_fail 1 "--max-flash" -- "$BIN" export-c "$T/csv.mnw" -o "$T/small" --max-flash 100
@@ -57,6 +58,12 @@ absent "$T/x"
 expect_fail 1 "usage" -- "$MCU" "$T/csv.mnw" cortex-m4
 expect_fail 1 "unknown target" -- "$MCU" "$T/csv.mnw" avr "$T/d" val 5
 expect_fail 1 "positive integer" -- "$MCU" "$T/csv.mnw" cortex-m4 "$T/d" val many
+expect_fail 1 "TOL must be" -- "$MCU" "$T/csv.mnw" cortex-m4 "$T/d" val 5 tight
+expect_fail 2 "max-ram" -- "$BIN" export-c "$T/csv.mnw" -o "$T/x" --max-ram 0
+# a failed export leaves none of its files (here: main.c cannot be written)
+mkdir -p "$T/half/main.c"
+expect_fail 1 "main.c" -- "$BIN" export-c "$T/csv.mnw" -o "$T/half" --target host
+absent "$T/half/model.c"
 expect_fail 1 "no such model" -- "$MCU" "$T/missing.mnw" cortex-m4 "$T/d" val 5
 # An image whose outputs differ at all from minnow's disagrees at TOL 0
 # (summation order differs between the device and the BLAS).
@@ -136,6 +143,10 @@ MCU_EXPORT_OPTS="--decode startup" mcu "$T/cnn_cb.mnw" cortex-m4 mnist 20
 mcu "$T/bc.mnw" cortex-m4 mnist 20
 mcu "$T/xnor.mnw" cortex-m4 mnist 20
 mcu "$T/cnn.mnw" cortex-m7 mnist 20
+# int8 depthwise convs run in f32 on the decoded weights, as minnow runs them
+expect_ok "$BIN" train --arch lenet5dw "${M[@]}" --epochs 1 -o "$T/l5dw.mnw"
+expect_ok "$BIN" quantize "$T/l5dw.mnw" --method affine --bits 8 "${M[@]}" -o "$T/l5dwq.mnw"
+mcu "$T/l5dwq.mnw" cortex-m4 mnist 20
 mcu "$T/cb.mnw" cortex-m33 mnist 20
 mcu "$T/xnor.mnw" cortex-m33 mnist 20
 finish cli_mcu

@@ -41,6 +41,15 @@ static void check_plan(const mn_graph *g, const mn_cplan *p) {
         int b = p->alias[j];
         assert_true(p->off[b] >= 0 || n->op == MN_OP_INPUT);
         if (p->off[b] < 0) continue;
+        /* A node writes its own buffer, or (in place) its first input's;
+         * never over another value it reads. */
+        int64_t o0 = p->off[b], o1 = o0 + mn_shape_numel(&n->out);
+        for (int r = 0; r < nr; r++) {
+            int v = reads[r], vb = p->alias[v];
+            if (p->off[vb] < 0 || (vb == b && r == 0)) continue;
+            int64_t v0 = p->off[vb], v1 = v0 + mn_shape_numel(&g->nodes[v].out);
+            assert_true(o1 <= v0 || v1 <= o0);
+        }
         assert_true(p->off[b] + mn_shape_numel(&n->out) <= p->arena);
         for (int64_t f = 0; f < mn_shape_numel(&n->out); f++) owner[p->off[b] + f] = j;
     }

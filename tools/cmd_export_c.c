@@ -39,12 +39,20 @@ static const char *HELP =
     "  --tol X           largest |difference| model_test.c accepts (default 1e-4)\n"
     "  --json            one JSON object on stdout\n";
 
+static int shown(const mn_export_c_info *f) {
+    int cap = (int)(sizeof f->layers / sizeof f->layers[0]);
+    return f->nlayers < cap ? f->nlayers : cap;
+}
+
 static void report(FILE *o, const mn_export_c_info *f) {
     fprintf(o, "%-16s %-9s %10s\n", "layer", "storage", "bytes");
-    for (int i = 0; i < f->nlayers; i++) fprintf(o, "%-16s %-9s %10zu\n", f->layers[i].name, f->layers[i].storage, f->layers[i].bytes);
+    for (int i = 0; i < shown(f); i++) fprintf(o, "%-16s %-9s %10zu\n", f->layers[i].name, f->layers[i].storage, f->layers[i].bytes);
+    if (f->nlayers > shown(f)) fprintf(o, "(and %d more layers)\n", f->nlayers - shown(f));
     fprintf(o, "flash: %zu bytes = weights %zu + code ~%zu (estimate)\n", f->flash_bytes, f->weight_bytes, f->code_bytes_est);
-    fprintf(o, "ram:   %zu bytes = activation arena %zu (one buffer per node: %zu) + input/output %zu + stack ~%zu (estimate)",
-            f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est);
+    fprintf(o, "ram:   %zu bytes = scratch %zu (activations %zu, one buffer per node: %zu; weight rows %zu)"
+               " + input/output %zu + stack ~%zu (estimate)",
+            f->ram_bytes, f->scratch_bytes, f->arena_bytes, f->naive_bytes, f->scratch_bytes - f->arena_bytes, f->io_bytes,
+            f->stack_bytes_est);
     if (f->decoded_bytes) fprintf(o, " + decoded codebooks %zu", f->decoded_bytes);
     fprintf(o, "\n");
 }
@@ -55,14 +63,30 @@ static void json(const mn_export_c_info *f, long fb, int nt, const char *target,
            f->scratch_bytes, f->in_size, f->out_size, f->needs_math ? "true" : "false", nt);
     if (target) printf("\"target\":\"%s\",", target);
     printf("\"decode\":\"%s\",", decode);
-    printf("\"plan\":{\"flash_bytes\":%zu,\"code_bytes_est\":%zu,\"ram_bytes\":%zu,\"arena_bytes\":%zu,"
-           "\"naive_arena_bytes\":%zu,\"io_bytes\":%zu,\"stack_bytes_est\":%zu,\"decoded_bytes\":%zu},\"layers\":[",
-           f->flash_bytes, f->code_bytes_est, f->ram_bytes, f->scratch_bytes, f->naive_bytes, f->io_bytes, f->stack_bytes_est,
-           f->decoded_bytes);
-    for (int i = 0; i < f->nlayers; i++)
-        printf("%s{\"name\":\"%s\",\"storage\":\"%s\",\"bytes\":%zu}", i ? "," : "", f->layers[i].name,
-               f->layers[i].storage, f->layers[i].bytes);
+    printf("\"plan\":{\"flash_bytes\":%zu,\"code_bytes_est\":%zu,\"ram_bytes\":%zu,\"scratch_bytes\":%zu,"
+           "\"arena_bytes\":%zu,\"naive_arena_bytes\":%zu,\"io_bytes\":%zu,\"stack_bytes_est\":%zu,\"decoded_bytes\":%zu},"
+           "\"nlayers\":%d,\"layers\":[",
+           f->flash_bytes, f->code_bytes_est, f->ram_bytes, f->scratch_bytes, f->arena_bytes, f->naive_bytes, f->io_bytes,
+           f->stack_bytes_est, f->decoded_bytes, f->nlayers);
+    for (int i = 0; i < shown(f); i++) {
+        printf("%s{\"name\":", i ? "," : "");
+        cli_json_str(f->layers[i].name);
+        printf(",\"storage\":\"%s\",\"bytes\":%zu}", f->layers[i].storage, f->layers[i].bytes);
+    }
     printf("]}\n");
+}
+
+/* A failed export removes what it would have written (each file is written
+ * atomically, but a directory holding half of an export is half-written). */
+static void unwrite(const char *dir, const char *target, int nt) {
+    static const char *const model[] = {"model.c", "model.h", "model_test.c"},
+                             *harness[] = {"main.c", "Makefile", "startup.c", "link.ld", "inputs.bin", "expected.bin"};
+    char p[4096];
+    for (int i = 0; i < (nt > 0 ? 3 : 2); i++)
+        if (snprintf(p, sizeof p, "%s/%s", dir, model[i]) < (int)sizeof p) remove(p);
+    for (int i = 0; target && i < 6; i++)
+        if ((i < 2 || strcmp(target, "host")) || i >= 4)
+            if (snprintf(p, sizeof p, "%s/%s", dir, harness[i]) < (int)sizeof p) remove(p);
 }
 
 int cmd_export_c(int argc, char **argv) {
@@ -78,7 +102,7 @@ int cmd_export_c(int argc, char **argv) {
     const char *decode = cli_str(&a, "decode", "fly");
     if (strcmp(decode, "fly") && strcmp(decode, "startup")) cli_die("--decode: fly or startup, not '%s'", decode);
     mn_export_c_opts opts = {.decode_startup = !strcmp(decode, "startup")};
-    double max_ram = cli_num(&a, "max-ram", 0, 0, 1e15), max_flash = cli_num(&a, "max-flash", 0, 0, 1e15);
+    double max_ram = cli_num(&a, "max-ram", 0, 1, 1e15), max_flash = cli_num(&a, "max-flash", 0, 1, 1e15);
     mn_graph g;
     cli_load_model(in, &g);
     float *x = NULL, *y = NULL;
@@ -106,9 +130,16 @@ int cmd_export_c(int argc, char **argv) {
     if (max_flash > 0 && (double)info.flash_bytes > max_flash)
         cli_die("the model needs %zu bytes of flash (weights %zu, code ~%zu), more than --max-flash %.0f",
                 info.flash_bytes, info.weight_bytes, info.code_bytes_est, max_flash);
-    cli_check(mn_export_c(&g, dir, x, y, nt, tol, &opts, &info));
-    if (target) cli_check(mn_export_c_harness(dir, target));
-    if (target && nt > 0) cli_check(mn_export_c_io(dir, x, y, nt, info.in_size, info.out_size));
+    if (target && nt == 0) { /* a previous export's inputs would pass for this model's */
+        char p[4096];
+        if (snprintf(p, sizeof p, "%s/inputs.bin", dir) < (int)sizeof p) remove(p);
+        if (snprintf(p, sizeof p, "%s/expected.bin", dir) < (int)sizeof p) remove(p);
+    }
+    mn_status st = mn_export_c(&g, dir, x, y, nt, tol, &opts, &info);
+    if (!st && target) st = mn_export_c_harness(dir, target);
+    if (!st && target && nt > 0) st = mn_export_c_io(dir, x, y, nt, info.in_size, info.out_size);
+    if (st) unwrite(dir, target, nt);
+    cli_check(st);
     long fb = cli_file_size(in);
     if (cli_flag(&a, "json"))
         json(&info, fb, nt, target, decode);

@@ -37,8 +37,9 @@ typedef struct mn_export_c_layer {
  * an estimate of model_run's stack (its local arrays plus a margin). */
 typedef struct mn_export_c_info {
     size_t weight_bytes;   /* sum of the sizes of the emitted const arrays */
-    size_t scratch_bytes;  /* MODEL_SCRATCH_BYTES: planned arena + row buffers */
-    size_t naive_bytes;    /* what one buffer per node would have taken */
+    size_t scratch_bytes;  /* MODEL_SCRATCH_BYTES: the activations' arena + weight rows */
+    size_t arena_bytes;    /* the activations, as planned */
+    size_t naive_bytes;    /* the activations with one buffer per node */
     size_t code_bytes_est; /* model.c's machine code, estimated */
     size_t stack_bytes_est;
     size_t io_bytes;       /* the caller's input and output floats */
@@ -46,8 +47,8 @@ typedef struct mn_export_c_info {
     size_t flash_bytes, ram_bytes; /* weights + code; scratch + io + stack + decoded */
     int in_size, out_size;
     int needs_math;        /* model.c includes math.h (softmax / tanh) */
-    int nlayers;
-    mn_export_c_layer layers[64]; /* the first 64 weighted layers */
+    int nlayers;           /* weighted layers (layers[] holds the first 64) */
+    mn_export_c_layer layers[64];
 } mn_export_c_info;
 
 /* How codebook layers run: their Huffman streams decoded a row at a time

@@ -120,6 +120,16 @@ static void buf(gen *G, mn_sb *b, int i) {
     else mn_sb_printf(b, "s + %lld", (long long)G->plan.off[i]);
 }
 
+/* One weighted layer's bytes for the report. */
+static void layer(gen *G, const char *name, const char *storage, size_t bytes) {
+    if (!G->info) return;
+    int k = G->info->nlayers++;
+    if (k >= (int)(sizeof G->info->layers / sizeof G->info->layers[0])) return;
+    snprintf(G->info->layers[k].name, sizeof G->info->layers[k].name, "%s", name);
+    G->info->layers[k].storage = storage;
+    G->info->layers[k].bytes = bytes;
+}
+
 static mn_status weighted(gen *G, int i) {
     const mn_graph *g = G->g;
     const mn_node *n = &g->nodes[i];
@@ -129,12 +139,7 @@ static mn_status weighted(gen *G, int i) {
     mn_status st = mn_cw_emit_weight(g, n->p[0], &G->data, &G->bytes, &w);
     if (st) return st;
     static const char *const kinds[] = {"f32", "csr", "affine", "codebook", "binary"};
-    if (G->info && G->info->nlayers < (int)(sizeof G->info->layers / sizeof G->info->layers[0])) {
-        mn_export_c_layer *l = &G->info->layers[G->info->nlayers++];
-        snprintf(l->name, sizeof l->name, "%s", n->name);
-        l->storage = kinds[w.kind];
-        l->bytes = G->bytes - before;
-    }
+    layer(G, n->name, kinds[w.kind], G->bytes - before);
     char nm[32];
     snprintf(nm, sizeof nm, "p%d", n->p[1]);
     mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[1]), g->params[n->p[1]].n, &G->bytes);
@@ -156,9 +161,9 @@ static mn_status weighted(gen *G, int i) {
     }
     if (w.kind == MN_CW_CODEBOOK && !w.unpacked)
         mn_sb_printf(c, "        mdl_cbs cbs;\n        mdl_cb_reset(&cbs, &p%d_d);\n", n->p[0]);
-    if (w.has_act) { /* int8 activations: the integer kernels (export_c_int.c) */
+    if (mn_cw_int_layer(g, n)) { /* int8 activations: the integer kernels (export_c_int.c) */
         need(G, H_INT);
-        mn_ci_node(c, g, n, &w, G->plan.rb, G->plan.xq);
+        mn_ci_node(c, g, n, &w, G->plan.xq, G->plan.wq16);
         return MN_OK;
     }
     char rb[48];
@@ -225,12 +230,7 @@ static mn_status binary(gen *G, int i) {
             mn_param_matrix(g, n->p[0], &rows, &cols);
             size_t words = 2 * 8 * (size_t)((cols + 63) / 64); /* xb[], xv[] of packed bits */
             if (words > G->stack) G->stack = words;
-            if (G->info && G->info->nlayers < (int)(sizeof G->info->layers / sizeof G->info->layers[0])) {
-                mn_export_c_layer *l = &G->info->layers[G->info->nlayers++];
-                snprintf(l->name, sizeof l->name, "%s", n->name);
-                l->storage = "binary";
-                l->bytes = G->bytes - before;
-            }
+            layer(G, n->name, "binary", G->bytes - before);
         }
     }
     free(x);
@@ -413,7 +413,10 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
     for (int i = 0; i < g->nnodes && !st; i++) {
         size_t before = G.code.n;
         st = node_code(&G, i);
-        G.nemitted += G.code.n > before;
+        /* flatten, dropout and an identity input only print their comment */
+        const mn_node *n = &g->nodes[i];
+        G.nemitted += G.code.n > before && n->op != MN_OP_FLATTEN && n->op != MN_OP_DROPOUT &&
+                      !(n->op == MN_OP_INPUT && G.plan.off[i] < 0);
     }
     if (!st) {
         mn_sb_printf(&G.code, "    memcpy(out, ");
@@ -451,7 +454,7 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
     if (!st && info) {
         /* Thumb-2 bytes at -O2 per helper group, as measured on the test
          * models' model.o (tests/cli_mcu.sh); the rest per node below. */
-        static const int hcost[H__COUNT] = {[H_DENSE] = 50, [H_CONV] = 250, [H_POOL] = 200, [H_MISC] = 150,
+        static const int hcost[H__COUNT] = {[H_DENSE] = 50, [H_CONV] = 250, [H_POOL] = 200,
                                             [H_INT] = 900, [H_KIND0 + MN_CW_CSR] = 200,
                                             [H_KIND0 + MN_CW_AFFINE] = 150, [H_KIND0 + MN_CW_CODEBOOK] = 550,
                                             [H_KIND0 + MN_CW_BINARY] = 300};
@@ -459,7 +462,8 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
         for (int k = 0; k < H__COUNT; k++) helpers += G.used[k] ? (size_t)hcost[k] : 0;
         info->weight_bytes = G.bytes;
         info->scratch_bytes = scratch;
-        info->naive_bytes = sizeof(float) * (size_t)(G.plan.naive + G.plan.total - G.plan.arena); /* same row buffers */
+        info->arena_bytes = sizeof(float) * (size_t)G.plan.arena;
+        info->naive_bytes = sizeof(float) * (size_t)G.plan.naive;
         /* `scripts/mcu.sh` prints the real size beside this. */
         size_t bconv = 0; /* a binary convolution's field packing is unrolled per node */
         for (int i = 0; i < g->nnodes; i++) bconv += g->nodes[i].op == MN_OP_BCONV;

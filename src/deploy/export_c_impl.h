@@ -11,14 +11,20 @@
 /* The activation arena (export_c_plan.c), in floats: per node, the node
  * whose buffer it uses (alias) and that buffer's offset (off; -1: the
  * model's `in` pointer); arena = the planned buffers, naive = what one
- * buffer per node would take; rb / xq: the row buffer and the quantized
- * input copy after the arena; total = all of the scratch. */
+ * buffer per node would take; rb: one f32 weight row; xq: the integer
+ * layers' int16 region (input codes, then a weight row at short offset
+ * wq16); total = all of the scratch. */
 typedef struct mn_cplan {
     int64_t *off;
     int *alias;
-    int64_t arena, naive, rb, xq, total;
+    int64_t arena, naive, rb, xq, wq16, total;
 } mn_cplan;
 mn_status mn_cplan_layout(const mn_graph *g, mn_cplan *p);
+/* Whether node n (dense/conv) runs on the integer kernels: an affine store
+ * with quantized input, in a dense layer or an ungrouped conv (where minnow
+ * runs its integer kernels; grouped and depthwise convs run in f32 on the
+ * decoded weights there, and so here). */
+int mn_cw_int_layer(const mn_graph *g, const mn_node *n);
 
 /* How the emitted code reads a weight matrix (rows x cols). */
 typedef enum { MN_CW_F32, MN_CW_CSR, MN_CW_AFFINE, MN_CW_CODEBOOK, MN_CW_BINARY, MN_CW__COUNT } mn_cw_kind;
@@ -45,9 +51,10 @@ void mn_cw_row_expr(mn_sb *code, const mn_cw *w, const char *rb);
 
 /* Integer affine layers (export_c_int.c): the helpers (after the affine
  * kind's), and node n's code inside its block, where x, y and r are
- * declared; closes the block.  rb, xq: scratch offsets (floats). */
+ * declared; closes the block.  xq: the int16 region's offset (floats);
+ * wq16: the weight row's offset in it (shorts). */
 void mn_ci_emit_helpers(mn_sb *code);
-void mn_ci_node(mn_sb *code, const mn_graph *g, const mn_node *n, const mn_cw *w, int64_t rb, int64_t xq);
+void mn_ci_node(mn_sb *code, const mn_graph *g, const mn_node *n, const mn_cw *w, int64_t xq, int64_t wq16);
 
 /* Binarized layers (export_c_bin.c).  The C expressions of a node's input
  * and output buffers, and of the pre-sign buffer an XNOR-Net input scale

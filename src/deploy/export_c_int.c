@@ -8,6 +8,7 @@
  * plain loop beside it, which every other compiler and core runs, and which
  * -DMDL_PORTABLE forces so that the two can be compared on the device. */
 #include "deploy/export_c_impl.h"
+#include "store/affine.h"
 
 void mn_ci_emit_helpers(mn_sb *c) {
     mn_sb_printf(c,
@@ -69,11 +70,18 @@ void mn_ci_emit_helpers(mn_sb *c) {
         "}\n\n");
 }
 
-void mn_ci_node(mn_sb *c, const mn_graph *g, const mn_node *n, const mn_cw *w, int64_t rb, int64_t xq) {
+int mn_cw_int_layer(const mn_graph *g, const mn_node *n) {
+    if (n->op != MN_OP_DENSE && (n->op != MN_OP_CONV || n->a.groups > 1)) return 0;
+    const mn_store *st = g->params[n->p[0]].store;
+    mn_affine_info a;
+    return st && st->kind == MN_ST_AFFINE && mn_affine_store_info(st, &a) == MN_OK && a.has_act;
+}
+
+void mn_ci_node(mn_sb *c, const mn_graph *g, const mn_node *n, const mn_cw *w, int64_t xq, int64_t wq16) {
     const mn_shape *in = &g->nodes[n->in[0]].out;
     int p = w->p, b = n->p[1];
-    mn_sb_printf(c, "        short *xq = (short *)(s + %lld), *wq = (short *)(s + %lld);\n"
-                    "        mdl_q16(x, %lld, ", (long long)xq, (long long)rb, (long long)mn_shape_numel(in));
+    mn_sb_printf(c, "        short *xq = (short *)(s + %lld), *wq = xq + %lld;\n"
+                    "        mdl_q16(x, %lld, ", (long long)xq, (long long)wq16, (long long)mn_shape_numel(in));
     mn_sb_float(c, w->act_inv);
     mn_sb_printf(c, ", ");
     mn_sb_float(c, w->act_lo);

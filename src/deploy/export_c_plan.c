@@ -6,9 +6,12 @@
  * batch norm, add, softmax) writes over its first input when it is that
  * value's only reader.  Buffers are then placed largest first, each at the
  * lowest offset where it overlaps no placed buffer whose lifetime overlaps
- * its own (the greedy-by-size plan TFLite Micro and others use).  The row
- * and quantized-input buffers some weight kinds need go after the arena,
- * and only when a layer needs them. */
+ * its own (the greedy-by-size plan TFLite Micro and others use).  After the
+ * arena, only when a layer needs them: one f32 weight row (rb) for the
+ * layers that decode rows, and the int16 region (xq) of the integer layers:
+ * the input's codes, then one weight row.  Each region is only ever read
+ * and written as one type (float, or short), so the generated code never
+ * accesses one object through two types. */
 #include <stdlib.h>
 
 #include "deploy/export_c_impl.h"
@@ -60,7 +63,7 @@ mn_status mn_cplan_layout(const mn_graph *g, mn_cplan *p) {
         if (q >= 0) uses[q]++;
     }
     int out = src_of(g, g->output);
-    int64_t maxcols = 0, maxin = 0, naive = 0;
+    int64_t maxcols = 0, maxin = 0, maxcols16 = 0, naive = 0;
     for (int i = 0; i < N; i++) {
         const mn_node *n = &g->nodes[i];
         p->alias[i] = i;
@@ -71,9 +74,13 @@ mn_status mn_cplan_layout(const mn_graph *g, mn_cplan *p) {
             const mn_store *st = g->params[n->p[0]].store;
             int rows, cols;
             mn_param_matrix(g, n->p[0], &rows, &cols);
-            if (st && !(st->kind == MN_ST_CSR && n->op == MN_OP_DENSE) && cols > maxcols) maxcols = cols;
             int64_t in = mn_shape_numel(&g->nodes[n->in[0]].out);
-            if (st && st->kind == MN_ST_AFFINE && in > maxin) maxin = in;
+            if (mn_cw_int_layer(g, n)) { /* int16 input codes and one int16 row */
+                if (in > maxin) maxin = in;
+                if (cols > maxcols16) maxcols16 = cols;
+            } else if (st && !(st->kind == MN_ST_CSR && n->op == MN_OP_DENSE) && cols > maxcols) {
+                maxcols = cols; /* one f32 row */
+            }
         }
         naive += mn_shape_numel(&n->out);
         if (elementwise(n->op) && n->nin >= 1) {
@@ -128,7 +135,8 @@ mn_status mn_cplan_layout(const mn_graph *g, mn_cplan *p) {
     p->naive = naive;
     p->rb = arena;
     p->xq = arena + maxcols;
-    p->total = p->xq + maxin;
+    p->wq16 = (maxin + 1) & ~(int64_t)1; /* the row after the input codes, 4-byte aligned */
+    p->total = p->xq + (p->wq16 + maxcols16 + 1) / 2;
     free(uses); free(end); free(order); free(size);
     if (p->total > (1 << 28)) return mn_error(MN_EUNSUPPORTED, "export-c: activations too large");
     return MN_OK;
