@@ -28,6 +28,20 @@ dense=$(stat -c %s "$T/m.mnw")
 expect_ok "$BIN" quantize "$T/m.mnw" --method affine "${D[@]}" -o "$T/a8.mnw" --json
 check "$T/out" 'r["method"]=="affine" and len(r["layers"])==3 and all(l["storage"]=="affine" and l["weight_bits"]==8 and l["act_bits"]==8 and l["kernel"]!="f32" for l in r["layers"])'
 check "$T/out" 'r["val_error_after"] <= r["val_error_before"] + 0.02 and r["output_bytes"] < r["input_bytes"]'
+
+# the PTQ debugger: fc2 at 2 bits among 8-bit layers is the layer flagged;
+# fc3 at 0 bits stays f32
+expect_ok "$BIN" quantize "$T/m.mnw" --method affine --layer-bits fc2=2,fc3=0 --report "${D[@]}" -o "$T/dbg.mnw"
+grep -q '^  fc2 .*adds the most noise' "$T/out" && grep -q '^  output: SQNR' "$T/out" && ok || bad "--report: $(cat "$T/out")"
+expect_ok "$BIN" quantize "$T/m.mnw" --method affine --layer-bits fc2=2,fc3=0 --report --report-samples 100 "${D[@]}" -o "$T/dbg.mnw" --json
+check "$T/out" 'r["report"]["samples"] == 100 and [l["name"] for l in r["report"]["layers"]] == ["fc1", "fc2", "fc3"] and [l["adds_most"] for l in r["report"]["layers"]] == [False, True, False] and r["report"]["layers"][1]["sqnr_db"] < r["report"]["layers"][0]["sqnr_db"]'
+check "$T/out" '[l["name"] for l in r["layers"]] == ["fc1", "fc2"] and r["layers"][1]["weight_bits"] == 2'
+expect_ok "$BIN" info "$T/dbg.mnw"
+grep -q '^fc3 .* f32 ' "$T/out" && ok || bad "fc3 not left f32: $(cat "$T/out")"
+expect_fail 1 "no dense or conv layer 'nosuch'" -- "$BIN" quantize "$T/m.mnw" --method affine --layer-bits nosuch=4 "${D[@]}" -o "$T/bad.mnw"
+absent "$T/bad.mnw"
+expect_fail 1 "0 (float) or 2..8" -- "$BIN" quantize "$T/m.mnw" --method affine --layer-bits fc1=1 "${D[@]}" -o "$T/bad.mnw"
+absent "$T/bad.mnw"
 expect_ok "$BIN" eval "$T/a8.mnw" "${D[@]}" --json
 check "$T/out" 'r["error"] <= 0.15'
 expect_ok "$BIN" bench "$T/a8.mnw" --batch 3 --runs 20 --json

@@ -599,6 +599,61 @@ static float max_rel(const float *a, const float *b, int n) {
     return m / (s > 0 ? s : 1);
 }
 
+/* The PTQ debugger and per-layer bits: a model against itself is exact
+ * everywhere; a layer left at 2 bits among 8-bit ones is the one flagged
+ * as adding the most noise; a layer given 0 bits stays f32. */
+static void test_quant_debug(void **state) {
+    (void)state;
+    mn_dataset d;
+    toy_data(&d, 600, 12);
+    mn_graph g, same, q;
+    toy_model(&g, &d);
+    assert_int_equal(mn_graph_clone(&g, &same), MN_OK);
+    mn_qdebug *r = malloc(sizeof *r);
+    assert_int_equal(mn_quant_debug(&g, &same, &d, 200, r), MN_OK);
+    assert_int_equal(r->samples, 200);
+    assert_int_equal(r->n, 3);
+    for (int i = 0; i < r->n; i++) {
+        assert_true(r->l[i].sqnr_db >= 1e9 && r->l[i].added_db >= 1e9 && r->l[i].max_abs == 0);
+        assert_int_equal(r->l[i].flag, 0);
+    }
+    assert_true(r->out_agree == 1.0);
+    /* the middle layer at 2 bits, the others at 8 */
+    assert_int_equal(mn_graph_clone(&g, &q), MN_OK);
+    mn_affine_cfg c;
+    mn_affine_default(&c);
+    const char *mid = g.nodes[r->l[1].node].name, *last = g.nodes[r->l[2].node].name;
+    char spec[128];
+    snprintf(spec, sizeof spec, "%s=2,%s=0", mid, last);
+    c.layer_bits = spec;
+    mn_qreport rep;
+    assert_int_equal(mn_quantize_affine(&q, &c, &d, &rep), MN_OK);
+    assert_int_equal(rep.n, 2); /* the last layer left in f32 */
+    assert_null(q.params[g.nodes[r->l[2].node].p[0]].store);
+    assert_int_equal(rep.l[1].wbits, 2);
+    assert_int_equal(mn_quant_debug(&g, &q, &d, 200, r), MN_OK);
+    print_message("debug: %s %.1f dB (adds %.1f), %s %.1f dB (adds %.1f), output %.1f dB\n", g.nodes[r->l[0].node].name,
+                  r->l[0].sqnr_db, r->l[0].added_db, mid, r->l[1].sqnr_db, r->l[1].added_db, r->out_sqnr_db);
+    assert_true(r->l[1].flag & 1);
+    assert_false(r->l[0].flag & 1);
+    assert_true(r->l[1].added_db < r->l[0].added_db);
+    assert_true(r->l[0].sqnr_db > r->l[1].sqnr_db);
+    /* bad specs: an unknown layer, bits out of range */
+    mn_graph b;
+    assert_int_equal(mn_graph_clone(&g, &b), MN_OK);
+    c.layer_bits = "nosuch=4";
+    assert_int_equal(mn_quantize_affine(&b, &c, &d, NULL), MN_EARG);
+    snprintf(spec, sizeof spec, "%s=1", mid);
+    c.layer_bits = spec;
+    assert_int_equal(mn_quantize_affine(&b, &c, &d, NULL), MN_EARG);
+    free(r);
+    mn_graph_free(&b);
+    mn_graph_free(&q);
+    mn_graph_free(&same);
+    mn_graph_free(&g);
+    mn_dataset_free(&d);
+}
+
 static void test_affine_model(void **state) {
     (void)state;
     mn_dataset d;
@@ -812,6 +867,7 @@ int main(void) {
         cmocka_unit_test(test_wquant),
         cmocka_unit_test(test_quantile_fixed),
         cmocka_unit_test(test_affine_model),
+        cmocka_unit_test(test_quant_debug),
         cmocka_unit_test(test_fixed_model),
         cmocka_unit_test(test_qat),
         cmocka_unit_test(test_mnist_int8),

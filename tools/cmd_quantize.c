@@ -63,6 +63,14 @@ static const char *HELP =
     "  --calib K             percentile|minmax activation ranges (default percentile)\n"
     "  --percentile P        central percent kept by percentile (default 99.99)\n"
     "  --calib-batches N     batches of 64 calibration samples (default 8)\n"
+    "  --layer-bits SPEC     affine: per-layer weight bits, e.g. fc1=8,conv1=0 (0: the\n"
+    "                        layer stays f32), for the layers --report flags\n"
+    "  --report              the PTQ debugger (any method): every layer's output in the\n"
+    "                        quantized model against the float model's on the\n"
+    "                        calibration split: SQNR (dB), the SQNR of the noise the\n"
+    "                        layer itself adds, max |error|; flags the layer that adds\n"
+    "                        most and any under 20 dB\n"
+    "  --report-samples N    samples it runs (default 512)\n"
     "kmeans (weight sharing, Deep Compression; docs/DEEP_COMPRESSION.md):\n"
     "  --bits B              2^B shared values per layer, 1..8 (default 5); zeros stay\n"
     "                        zero and are not shared\n"
@@ -78,7 +86,7 @@ static const char *HELP =
 /* Every option of every method (cli_parse rejects others). */
 #define SPEC "@1 o: method: data: calib-split: val: json frac-bits: int-bits: coverage: target: sweep " \
              "sweep-min: sweep-max: bits: granularity: scheme: clip: act-bits: calib: percentile: "  \
-             "calib-batches: layer-bits: iters: bias-lr: huffman " CLI_TRAIN_OPTS
+             "calib-batches: layer-bits: iters: bias-lr: huffman report report-samples: " CLI_TRAIN_OPTS
 
 static void need_train(qctx *q) {
     if (q->have_train) return;
@@ -195,8 +203,9 @@ static void affine_cfg(qctx *q, mn_affine_cfg *c) {
     c->act_bits = (int)cli_int(&q->a, "act-bits", 8, 0, 8);
     if (c->act_bits == 1) cli_die("--act-bits must be 0 (float) or 2..8");
     calib_opts(q, &c->calib);
-    snprintf(q->desc, sizeof q->desc, "affine w%d %s %s a%d", c->w.bits, c->w.per_channel ? "channel" : "tensor",
-             c->w.symmetric ? "symmetric" : "asymmetric", c->act_bits);
+    const char *lb = cli_str(&q->a, "layer-bits", NULL);
+    snprintf(q->desc, sizeof q->desc, "affine w%d %s %s a%d%s%.60s", c->w.bits, c->w.per_channel ? "channel" : "tensor",
+             c->w.symmetric ? "symmetric" : "asymmetric", c->act_bits, lb ? " " : "", lb ? lb : "");
 }
 
 static void run_affine(qctx *q) {
@@ -308,6 +317,56 @@ static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
     printf("  %-8s %9lld  %-26s %-28s %-11s %10zu\n", g->nodes[L->node].name, (long long)p->n, w, a, kern, bytes);
 }
 
+/* ---- the PTQ debugger's table ---- */
+
+static void db(FILE *o, double v) {
+    if (v >= 1e9) fprintf(o, "%8s", "exact");
+    else fprintf(o, "%8.1f", v);
+}
+
+static void print_debug(FILE *o, const mn_graph *g, const mn_qdebug *d) {
+    fprintf(o, "quantized vs float, %d samples of the calibration split (SQNR in dB):\n"
+               "  %-12s %-9s %8s %8s %8s %11s\n", d->samples, "layer", "storage", "in", "out", "added", "max |err|");
+    for (int i = 0; i < d->n; i++) {
+        const mn_qdebug_layer *L = &d->l[i];
+        const mn_store *st = g->params[g->nodes[L->node].p[0]].store;
+        fprintf(o, "  %-12s %-9s ", g->nodes[L->node].name, mn_storage_name(st ? st->kind : MN_ST_F32));
+        db(o, L->in_sqnr_db);
+        fputc(' ', o);
+        db(o, L->sqnr_db);
+        fputc(' ', o);
+        db(o, L->added_db);
+        fprintf(o, " %11.4g%s%s\n", (double)L->max_abs, L->flag & 1 ? "  <- adds the most noise" : "",
+                L->flag & 2 ? "  <- under 20 dB" : "");
+    }
+    fprintf(o, "  output: SQNR ");
+    db(o, d->out_sqnr_db);
+    fprintf(o, " dB, max |err| %.4g, argmax unchanged on %.2f%% of the samples\n", (double)d->out_max_abs, 100 * d->out_agree);
+}
+
+static void jdb(double v) {
+    if (v >= 1e9) printf("null");
+    else printf("%.4f", v);
+}
+
+static void json_debug(const mn_graph *g, const mn_qdebug *d) {
+    printf(",\"report\":{\"samples\":%d,\"output_sqnr_db\":", d->samples);
+    jdb(d->out_sqnr_db);
+    printf(",\"output_max_abs\":%.6g,\"argmax_unchanged\":%.6f,\"layers\":[", (double)d->out_max_abs, d->out_agree);
+    for (int i = 0; i < d->n; i++) {
+        const mn_qdebug_layer *L = &d->l[i];
+        printf("%s{\"name\":%s,\"in_sqnr_db\":", i ? "," : "", cli_jq(g->nodes[L->node].name));
+        jdb(L->in_sqnr_db);
+        printf(",\"sqnr_db\":");
+        jdb(L->sqnr_db);
+        printf(",\"added_sqnr_db\":");
+        jdb(L->added_db);
+        printf(",\"max_abs\":%.6g,\"adds_most\":%s,\"under_20db\":%s}", (double)L->max_abs, L->flag & 1 ? "true" : "false",
+               L->flag & 2 ? "true" : "false");
+    }
+    printf("]}");
+}
+
 int cmd_quantize(int argc, char **argv) {
     qctx q;
     memset(&q, 0, sizeof q);
@@ -333,8 +392,20 @@ int cmd_quantize(int argc, char **argv) {
         q.have_val = 1;
     }
     double before = val_error(&q, &q.g), t0 = mn_now();
+    int report = cli_flag(&q.a, "report");
+    int nrep = (int)cli_int(&q.a, "report-samples", 512, 1, 1 << 24);
+    mn_graph fg; /* the float model, beside the quantized one */
+    if (report) cli_check(mn_graph_clone(&q.g, &fg));
     m->run(&q);
     double secs = mn_now() - t0, after = -1;
+    mn_qdebug *dbg = NULL;
+    if (report) {
+        need_train(&q);
+        if (!(dbg = malloc(sizeof *dbg))) cli_die("out of memory");
+        cli_check(mn_quant_debug(&fg, &q.g, &q.train, nrep, dbg));
+        print_debug(q.json ? stderr : stdout, &q.g, dbg);
+        mn_graph_free(&fg);
+    }
     long in_bytes = cli_file_size(in), out_bytes = -1;
     if (out) {
         after = val_error(&q, &q.g);
@@ -351,6 +422,7 @@ int cmd_quantize(int argc, char **argv) {
                mname, cli_jq(in), cli_jq(out ? out : ""), cli_jq(q.desc), in_bytes, out_bytes, before, after, secs,
                mn_i8_isa_name(mn_i8_best_isa()));
         if (q.extra) fputs(q.extra, stdout);
+        if (dbg) json_debug(&q.g, dbg);
         printf(",\"layers\":[");
         for (int i = 0; q.have_rep && i < q.rep.n; i++) {
             if (i) putchar(',');
@@ -370,6 +442,7 @@ int cmd_quantize(int argc, char **argv) {
             printf("%s error: %.2f%% -> %.2f%%\n", vs, 100 * before, 100 * after);
     }
     free(q.extra);
+    free(dbg);
     mn_graph_free(&q.g);
     if (q.have_train) mn_dataset_free(&q.train);
     if (q.have_val) mn_dataset_free(&q.val);

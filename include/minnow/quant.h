@@ -133,6 +133,8 @@ typedef struct mn_affine_cfg {
     int act_bits;        /* 8, or 0 for weight-only storage (f32 compute) */
     int act_symmetric;
     mn_calib_cfg calib;
+    const char *layer_bits; /* per-layer weight bits "fc1=8,conv1=0" (0: the
+                               layer stays f32), or NULL */
 } mn_affine_cfg;
 /* 8 bits, per channel, asymmetric, MSE clipping, 8-bit asymmetric inputs. */
 void mn_affine_default(mn_affine_cfg *c);
@@ -151,6 +153,29 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c,
 mn_status mn_quantize_qat(mn_graph *g, const mn_affine_cfg *c,
                           const mn_train_cfg *t, const mn_dataset *train,
                           const mn_dataset *val, mn_qreport *rep);
+
+/* The PTQ debugger: how far each layer's output in the quantized model q
+ * is from the float model's (f, the same graph before quantization), on the
+ * first n samples of d: signal-to-quantization-noise ratio (dB) and the
+ * largest absolute difference, per dense/conv layer and for the output.
+ * The error accumulates along the net; `added_db` is the SQNR of the noise
+ * the layer itself adds (its output's relative noise power less its
+ * input's), and `flag` marks the layer that adds most (1) and any layer
+ * whose output is under 20 dB (2). */
+typedef struct mn_qdebug_layer {
+    int node;
+    double sqnr_db, in_sqnr_db, added_db; /* 1e9 where there is no error */
+    float max_abs;
+    int flag;            /* 1: adds the most noise; 2: output under 20 dB */
+} mn_qdebug_layer;
+typedef struct mn_qdebug {
+    int n, samples;
+    mn_qdebug_layer l[MN_QREPORT_MAX];
+    double out_sqnr_db;
+    float out_max_abs;
+    double out_agree;    /* fraction of samples whose argmax is unchanged */
+} mn_qdebug;
+mn_status mn_quant_debug(mn_graph *f, mn_graph *q, const mn_dataset *d, int n, mn_qdebug *out);
 
 #ifdef __cplusplus
 }

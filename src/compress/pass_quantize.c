@@ -20,7 +20,7 @@ typedef struct quant_opts {
     /* calibration (fixed, affine, qat) */
     int calib, calib_batches;
     double percentile;
-    /* kmeans */
+    /* kmeans, affine */
     char layer_bits[MN_PASS_STR_MAX];
     int iters, huffman;
     double lr, bias_lr;
@@ -48,7 +48,10 @@ static const mn_pass_opt FIXED_OPTS[] = {
     O("target", MN_OPT_ENUM, target, 0, 0, "weights|acts|both", "what is quantized"),
     CALIB,
 };
-static const mn_pass_opt AFFINE_OPTS[] = {AFFINE};
+static const mn_pass_opt AFFINE_OPTS[] = {
+    AFFINE,
+    O("layer-bits", MN_OPT_STR, layer_bits, 0, 0, NULL, "per-layer weight bits, e.g. fc1=8,conv1=0 (0: the layer stays f32)"),
+};
 static const mn_pass_opt QAT_OPTS[] = {AFFINE, MN_PASS_TRAIN_OPTS(quant_opts, t)};
 static const mn_pass_opt KMEANS_OPTS[] = {
     {"bits", MN_OPT_SPEC, offsetof(quant_opts, bits), 1, MN_KMEANS_MAX_BITS, 0, 1, NULL,
@@ -124,6 +127,7 @@ static void affine_cfg(const quant_opts *o, mn_affine_cfg *c) {
     c->w.symmetric = c->act_symmetric = o->scheme;
     c->w.clip = (mn_wclip)o->clip;
     c->act_bits = o->act_bits;
+    c->layer_bits = o->layer_bits[0] ? o->layer_bits : NULL;
     calib_cfg(o, &c->calib);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/cluster.h"
 #include "minnow/quant.h"
 #include "compress/quant_impl.h"
 #include "kernels/int8.h"
@@ -131,6 +132,10 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
     if (c->act_bits && (c->act_bits < 2 || c->act_bits > 8))
         return mn_error(MN_EARG, "quantize: activation bits must be 2..8 (or 0 for float), got %d", c->act_bits);
     if (c->act_bits && !calib) return mn_error(MN_EARG, "quantize: integer inference needs calibration data");
+    if (c->layer_bits) {
+        mn_status ls = mn_kmeans_check_spec(g, c->layer_bits);
+        if (ls) return ls;
+    }
     mn_act_stats *st = NULL;
     mn_status s = MN_OK;
     if (c->act_bits) {
@@ -140,6 +145,13 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
     if (rep) rep->n = 0;
     for (int i = 0; i < g->nnodes && s == MN_OK; i++) {
         if (!qparam(g, i)) continue;
+        mn_wquant w = c->w;
+        w.bits = mn_kmeans_layer_bits(c->layer_bits, g->nodes[i].name, c->w.bits);
+        if (w.bits == 0) continue; /* kept in float, as asked */
+        if (w.bits < 2 || w.bits > 8) {
+            s = mn_error(MN_EARG, "quantize: layer bits for '%s' must be 0 (float) or 2..8, got %d", g->nodes[i].name, w.bits);
+            break;
+        }
         int p = g->nodes[i].p[0], rows, cols;
         mn_param_matrix(g, p, &rows, &cols);
         mn_qact act = {0};
@@ -147,10 +159,10 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
         int integer = c->act_bits && cols <= MN_I8_MAX_K;
         if (integer) act = mn_qact_from_range(&st[i], c->act_bits, c->act_symmetric);
         mn_store *store;
-        s = mn_affine_store_quantize(mn_param_data(g, p), rows, cols, &c->w, integer ? &act : NULL, &store);
+        s = mn_affine_store_quantize(mn_param_data(g, p), rows, cols, &w, integer ? &act : NULL, &store);
         if (s == MN_OK && (s = mn_param_set_store(g, p, store))) mn_store_free(store);
         if (s == MN_OK && rep && rep->n < MN_QREPORT_MAX)
-            rep->l[rep->n++] = (mn_qlayer){i, p, c->w.bits, 0, 0, integer ? c->act_bits : 0, 0, 0, act, 1, integer, 0};
+            rep->l[rep->n++] = (mn_qlayer){i, p, w.bits, 0, 0, integer ? c->act_bits : 0, 0, 0, act, 1, integer, 0};
     }
     free(st);
     return s;
