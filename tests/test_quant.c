@@ -654,6 +654,63 @@ static void test_quant_debug(void **state) {
     mn_dataset_free(&d);
 }
 
+/* The issue's check of the PTQ debugger: one layer broken on purpose is the
+ * one the report flags, and keeping it in float recovers the accuracy.
+ * fc1's unit 0 is scaled up 4096x and fc2's weights from it down as much:
+ * the float model computes the same function (relu is positively
+ * homogeneous), but fc2's input range is now that one unit's, so its int8
+ * input codes lose every other unit. */
+static void test_quant_debug_broken(void **state) {
+    (void)state;
+    mn_dataset d;
+    toy_data(&d, 600, 13);
+    mn_graph g;
+    toy_model(&g, &d);
+    int fc1 = -1, fc2 = -1;
+    for (int i = 0; i < g.nnodes; i++) {
+        if (!strcmp(g.nodes[i].name, "fc1")) fc1 = i;
+        if (!strcmp(g.nodes[i].name, "fc2")) fc2 = i;
+    }
+    assert_true(fc1 >= 0 && fc2 >= 0);
+    mn_eval_result e0, e1, e2, e3;
+    assert_int_equal(mn_eval(&g, &d, 100, &e0), MN_OK);
+    int r1, c1, r2, c2;
+    mn_param_matrix(&g, g.nodes[fc1].p[0], &r1, &c1);
+    mn_param_matrix(&g, g.nodes[fc2].p[0], &r2, &c2);
+    float *w1 = mn_param_data(&g, g.nodes[fc1].p[0]), *b1 = mn_param_data(&g, g.nodes[fc1].p[1]);
+    float *w2 = mn_param_data(&g, g.nodes[fc2].p[0]);
+    for (int c = 0; c < c1; c++) w1[c] *= 4096;
+    b1[0] *= 4096;
+    for (int r = 0; r < r2; r++) w2[(int64_t)r * c2] /= 4096;
+    assert_int_equal(mn_eval(&g, &d, 100, &e1), MN_OK);
+    assert_true(fabs(e1.error - e0.error) < 1e-9); /* the same function */
+    mn_affine_cfg c;
+    mn_affine_default(&c);
+    mn_graph q, keep;
+    assert_int_equal(mn_graph_clone(&g, &q), MN_OK);
+    assert_int_equal(mn_graph_clone(&g, &keep), MN_OK);
+    assert_int_equal(mn_quantize_affine(&q, &c, &d, NULL), MN_OK);
+    assert_int_equal(mn_eval(&q, &d, 100, &e2), MN_OK);
+    mn_qdebug *r = malloc(sizeof *r);
+    assert_int_equal(mn_quant_debug(&g, &q, &d, 300, r), MN_OK);
+    int flagged = -1;
+    for (int i = 0; i < r->n; i++)
+        if (r->l[i].flag & 1) flagged = r->l[i].node;
+    c.layer_bits = "fc2=0";
+    assert_int_equal(mn_quantize_affine(&keep, &c, &d, NULL), MN_OK);
+    assert_int_equal(mn_eval(&keep, &d, 100, &e3), MN_OK);
+    print_message("broken fc2 input: float %.3f, int8 %.3f (flagged: %s), fc2 kept f32 %.3f\n", e0.error, e2.error,
+                  flagged >= 0 ? g.nodes[flagged].name : "none", e3.error);
+    assert_int_equal(flagged, fc2);
+    assert_true(e2.error > e0.error + 0.05);
+    assert_true(e3.error <= e0.error + 0.02);
+    free(r);
+    mn_graph_free(&keep);
+    mn_graph_free(&q);
+    mn_graph_free(&g);
+    mn_dataset_free(&d);
+}
+
 static void test_affine_model(void **state) {
     (void)state;
     mn_dataset d;
@@ -868,6 +925,7 @@ int main(void) {
         cmocka_unit_test(test_quantile_fixed),
         cmocka_unit_test(test_affine_model),
         cmocka_unit_test(test_quant_debug),
+        cmocka_unit_test(test_quant_debug_broken),
         cmocka_unit_test(test_fixed_model),
         cmocka_unit_test(test_qat),
         cmocka_unit_test(test_mnist_int8),
