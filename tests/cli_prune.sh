@@ -70,15 +70,34 @@ check "$T/out" "r['nonzero'] == r['weights'] - (round(0.6 * 256) + round(0.6 * 5
 expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method snip --sparsity 0.9 --samples 2 --epochs 3 -o "$T/snip.mnw" --json
 check "$T/out" "r['nonzero'] == r['weights'] - round(0.9 * r['weights'])"
 # lottery with the control: output layer at half the rate
-expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.75 --rounds 2 --control --epochs 3 -o "$T/lt.mnw" --json
+expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.75 --rounds 2 --control scratch --epochs 3 -o "$T/lt.mnw" --json
 check "$T/out" "(lambda L: L['fc1.weight']['nonzero'] == 64 and L['fc2.weight']['nonzero'] == 128 and L['fc3.weight']['nonzero'] == 160 - round(0.4375 * 160) and 0 <= r['lottery']['control_val_error'] <= 1)($L)"
 # lottery with a hold-out: every training early-stopped on the last 100 train rows
-expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --rounds 2 --control --holdout 100 --epochs 3 -o "$T/lth.mnw" --json
+expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --rounds 2 --control scratch --holdout 100 --epochs 3 -o "$T/lth.mnw" --json
 check "$T/out" "(lambda t: all(1 <= t[k] <= 3 for k in ('dense_epoch', 'ticket_epoch', 'control_epoch')) and all(0 <= t[k] <= 1 for k in ('dense_holdout_error', 'ticket_holdout_error', 'control_holdout_error')) and [x['round'] for x in t['rounds']] == [0, 1, 2] and all(1 <= x['epoch'] <= 3 and 0 <= x['holdout_error'] <= 1 for x in t['rounds']))(r['lottery'])"
+# the controls (Liu et al.'s scratch, Blalock et al.'s random) beside magnitude, neuron, filter and lottery
+expect_ok "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.8 --steps 2 --finetune 2 --control scratch -o "$T/cs.mnw" --json
+check "$T/out" "r['control']['kind'] == 'scratch' and r['control']['epochs'] == 15 + 4 and 0 <= r['control']['val_error'] <= 1 and abs(r['control']['density'] - r['density']) < 1e-6"
+expect_ok "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.8 --steps 2 --finetune 2 --control random -o "$T/cr.mnw" --json
+check "$T/out" "r['control']['kind'] == 'random' and r['control']['epochs'] == 4 and abs(r['control']['density'] - r['density']) < 1e-6"
+grep -q "^control: random pruning at the same per-layer sparsity" <("$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.8 --finetune 1 --control random -o "$T/cr2.mnw" 2>/dev/null) && ok || bad "control text"
+expect_ok "$BIN" prune "$T/m.mnw" "${D[@]}" --method neuron --sparsity 0.5 --finetune 1 --control scratch --scratch-epochs 3 -o "$T/cn.mnw" --json
+check "$T/out" "r['control']['kind'] == 'scratch' and r['control']['epochs'] == 3 and 0 <= r['control']['val_error'] <= 1"
+expect_ok "$BIN" prune "$T/m.mnw" "${D[@]}" --method neuron --sparsity 0.5 --finetune 1 --control random -o "$T/cn2.mnw" --json
+check "$T/out" "r['control']['kind'] == 'random' and r['control']['epochs'] == 1"
+expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --rounds 1 --control random --epochs 2 -o "$T/ltr.mnw" --json
+check "$T/out" "0 <= r['lottery']['control_val_error'] <= 1 and 'control' not in r"
+expect_fail 1 "--control applies to magnitude" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method random --sparsity 0.5 --control scratch -o "$T/xc.mnw"
+expect_fail 1 "scratch or random" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --control maybe -o "$T/xc.mnw"
+expect_fail 1 "--scratch-epochs applies" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --control random --scratch-epochs 3 -o "$T/xc.mnw"
+# a model that does not say how long it trained (imported, say): scratch needs --scratch-epochs
+"$BIN" export-onnx "$T/m.mnw" -o "$T/m.onnx" >/dev/null 2>&1 && "$BIN" import "$T/m.onnx" -o "$T/mi.mnw" >/dev/null 2>&1 &&
+  expect_fail 1 "scratch-epochs" -- "$BIN" prune "$T/mi.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --finetune 1 --control scratch -o "$T/xc.mnw"
+absent "$T/xc.mnw"
 expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 100 --epochs 2 -o "$T/lth2.mnw"
 grep -q "held-out error at the kept epoch: dense" "$T/out" && ok || bad "lottery hold-out text: $(cat "$T/out")"
 expect_fail 1 "leaves nothing to train on" -- "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 400 --epochs 1 -o "$T/xl.mnw"
-expect_fail 1 "--holdout apply to lottery" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --holdout 10 -o "$T/xl.mnw"
+expect_fail 1 "--control-all and --holdout apply to lottery" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --holdout 10 -o "$T/xl.mnw"
 expect_fail 2 "--holdout" -- "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout=-5 -o "$T/xl.mnw"
 [ -e "$T/xl.mnw" ] && bad "a failed lottery left $T/xl.mnw" || ok
 # neuron: half of the hidden units go, shapes shrink

@@ -36,8 +36,14 @@ static const char *HELP =
     "                    snip: mini-batches of 100 for the sensitivity (default 10)\n"
     "  --rounds R        lottery: prune/rewind/retrain rounds (default 1)\n"
     "  --rewind-iter K   lottery: rewind to the weights after K steps (default 0: init)\n"
-    "  --control         lottery: also train a random re-initialisation of the ticket\n"
-    "  --control-all     lottery: ... of every round's ticket (the curves of their Figures 3-4)\n"
+    "  --control K       scratch | random, beside magnitude, obd, neuron, filter, lottery:\n"
+    "                    scratch trains the pruned structure (mask, or smaller layers) from a\n"
+    "                    fresh init for the model's training epochs + the fine-tuning (Liu\n"
+    "                    et al. 2019; lottery: the ticket's mask re-initialised); random\n"
+    "                    prunes at random to the same per-layer sparsity (or unit counts)\n"
+    "                    and fine-tunes as long (lottery: a random mask, rewound, trained)\n"
+    "  --scratch-epochs E  control scratch: epochs (default: the model's 'epochs' + fine-tune)\n"
+    "  --control-all     lottery: the control after every round (the curves of their Figures 3-4)\n"
     "  --shuffle         snip: shuffle the mask within each layer before training (the control\n"
     "                    of Frankle et al. 2021: same per-layer sparsity, random positions)\n"
     "  --holdout N       lottery: hold out the last N training samples; every training runs\n"
@@ -68,6 +74,9 @@ static int nstages;
 static mn_lottery_round rounds[MAX_STAGES];
 static int nrounds;
 static int json;
+static mn_control_result ctl; /* --control of magnitude, obd, neuron, filter */
+static int lt_random;         /* lottery --control random */
+static const char *const CONTROLS[] = {"none", "scratch", "random"};
 
 static void on_stage(void *ud, const mn_prune_stage *s) {
     (void)ud;
@@ -161,6 +170,9 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
             printf("%s{\"step\":%d,\"sparsity\":%.6f,\"val_error\":%.6g,\"val_error_finetuned\":%.6g}", i ? "," : "",
                    stages[i].step, stages[i].sparsity, stages[i].val_error, stages[i].val_error_ft);
         printf("]");
+        if (ctl.kind)
+            printf(",\"control\":{\"kind\":\"%s\",\"val_error\":%.6g,\"epochs\":%d,\"density\":%.6f}",
+                   CONTROLS[ctl.kind], ctl.val_error, ctl.epochs, ctl.density);
         if (lt) {
             printf(",\"lottery\":{\"dense_val_error\":%.6g,\"ticket_val_error\":%.6g,\"control_val_error\":%.6g,"
                    "\"density\":%.6f,\"dense_holdout_error\":%.6g,\"ticket_holdout_error\":%.6g,"
@@ -182,9 +194,15 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
     printf("weights: %lld -> %lld nonzero of %lld originally (%.2f%% left)\n", (long long)z0, (long long)z1,
            (long long)n0, 100 * d1);
     if (e0 >= 0) printf("val error: %.2f%% before, %.2f%% after\n", 100 * e0, 100 * e1);
+    if (ctl.kind == MN_CONTROL_SCRATCH)
+        printf("control: the pruned structure from a fresh init, %d epochs: val error %.2f%%\n", ctl.epochs,
+               100 * ctl.val_error);
+    else if (ctl.kind == MN_CONTROL_RANDOM)
+        printf("control: random pruning at the same per-layer sparsity, %d epochs of fine-tuning: val error %.2f%%\n",
+               ctl.epochs, 100 * ctl.val_error);
     if (lt) {
         printf("lottery: dense %.2f%%, ticket %.2f%%", 100 * lt->dense_error, 100 * lt->ticket_error);
-        if (lt->control_error >= 0) printf(", random re-init control %.2f%%", 100 * lt->control_error);
+        if (lt->control_error >= 0) printf(", %s control %.2f%%", lt_random ? "random mask" : "random re-init", 100 * lt->control_error);
         printf(" (%.2f%% of weights left)\n", 100 * lt->density);
         if (lt->ticket_holdout >= 0) {
             printf("lottery held-out error at the kept epoch: dense %.2f%% (epoch %d), ticket %.2f%% (epoch %d)",
@@ -210,10 +228,17 @@ static void check_opts(const cli_args *a, int m, int gradual, int at_init) {
     if (cli_flag(a, "shuffle") && m != M_SNIP) cli_die("--shuffle applies to snip");
     if (cli_flag(a, "steps") && gradual) cli_die("--steps and --schedule gradual exclude each other");
     if (cli_flag(a, "criterion") && m != M_NEURON && m != M_FILTER) cli_die("--criterion applies to neuron and filter");
-    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control") || cli_flag(a, "control-all") ||
-         cli_flag(a, "holdout")) &&
+    if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control-all") || cli_flag(a, "holdout")) &&
         m != M_LOTTERY)
-        cli_die("--rounds, --rewind-iter, --control, --control-all and --holdout apply to lottery");
+        cli_die("--rounds, --rewind-iter, --control-all and --holdout apply to lottery");
+    if (cli_flag(a, "control") && (m == M_SNIP || m == M_RANDOM))
+        cli_die("--control applies to magnitude, obd, neuron, filter and lottery (snip: --shuffle; random is a control)");
+    const char *k = cli_str(a, "control", "none");
+    if (strcmp(k, "none") && strcmp(k, "scratch") && strcmp(k, "random"))
+        cli_die("--control: scratch or random, not '%s'", k);
+    if (cli_flag(a, "scratch-epochs") && (strcmp(k, "scratch") || m == M_LOTTERY))
+        cli_die("--scratch-epochs applies to --control scratch of magnitude, obd, neuron and filter");
+    cli_int(a, "scratch-epochs", 1, 1, 100000);
     if (m != M_RANDOM && cli_flag(a, "arch") != (m == M_SNIP || m == M_LOTTERY))
         cli_die(m == M_SNIP || m == M_LOTTERY ? "%s starts from --arch (random init), not a trained model"
                                               : "--arch applies to snip and lottery; %s prunes IN.mnw",
@@ -241,7 +266,7 @@ int cmd_prune(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv,
               "method: sparsity: threshold: scope: steps: finetune: schedule: dt: s-init: begin: end: criterion: arch: "
-              "samples: rounds: rewind-iter: control control-all shuffle holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
+              "samples: rounds: rewind-iter: control: scratch-epochs: control-all shuffle holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
               help);
     const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
     if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery, random)");
@@ -345,6 +370,8 @@ int cmd_prune(int argc, char **argv) {
     env.on_stage = on_stage;
     env.on_round = on_round;
     env.lottery = &lt;
+    env.control = &ctl;
+    lt_random = !strcmp(cli_str(&a, "control", "none"), "random");
     cli_check(mn_pass_run(&pass, &g, &env));
     mn_pass_free(&pass);
     is_lottery = m == M_LOTTERY;

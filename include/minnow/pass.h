@@ -81,6 +81,7 @@ typedef struct mn_pass_env {
     void *ud;
     /* Optional reports, filled where the method has them (may be NULL). */
     mn_lottery_result *lottery;
+    struct mn_control_result *control; /* prune 'control: scratch|random' (minnow/prune.h) */
     struct mn_qreport *qreport;      /* quantize fixed/affine/qat (minnow/quant.h) */
     /* factorize: the layers it considered, malloc'd (the caller frees
      * *lowrank), and their count */

@@ -160,6 +160,37 @@ mn_status mn_graph_remove_units(const mn_graph *g,
  * t[p] >= 0 (at least one unit stays) and writes the smaller graph to out. */
 mn_status mn_prune_units(mn_graph *g, const float *t, mn_unit_crit crit,
                          const mn_dataset *d, mn_graph *out);
+/* The same number of units per layer, chosen at random (seeded). */
+mn_status mn_prune_units_random(mn_graph *g, const float *t, uint64_t seed, mn_graph *out);
+
+/* ---- controls (Liu et al. 2019; Blalock et al. 2020) ---------------------- */
+
+typedef enum mn_control_kind {
+    MN_CONTROL_NONE = 0,
+    MN_CONTROL_SCRATCH, /* the pruned structure (mask, or smaller architecture)
+                           from a fresh random init, trained from scratch */
+    MN_CONTROL_RANDOM   /* the model before pruning, pruned at random to the
+                           same per-layer sparsity (or unit counts), fine-tuned */
+} mn_control_kind;
+
+typedef struct mn_control_result {
+    mn_control_kind kind;
+    float val_error;      /* -1 without val */
+    int epochs;
+    float density;        /* kept fraction of the prunable weights */
+} mn_control_result;
+
+/* The control of one pruning result.  before: the model pruning started
+ * from; pruned: the result (masks for unstructured pruning, a smaller graph
+ * when `structured`).  Scratch: pruned's structure re-initialised (seed
+ * tc->seed + 7919) and trained tc->epochs with masks fixed.  Random: before
+ * pruned at random (seed tc->seed + 7919) to pruned's per-layer nonzero
+ * counts (unstructured) or unit counts (structured), then fine-tuned
+ * tc->epochs.  Neither model is changed. */
+mn_status mn_prune_control(const mn_graph *before, const mn_graph *pruned, int structured,
+                           mn_control_kind kind, const mn_train_cfg *tc,
+                           const mn_dataset *train, const mn_dataset *val,
+                           mn_control_result *res);
 
 /* ---- lottery tickets ----------------------------------------------------- */
 
@@ -182,7 +213,10 @@ typedef struct mn_lottery_cfg {
     float sparsity;       /* final pruned fraction of each hidden layer */
     int rounds;           /* >= 1; each prunes the same share of what is left */
     int64_t rewind_iter;  /* 0: rewind to init; K: to the weights after K steps */
-    int control;          /* also train a random re-initialisation of the ticket */
+    int control;          /* an mn_control_kind: also train the ticket's mask
+                             re-initialised at random (SCRATCH), or a random
+                             mask of the same per-layer sparsity rewound like
+                             the ticket (RANDOM) */
     int control_all;      /* ... after every round, not only the last (the
                              curves of Frankle & Carbin's Figures 3-4) */
     uint64_t control_seed;

@@ -16,6 +16,7 @@ typedef struct prune_opts {
     double s_init, begin, end;
     double threshold;          /* magnitude: prune |w| < threshold (instead of sparsity) */
     int rounds, rewind_iter, control, control_all, holdout, shuffle;
+    int scratch_epochs;        /* control scratch: 0 = the model's training epochs + the fine-tuning */
     mn_pass_train t;
     mn_prune_score score;      /* set by the method's defaults */
     mn_prune_sel sel;
@@ -29,9 +30,14 @@ typedef struct prune_opts {
 #define STEPS O("steps", MN_OPT_INT, steps, 1, 1000, 0, NULL, "iterative: prune in N steps")
 #define FINETUNE O("finetune", MN_OPT_INT, finetune, 0, 100000, 0, NULL, "fine-tune epochs after each step")
 #define SAMPLES O("samples", MN_OPT_INT, samples, 1, 1 << 24, 0, NULL, "obd: samples; snip: mini-batches")
+#define CONTROL                                                                                                    \
+    O("control", MN_OPT_ENUM, control, 0, 0, 0, "none|scratch|random",                                          \
+      "also train the pruned structure from scratch, or random pruning at the same per-layer sparsity"),         \
+    O("scratch-epochs", MN_OPT_INT, scratch_epochs, 1, 100000, 0, NULL,                                           \
+      "control scratch: epochs (default: the model's training epochs + the fine-tuning)")
 
 static const mn_pass_opt MAGNITUDE_OPTS[] = {
-    SPARSITY, SCOPE, STEPS, FINETUNE,
+    SPARSITY, SCOPE, STEPS, FINETUNE, CONTROL,
     O("threshold", MN_OPT_NUM, threshold, 0, 1e30, 1, NULL, "remove |w| below it (instead of 'sparsity')"),
     O("schedule", MN_OPT_ENUM, schedule, 0, 0, 0, "oneshot|gradual", "gradual: Zhu & Gupta's cubic schedule"),
     O("dt", MN_OPT_INT, dt, 1, 1 << 30, 0, NULL, "gradual: steps between mask updates"),
@@ -50,9 +56,9 @@ static const mn_pass_opt SNIP_OPTS[] = {
 /* Random pruning, the control beside every method: of a trained model
  * (steps, finetune) or at initialisation (epochs: train after, as snip). */
 static const mn_pass_opt RANDOM_OPTS[] = {SPARSITY, STEPS, FINETUNE, MN_PASS_TRAIN_OPTS(prune_opts, t)};
-static const mn_pass_opt OBD_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, MN_PASS_TUNE_OPTS(prune_opts, t)};
+static const mn_pass_opt OBD_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, CONTROL, MN_PASS_TUNE_OPTS(prune_opts, t)};
 static const mn_pass_opt UNIT_OPTS[] = {
-    SPARSITY, FINETUNE,
+    SPARSITY, FINETUNE, CONTROL,
     O("criterion", MN_OPT_ENUM, criterion, 0, 0, 0, "l1|l2|activity", "unit score"),
     MN_PASS_TUNE_OPTS(prune_opts, t),
 };
@@ -60,8 +66,9 @@ static const mn_pass_opt LOTTERY_OPTS[] = {
     SPARSITY,
     O("rounds", MN_OPT_INT, rounds, 1, 100, 0, NULL, "prune/rewind/retrain rounds"),
     O("rewind-iter", MN_OPT_INT, rewind_iter, 0, 1 << 30, 0, NULL, "rewind to the weights after K steps"),
-    O("control", MN_OPT_BOOL, control, 0, 1, 0, NULL, "also train a random re-initialisation"),
-    O("control-all", MN_OPT_BOOL, control_all, 0, 1, 0, NULL, "the re-initialisation after every round"),
+    O("control", MN_OPT_ENUM, control, 0, 0, 0, "none|scratch|random",
+      "also train the ticket's mask re-initialised (scratch) or a random mask of its sparsity (random)"),
+    O("control-all", MN_OPT_BOOL, control_all, 0, 1, 0, NULL, "the control after every round (default scratch)"),
     O("holdout", MN_OPT_INT, holdout, 0, 1 << 30, 0, NULL, "hold out the last N training samples"),
     MN_PASS_TRAIN_OPTS(prune_opts, t),
 };
@@ -223,10 +230,55 @@ static mn_status run_scores(const mn_pass_def *d, const prune_opts *o, mn_graph 
     return st;
 }
 
-static mn_status run_magnitude(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_magnitude, v, g, e); }
+/* The method's fine-tuning epochs, for the controls' budgets. */
+static int tune_epochs(const prune_opts *o) {
+    if (o->schedule) return o->t.epochs;
+    return (o->steps > 0 ? o->steps : 1) * o->finetune;
+}
+
+typedef mn_status (*run_fn)(const mn_pass_def *, const prune_opts *, mn_graph *, const mn_pass_env *);
+
+/* Runs the method, then its control when asked (on a copy of the model as
+ * it was before): scratch trains the pruned structure from a fresh init for
+ * the model's own training epochs plus the fine-tuning (Liu et al.'s
+ * Scratch-E), random fine-tunes a random pruning as long as the method
+ * fine-tuned. */
+static mn_status with_control(run_fn run, const mn_pass_def *d, const prune_opts *o, mn_graph *g,
+                              const mn_pass_env *env, int structured) {
+    if (!o->control) return run(d, o, g, env);
+    mn_train_cfg tc;
+    mn_pass_train_cfg(d, o, &o->t, env, &tc);
+    tc.epochs = tune_epochs(o);
+    if (o->control == MN_CONTROL_SCRATCH) {
+        if (o->scratch_epochs > 0) {
+            tc.epochs = o->scratch_epochs;
+        } else {
+            const char *e = mn_graph_get_meta(g, "epochs");
+            int dense = e ? atoi(e) : 0;
+            if (dense < 1)
+                return mn_error(MN_EARG, "control scratch: the model does not say how many epochs trained it; "
+                                         "give 'scratch-epochs' (--scratch-epochs)");
+            tc.epochs += dense;
+        }
+    }
+    mn_graph before;
+    mn_status st = mn_graph_clone(g, &before);
+    if (st) return st;
+    st = run(d, o, g, env);
+    mn_control_result own, *res = env->control ? env->control : &own;
+    if (!st) st = mn_prune_control(&before, g, structured, (mn_control_kind)o->control, &tc, env->train, env->val, res);
+    mn_graph_free(&before);
+    return st;
+}
+
+static mn_status run_magnitude(const void *v, mn_graph *g, const mn_pass_env *e) {
+    return with_control(run_scores, &mn_pass_prune_magnitude, v, g, e, 0);
+}
 static mn_status run_snip(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_snip, v, g, e); }
 static mn_status run_random(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_random, v, g, e); }
-static mn_status run_obd(const void *v, mn_graph *g, const mn_pass_env *e) { return run_scores(&mn_pass_prune_obd, v, g, e); }
+static mn_status run_obd(const void *v, mn_graph *g, const mn_pass_env *e) {
+    return with_control(run_scores, &mn_pass_prune_obd, v, g, e, 0);
+}
 
 static mn_status run_units(const mn_pass_def *d, const prune_opts *o, mn_graph *g, const mn_pass_env *env) {
     float *t = malloc(sizeof(float) * (size_t)(g->nparams + 1)), gl;
@@ -246,8 +298,12 @@ static mn_status run_units(const mn_pass_def *d, const prune_opts *o, mn_graph *
     }
     return st;
 }
-static mn_status run_neuron(const void *v, mn_graph *g, const mn_pass_env *e) { return run_units(&mn_pass_prune_neuron, v, g, e); }
-static mn_status run_filter(const void *v, mn_graph *g, const mn_pass_env *e) { return run_units(&mn_pass_prune_filter, v, g, e); }
+static mn_status run_neuron(const void *v, mn_graph *g, const mn_pass_env *e) {
+    return with_control(run_units, &mn_pass_prune_neuron, v, g, e, 1);
+}
+static mn_status run_filter(const void *v, mn_graph *g, const mn_pass_env *e) {
+    return with_control(run_units, &mn_pass_prune_filter, v, g, e, 1);
+}
 
 static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env) {
     const prune_opts *o = v;
@@ -262,7 +318,7 @@ static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env)
     lc.sparsity = gl;
     lc.rounds = o->rounds;
     lc.rewind_iter = o->rewind_iter;
-    lc.control = o->control || o->control_all;
+    lc.control = o->control ? o->control : o->control_all ? MN_CONTROL_SCRATCH : MN_CONTROL_NONE;
     lc.control_all = o->control_all;
     lc.control_seed = lc.train.seed + 1000003;
     lc.holdout = o->holdout;

@@ -1,8 +1,9 @@
 /* The lottery ticket procedure (Frankle & Carbin 2019): train, prune a share
  * of each layer's remaining weights (the output layer at half the rate),
  * rewind the survivors to their initial values (or to those after K steps,
- * Frankle et al. 2020), retrain; repeat.  The control re-initialises the
- * same sparse structure at random.  With a hold-out, every training is
+ * Frankle et al. 2020), retrain; repeat.  The controls re-initialise the
+ * same sparse structure at random (scratch), or rewind a random mask of the
+ * same per-layer sparsity (random).  With a hold-out, every training is
  * early-stopped as in the paper: it keeps the weights of the epoch with the
  * lowest loss on the last `holdout` training samples, which it never trains
  * on, so the val split is only reported on. */
@@ -84,14 +85,45 @@ static mn_status train_once(mn_graph *g, const mn_dataset *tr, const mn_dataset 
     return MN_OK;
 }
 
+/* The random control: masks of the ticket's per-layer sparsity at random
+ * positions (seeded), rewound to the ticket's rewind point, trained like
+ * it; the ticket (weights, masks, end-of-training magnitudes) is put back. */
+static mn_status random_control(mn_graph *g, const mn_dataset *fit, const mn_dataset *hp, const mn_dataset *val,
+                                lt_state *s, const mn_lottery_cfg *c, const float *save, const float *rewind,
+                                mn_lottery_round *r) {
+    size_t bytes = sizeof(float) * (size_t)g->nw;
+    float **masks = calloc((size_t)g->nparams + 1, sizeof *masks), *wl = NULL;
+    mn_status st = masks ? MN_OK : mn_error(MN_ENOMEM, "out of memory");
+    for (int p = 0; p < g->nparams && !st; p++) {
+        if (!g->params[p].mask) continue;
+        if (!(masks[p] = malloc(sizeof(float) * (size_t)g->params[p].n))) st = mn_error(MN_ENOMEM, "out of memory");
+        else memcpy(masks[p], g->params[p].mask, sizeof(float) * (size_t)g->params[p].n);
+    }
+    if (!st && hp && s->best_epoch > 0 && !(wl = malloc(bytes))) st = mn_error(MN_ENOMEM, "out of memory");
+    if (wl) memcpy(wl, s->wlast, bytes);
+    int ticket_best = s->best_epoch;
+    if (!st) st = mn_prune_shuffle_masks(g, rewind, c->control_seed + (uint64_t)(r->rounds - r->round));
+    if (!st) st = train_once(g, fit, hp, val, s, &r->control_error, &r->control_epoch, &r->control_holdout);
+    for (int p = 0; p < g->nparams && masks; p++)
+        if (masks[p]) memcpy(g->params[p].mask, masks[p], sizeof(float) * (size_t)g->params[p].n);
+    memcpy(g->w, save, bytes);
+    if (wl) memcpy(s->wlast, wl, bytes);
+    s->best_epoch = ticket_best;
+    for (int p = 0; p < g->nparams && masks; p++) free(masks[p]);
+    free(masks);
+    free(wl);
+    return st;
+}
+
 /* The control of one round: the ticket's mask with fresh values from the
  * same init distribution (another seed), trained like the ticket; the
  * ticket (its weights and, with a hold-out, its end-of-training magnitudes
  * that the next round prunes by) is put back after. */
 static mn_status control(mn_graph *g, const mn_dataset *fit, const mn_dataset *hp, const mn_dataset *val,
-                         lt_state *s, const mn_lottery_cfg *c, float *save, mn_lottery_round *r) {
+                         lt_state *s, const mn_lottery_cfg *c, float *save, const float *rewind, mn_lottery_round *r) {
     size_t bytes = sizeof(float) * (size_t)g->nw;
     memcpy(save, g->w, bytes);
+    if (c->control == MN_CONTROL_RANDOM) return random_control(g, fit, hp, val, s, c, save, rewind, r);
     float *wl = NULL;
     if (hp && s->best_epoch > 0 && !(wl = malloc(bytes))) return mn_error(MN_ENOMEM, "out of memory");
     if (wl) memcpy(wl, s->wlast, bytes);
@@ -182,7 +214,7 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
         if ((st = train_once(g, &fit, hp, val, &s, &err, &ep, &herr))) goto out;
         mn_lottery_round r = {round, c->rounds, density(g), err, ep, herr, -1, -1, 0};
         if (c->control && (c->control_all || round == c->rounds)) {
-            if ((st = control(g, &fit, hp, val, &s, c, cw, &r))) goto out;
+            if ((st = control(g, &fit, hp, val, &s, c, cw, rewind, &r))) goto out;
             res->control_error = r.control_error;
             res->control_holdout = r.control_holdout;
             res->control_epoch = r.control_epoch;

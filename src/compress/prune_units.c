@@ -227,8 +227,23 @@ static int ranked_cmp(const void *a, const void *b) {
     return (x->r > y->r) - (x->r < y->r);
 }
 
+static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_dataset *d, const uint64_t *seed,
+                       mn_graph *out);
+
 mn_status mn_prune_units(mn_graph *g, const float *t, mn_unit_crit crit,
                          const mn_dataset *d, mn_graph *out) {
+    return units(g, t, crit, d, NULL, out);
+}
+
+mn_status mn_prune_units_random(mn_graph *g, const float *t, uint64_t seed, mn_graph *out) {
+    return units(g, t, MN_CRIT_L1, NULL, &seed, out);
+}
+
+/* With a seed, random scores (the control) instead of crit's. */
+static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_dataset *d, const uint64_t *seed,
+                       mn_graph *out) {
+    mn_rng rng;
+    if (seed) mn_rng_seed(&rng, *seed ^ 0x554e4954ULL);
     mn_graph_init(out);
     mn_status st = MN_OK;
     unsigned char **keep = calloc((size_t)(g->nparams + 1), sizeof *keep);
@@ -241,6 +256,8 @@ mn_status mn_prune_units(mn_graph *g, const float *t, mn_unit_crit crit,
         float *sc = malloc(sizeof(float) * (size_t)rows);
         keep[p] = malloc((size_t)rows);
         if (!rk || !sc || !keep[p]) st = mn_error(MN_ENOMEM, "out of memory");
+        else if (seed)
+            for (int r = 0; r < rows; r++) sc[r] = mn_rng_uniform(&rng);
         else st = mn_unit_scores(g, p, crit, d, sc);
         if (!st) {
             for (int r = 0; r < rows; r++) rk[r] = (ranked){isfinite(sc[r]) ? sc[r] : INFINITY, r};
