@@ -69,4 +69,32 @@ expect_fail 1 "energy" -- "$BIN" factorize "$T/t1.mnw" --layers fc1=1.5 -o "$T/x
 expect_fail 1 "missing.mnw" -- "$BIN" factorize "$T/missing.mnw" --rank 2 -o "$T/x.mnw"
 [ -e "$T/x.mnw" ] && bad "failed factorize left $T/x.mnw"
 
+# online distillation: deep mutual learning, 2 and 3 peers
+expect_ok "$BIN" distill --mutual 2 --arch "$SSPEC" --data "$T/d" --epochs 20 --batch 20 --lr 0.01 -o "$T/dml.mnw" --json
+check "$T/out" "r['mode'] == 'mutual' and r['peers'] == 2 and len(r['val_errors']) == 2 and all(e <= 0.15 for e in r['val_errors']) and r['temperature'] == 1 and r['alpha'] == 0.5"
+[ -f "$T/dml.mnw" ] && [ -f "$T/dml-peer2.mnw" ] && ok || bad "mutual: peer files $(ls "$T")"
+expect_ok "$BIN" distill --mutual 3 --arch "$SSPEC" --data "$T/d" --epochs 2 --batch 20 -o "$T/dml3.mnw" --json
+check "$T/out" "len(r['val_errors']) == 3"
+[ -f "$T/dml3-peer3.mnw" ] && ok || bad "mutual: no third peer"
+expect_fail 1 "no --teacher" -- "$BIN" distill --mutual 2 --teacher "$T/t1.mnw" --arch "$SSPEC" --data "$T/d" -o "$T/xm.mnw"
+expect_fail 1 "--mutual needs --arch" -- "$BIN" distill --mutual 2 --data "$T/d" -o "$T/xm.mnw"
+expect_fail 2 "--mutual" -- "$BIN" distill --mutual 1 --arch "$SSPEC" --data "$T/d" -o "$T/xm.mnw"
+absent "$T/xm.mnw"
+# self-distillation: born-again (the teacher's own architecture, fresh weights)
+expect_ok "$BIN" distill --teacher "$T/t1.mnw" --born-again --data "$T/d" --epochs 10 --batch 20 --lr 0.01 -o "$T/ba.mnw" --json
+check "$T/out" "r['arch'] == 'born-again' and r['val_error'] <= 0.15"
+expect_ok "$BIN" info "$T/ba.mnw" --json
+cp "$T/out" "$T/ba.json"
+expect_ok "$BIN" info "$T/t1.mnw" --json
+"$PY" -c 'import json,sys; a, b = (json.load(open(f)) for f in sys.argv[1:]); assert a["params"] == b["params"]' "$T/ba.json" "$T/out" && ok || bad "born-again: not the teacher's architecture"
+expect_fail 1 "no --arch" -- "$BIN" distill --teacher "$T/t1.mnw" --born-again --arch "$SSPEC" --data "$T/d" -o "$T/xb.mnw"
+absent "$T/xb.mnw"
+# self-distillation from the network's own last head (multi-exit training)
+XSPEC="input x; dense h1 units=16; relu r1; dense e1 units=classes in=r1; dense h2 units=16 in=r1; relu r2; dense out units=classes"
+expect_ok "$BIN" train --arch "$XSPEC" --exit-weights 0.5,1 --self-distill 0.7 --self-temperature 2 --data "$T/d" --epochs 10 --batch 20 --lr 0.01 -o "$T/sd.mnw" --json
+check "$T/out" "r['val_error'] <= 0.15"
+expect_fail 1 "needs --exit-weights" -- "$BIN" train --arch "$XSPEC" --self-distill 0.5 --data "$T/d" -o "$T/xs.mnw"
+expect_fail 2 "--self-distill" -- "$BIN" train --arch "$XSPEC" --exit-weights 0.5,1 --self-distill 1.5 --data "$T/d" -o "$T/xs.mnw"
+absent "$T/xs.mnw"
+
 finish cli_distill

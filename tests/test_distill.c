@@ -319,6 +319,65 @@ static void t_in_train(void **st) {
 
 /* MNIST: a lenet300 teacher for a few epochs, then a narrow student
  * distilled from it (with a hint through a regressor) learns to a sane error. */
+/* Deep mutual learning: with alpha 0 every peer trains exactly as it
+ * would alone (same batches, optimizer and schedule: peer 2 through the
+ * hook's own steps); with alpha 0.5 the peers learn the task and move
+ * towards each other. */
+static void t_mutual(void **st) {
+    (void)st;
+    mn_dataset tr, va;
+    blobs(&tr, 600, 3);
+    blobs(&va, 300, 4);
+    const char *spec = "input x; dense h units=16; relu r; dense o units=4";
+    mn_graph a1, a2, p1, p2;
+    build(&a1, spec, 8, 1, 1, 41);
+    build(&a2, spec, 8, 1, 1, 42);
+    build(&p1, spec, 8, 1, 1, 41);
+    build(&p2, spec, 8, 1, 1, 42);
+    mn_train_cfg c;
+    mn_train_default(&c);
+    c.epochs = 4;
+    c.batch = 50;
+    c.sched = MN_SCHED_COSINE;
+    assert_int_equal(mn_train(&a1, &tr, NULL, &c), MN_OK);
+    assert_int_equal(mn_train(&a2, &tr, NULL, &c), MN_OK);
+    mn_graph *peers[2] = {&p1, &p2};
+    mn_mutual *m;
+    mn_train_cfg cm = c;
+    assert_int_equal(mn_mutual_new(peers, 2, &c, 1, 0, tr.n, &m), MN_OK);
+    mn_mutual_attach(m, &cm);
+    assert_int_equal(mn_train(&p1, &tr, NULL, &cm), MN_OK);
+    mn_mutual_free(m);
+    assert_memory_equal(a1.w, p1.w, sizeof(float) * a1.nw);
+    float worst = 0;
+    for (int64_t i = 0; i < a2.nw; i++) worst = fmaxf(worst, fabsf(a2.w[i] - p2.w[i]));
+    print_message("mutual, alpha 0: peer 2 vs alone max |dw| %g\n", (double)worst);
+    assert_true(worst < 1e-5f);
+    /* alpha 0.5: both learn, and agree more than two independent nets */
+    mn_graph q1, q2;
+    build(&q1, spec, 8, 1, 1, 41);
+    build(&q2, spec, 8, 1, 1, 42);
+    mn_graph *qs[2] = {&q1, &q2};
+    c.epochs = 20;
+    cm = c;
+    assert_int_equal(mn_mutual_new(qs, 2, &c, 1, 0.5f, tr.n, &m), MN_OK);
+    mn_mutual_attach(m, &cm);
+    assert_int_equal(mn_train(&q1, &tr, NULL, &cm), MN_OK);
+    mn_mutual_free(m);
+    mn_eval_result r1, r2;
+    assert_int_equal(mn_eval(&q1, &va, 100, &r1), MN_OK);
+    assert_int_equal(mn_eval(&q2, &va, 100, &r2), MN_OK);
+    print_message("mutual, alpha 0.5: peer errors %.3f %.3f\n", (double)r1.error, (double)r2.error);
+    assert_true(r1.error < 0.05f && r2.error < 0.05f);
+    /* bad input */
+    assert_int_equal(mn_mutual_new(qs, 1, &c, 1, 0.5f, tr.n, &m), MN_EARG);
+    assert_int_equal(mn_mutual_new(qs, 2, &c, 0, 0.5f, tr.n, &m), MN_EARG);
+    mn_graph_free(&a1); mn_graph_free(&a2); mn_graph_free(&p1); mn_graph_free(&p2);
+    mn_graph_free(&q1); mn_graph_free(&q2);
+    mn_dataset_free(&tr);
+    mn_dataset_free(&va);
+}
+
 static void t_mnist(void **st) {
     (void)st;
     const char *dir = tu_mnist_dir(), *asan = getenv("MINNOW_ASAN");
@@ -372,6 +431,7 @@ int main(void) {
         cmocka_unit_test(t_hint_grad),
         cmocka_unit_test(t_regressor_learns),
         cmocka_unit_test(t_in_train),
+        cmocka_unit_test(t_mutual),
         cmocka_unit_test(t_mnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,18 +4,26 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmds.h"
 #include "minnow/arch.h"
 #include "minnow/distill.h"
 #include "minnow/io.h"
 
 static const char *HELP =
-    "usage: minnow distill --teacher T.mnw [--teacher T2.mnw ...] --arch STUDENT -o S.mnw [options]\n"
+    "usage: minnow distill --teacher T.mnw [--teacher T2.mnw ...] --arch STUDENT|--born-again -o S.mnw [options]\n"
+    "       minnow distill --mutual N --arch STUDENT -o S.mnw [options]\n"
     "Trains a fresh STUDENT on DIR/train from the teachers' softened outputs\n"
     "(knowledge distillation, Hinton et al. 2015), reporting DIR/val each epoch:\n"
     "  L = alpha * T^2 * CE(softmax(z_t/T), softmax(z_s/T)) + (1 - alpha) * CE(y, softmax(z_s))\n"
     "Several teachers are an ensemble: their softened probabilities are averaged.\n"
     "  --teacher FILE    teacher model (repeat for an ensemble, up to 16)\n"
     "  --arch A          student: a built-in (lenet300 lenet5 mlp1200 mlp800 conv2 conv4 conv6) or a spec\n"
+    "  --born-again      self-distillation (Furlanello et al. 2018): the student is the teacher's\n"
+    "                    own architecture, freshly initialised (instead of --arch)\n"
+    "  --mutual N        online distillation, deep mutual learning (Zhang et al. 2018): N students\n"
+    "                    of --arch (seeds S, S+1, ...) train together, each towards the others'\n"
+    "                    softened predictions on the same batch; no teacher.  -o gets the first,\n"
+    "                    OUT-peer2.mnw ... the others; T defaults to 1 and alpha to 0.5 here\n"
     "  --temperature T   softmax temperature, > 0 (default 4)\n"
     "  --alpha A         weight of the soft term in [0, 1] (default 0.9; 0 = hard labels only)\n"
     "  --hint TN:SN      FitNets hint: L2 between teacher node TN's output and student node SN's\n"
@@ -73,13 +81,17 @@ int cmd_distill(int argc, char **argv) {
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
     cli_args a;
     cli_parse(&a, argc, argv,
-              "@0 teacher: arch: temperature: alpha: hint: hint-weight: exclude-class: fix-bias data: split: val: o: json " CLI_TRAIN_OPTS, help);
+              "@0 teacher: arch: temperature: alpha: hint: hint-weight: exclude-class: fix-bias mutual: born-again data: split: val: o: json "
+              CLI_TRAIN_OPTS, help);
+    if (cli_flag(&a, "mutual")) return cmd_distill_mutual(&a, (int)cli_int(&a, "mutual", 2, 2, MN_DISTILL_MAX_TEACHERS));
     const char *tpath[MN_DISTILL_MAX_TEACHERS + 1];
     int nt = cli_all(&a, "teacher", tpath, MN_DISTILL_MAX_TEACHERS + 1);
     const char *arch = cli_str(&a, "arch", NULL), *out = cli_str(&a, "o", NULL);
-    if (nt == 0) cli_die("--teacher FILE is required (see --help)");
+    if (nt == 0) cli_die("--teacher FILE is required (see --help; --mutual N trains peers without one)");
     if (nt > MN_DISTILL_MAX_TEACHERS) cli_die("at most %d teachers", MN_DISTILL_MAX_TEACHERS);
-    if (!arch) cli_die("--arch is required (see --help)");
+    int born = cli_flag(&a, "born-again");
+    if (born && arch) cli_die("--born-again takes the student's architecture from the teacher: no --arch");
+    if (!arch && !born) cli_die("--arch is required (see --help; or --born-again)");
     if (!out) cli_die("-o FILE is required (see --help)");
     mn_distill_cfg dc;
     mn_distill_default(&dc);
@@ -141,7 +153,17 @@ int cmd_distill(int argc, char **argv) {
     /* The student predicts what the teachers predict: same class count. */
     mn_graph g;
     int nclass = (int)mn_shape_numel(mn_graph_output_shape(tp[0]));
-    cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
+    if (born) { /* born-again (Furlanello et al. 2018): the teacher's own architecture, fresh weights */
+        for (int p = 0; p < tp[0]->nparams; p++)
+            if (tp[0]->params[p].store || tp[0]->params[p].mask)
+                cli_die("--born-again: the teacher's '%s' is pruned or compressed; give it the dense float teacher",
+                        tp[0]->params[p].name);
+        cli_check(mn_graph_clone(tp[0], &g));
+        g.nmeta = 0;
+        arch = "born-again";
+    } else {
+        cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
+    }
     mn_rng rng;
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);

@@ -32,7 +32,10 @@ static const char *HELP =
     "  --resume          continue from FILE.ckpt if there is one (same options and data)\n"
     "  --binary M        train binarized: binaryconnect|xnor|bitwise (see minnow binarize --help)\n"
     "  --keep-first-last with --binary: the first and last layers stay f32\n"
-    "  --exit-weights W1,W2,..  multi-exit net (e.g. lenet5x3): loss = sum of Wi * head i's loss\n";
+    "  --exit-weights W1,W2,..  multi-exit net (e.g. lenet5x3): loss = sum of Wi * head i's loss\n"
+    "  --self-distill A      with --exit-weights: self-distillation (Zhang et al. 2019): each inner\n"
+    "                        head's loss is (1-A) xent(y) + A T^2 xent(last head's softmax(z/T))\n"
+    "  --self-temperature T  its temperature (default 3)\n";
 
 /* Checkpoints (minnow/checkpoint.h): written atomically every N epochs from
  * the loop's on_state hook, read back by --resume. */
@@ -65,7 +68,7 @@ static int resume_from(const char *path, mn_graph *g, mn_checkpoint *ck, mn_trai
     return 1;
 }
 
-#define TRAIN_SPEC "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: recipe: " CLI_TRAIN_OPTS
+#define TRAIN_SPEC "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: self-distill: self-temperature: recipe: " CLI_TRAIN_OPTS
 /* Options a recipe may not set: where the output goes and how it is
  * reported belong to the command line. */
 static const char *const NOT_IN_RECIPE[] = {"o", "json", "recipe", "resume", "checkpoint-every", NULL};
@@ -127,6 +130,10 @@ int cmd_train(int argc, char **argv) {
     cli_threads(&a);
     mn_train_cfg cfg;
     cli_train_cfg(&a, &cfg, 15);
+    if (!cli_flag(&a, "exit-weights") && (cli_flag(&a, "self-distill") || cli_flag(&a, "self-temperature")))
+        cli_die("--self-distill distils the inner exit heads from the last: it needs --exit-weights");
+    cli_num(&a, "self-distill", 0.5, 0, 1);
+    cli_num(&a, "self-temperature", 3, 1e-3, 1e4);
     cli_check_train_cfg(&cfg);
     const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");
     mn_dataset tr, va;
@@ -170,6 +177,9 @@ int cmd_train(int argc, char **argv) {
             q = *end ? end + 1 : end;
         }
         cli_check(mn_exits_train_setup(&xt, &g, wts, nw, &cfg));
+        if (cli_flag(&a, "self-distill"))
+            cli_check(mn_exits_self_distill(&xt, (float)cli_num(&a, "self-distill", 0.5, 0, 1),
+                                            (float)cli_num(&a, "self-temperature", 3, 1e-3, 1e4)));
     }
     double t0 = mn_now();
     mn_binarize_opts bo;

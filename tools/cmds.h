@@ -7,6 +7,9 @@ int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
+/* distill --mutual N (cmd_distill_mutual.c), with cmd_distill's parsed arguments. */
+struct cli_args;
+int cmd_distill_mutual(struct cli_args *a, int npeers);
 int cmd_factorize(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_sensitivity(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* minnow distill: knowledge distillation (Hinton, Vinyals & Dean 2015) from
  * one teacher or an ensemble, with an optional FitNets hint (Romero et al.
- * 2015) on an intermediate layer.
+ * 2015) on an intermediate layer; and online distillation between peers
+ * trained together (deep mutual learning, below).
  *
  * The student trains through mn_train's loss hook.  For every batch the hook
  * runs each teacher forward (train = 0: no dropout, running batchnorm stats,
@@ -88,6 +89,21 @@ float mn_distill_loss(void *ud, mn_graph *g, const float *x, const int32_t *y,
  * chosen; *err0, *err1: the error on d before and after. */
 mn_status mn_distill_fix_bias(mn_graph *g, const mn_dataset *d, int k, float max, float step,
                               float *shift, float *err0, float *err1);
+
+/* Online distillation: deep mutual learning (Zhang et al. 2018).  peers[0]
+ * trains through mn_train with cfg's loss hook pointed here
+ * (mn_mutual_attach); the hook steps peers 1..n-1 on the same batch with
+ * their own optimizers (cfg's kind, rate and schedule; ntrain: the training
+ * set's size, for the schedule).  Each peer's loss is mn_kd_loss towards the
+ * mean of the other peers' softened predictions (T, alpha).  The peers must
+ * stay alive until mn_mutual_free. */
+typedef struct mn_mutual mn_mutual;
+mn_status mn_mutual_new(mn_graph **peers, int n, const mn_train_cfg *cfg, float T, float alpha, int ntrain,
+                        mn_mutual **out);
+void mn_mutual_attach(mn_mutual *m, mn_train_cfg *c);
+float mn_mutual_loss(void *ud, mn_graph *g, const float *x, const int32_t *y, int batch, const float *logits,
+                     float *dlogits);
+void mn_mutual_free(mn_mutual *m);
 
 /* Running means of the loss parts since the last call (for reports); resets. */
 typedef struct mn_distill_parts { double soft, hard, hint; long batches; } mn_distill_parts;

@@ -44,11 +44,19 @@ typedef struct mn_exits_trainer {
     float weight[MN_EXITS_MAX];
     float loss[MN_EXITS_MAX];     /* each exit's unweighted loss on the last batch */
     float *buf;                   /* (n-1) * batch * nclass floats */
+    float *q, *ds;                /* self-distillation: soft targets, a gradient */
+    float self_alpha, self_T;     /* mn_exits_self_distill */
     int batch;
     mn_graph *g;
 } mn_exits_trainer;
 mn_status mn_exits_train_setup(mn_exits_trainer *t, mn_graph *g, const float *weight,
                                int nweights, mn_train_cfg *cfg);
+/* Self-distillation from the network's own deepest head (Zhang et al. 2019,
+ * "Be Your Own Teacher"): each inner head's loss becomes
+ * (1 - alpha) xent(y) + alpha T^2 xent(softmax(z_last / T)), the last head's
+ * softened prediction on the same batch taken as a fixed target.  After
+ * mn_exits_train_setup; alpha in [0, 1], T > 0. */
+mn_status mn_exits_self_distill(mn_exits_trainer *t, float alpha, float T);
 void mn_exits_train_done(mn_exits_trainer *t);
 
 /* Early-exit evaluation: each sample stops at the first exit whose top

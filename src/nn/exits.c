@@ -65,10 +65,19 @@ static float exits_loss(void *ud, mn_graph *g, const float *x, const int32_t *y,
     int k = t->ex.nclass, last = t->ex.n - 1;
     int64_t m = (int64_t)batch * k;
     float total = 0;
+    /* Self-distillation: the last head's softened prediction is every
+     * inner head's soft target (no gradient through it). */
+    if (t->self_alpha > 0 && batch <= t->batch) mn_softmax_t(logits, batch, k, t->self_T, t->q);
     for (int e = 0; e <= last; e++) {
         mn_node *n = &g->nodes[t->ex.node[e]];
         float *d = e == last ? dlogits : t->buf + (int64_t)e * t->batch * k;
         float l = mn_xent_hard(e == last ? logits : n->y, y, batch, k, 1.0f, d);
+        if (e != last && t->self_alpha > 0 && batch <= t->batch) {
+            float a = t->self_alpha, T2 = t->self_T * t->self_T;
+            float ls = mn_xent_soft(n->y, t->q, batch, k, t->self_T, t->ds);
+            for (int64_t j = 0; j < m; j++) d[j] = (1 - a) * d[j] + a * T2 * t->ds[j];
+            l = (1 - a) * l + a * T2 * ls;
+        }
         for (int64_t j = 0; j < m; j++) d[j] *= t->weight[e];
         /* Inner heads are sinks: backward adds dy_extra to their (zero) dy. */
         if (e != last) n->dy_extra = d;
@@ -105,9 +114,25 @@ mn_status mn_exits_train_setup(mn_exits_trainer *t, mn_graph *g, const float *we
     return MN_OK;
 }
 
+mn_status mn_exits_self_distill(mn_exits_trainer *t, float alpha, float T) {
+    if (!(alpha >= 0 && alpha <= 1)) return mn_error(MN_EARG, "self-distillation: alpha must be in [0, 1]");
+    if (!(T > 0) || !isfinite(T)) return mn_error(MN_EARG, "self-distillation: the temperature must be > 0");
+    if (t->ex.n < 2) return mn_error(MN_EARG, "self-distillation needs a network with inner exit heads");
+    if (!t->q) {
+        t->q = mn_alloc((size_t)t->batch * t->ex.nclass, sizeof(float));
+        t->ds = mn_alloc((size_t)t->batch * t->ex.nclass, sizeof(float));
+        if (!t->q || !t->ds) return mn_error(MN_ENOMEM, "out of memory");
+    }
+    t->self_alpha = alpha;
+    t->self_T = T;
+    return MN_OK;
+}
+
 void mn_exits_train_done(mn_exits_trainer *t) {
     if (t->g)
         for (int e = 0; e < t->ex.n; e++) t->g->nodes[t->ex.node[e]].dy_extra = NULL;
+    mn_free(t->q);
+    mn_free(t->ds);
     mn_free(t->buf);
     mn_exits_free(&t->ex);
     memset(t, 0, sizeof *t);
