@@ -31,7 +31,9 @@ static void test_shipped(void **state) {
     assert_int_equal(r.pass[2].huffman, 1);
     assert_int_equal(mn_recipe_load("recipes/deep-compression-lenet5.yaml", &r), MN_OK);
     assert_int_equal(r.npasses, 3);
-    assert_non_null(strstr(r.pass[0].spec, "conv1="));
+    assert_string_equal(r.pass[0].spec, "0.92");
+    assert_int_equal(r.pass[0].global, 1);
+    assert_non_null(strstr(r.pass[1].spec, "conv1="));
     assert_int_equal(mn_recipe_load("recipes/no-such-recipe.yaml", &r), MN_EIO);
 }
 
