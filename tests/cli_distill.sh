@@ -80,6 +80,9 @@ expect_fail 1 "no --teacher" -- "$BIN" distill --mutual 2 --teacher "$T/t1.mnw" 
 expect_fail 1 "--mutual needs --arch" -- "$BIN" distill --mutual 2 --data "$T/d" -o "$T/xm.mnw"
 expect_fail 2 "--mutual" -- "$BIN" distill --mutual 1 --arch "$SSPEC" --data "$T/d" -o "$T/xm.mnw"
 absent "$T/xm.mnw"
+mkdir -p "$T/xm-peer2.mnw"
+expect_fail 1 "xm-peer2.mnw" -- "$BIN" distill --mutual 2 --arch "$SSPEC" --data "$T/d" --epochs 1 -o "$T/xm.mnw"
+absent "$T/xm.mnw"
 # self-distillation: born-again (the teacher's own architecture, fresh weights)
 expect_ok "$BIN" distill --teacher "$T/t1.mnw" --born-again --data "$T/d" --epochs 10 --batch 20 --lr 0.01 -o "$T/ba.mnw" --json
 check "$T/out" "r['arch'] == 'born-again' and r['val_error'] <= 0.15"

@@ -94,6 +94,9 @@ expect_fail 1 "--scratch-epochs applies" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --
 "$BIN" export-onnx "$T/m.mnw" -o "$T/m.onnx" >/dev/null 2>&1 && "$BIN" import "$T/m.onnx" -o "$T/mi.mnw" >/dev/null 2>&1 &&
   expect_fail 1 "scratch-epochs" -- "$BIN" prune "$T/mi.mnw" "${D[@]}" --method magnitude --sparsity 0.5 --finetune 1 --control scratch -o "$T/xc.mnw"
 absent "$T/xc.mnw"
+printf 'passes:\n  - prune: {sparsity: 0.5, finetune: 1, control: random}\n' >"$T/rc.yaml"
+expect_fail 1 "has nowhere to report it" -- "$BIN" compress "$T/m.mnw" --recipe "$T/rc.yaml" --data "$T/d" -o "$T/xc.mnw"
+absent "$T/xc.mnw"
 expect_ok "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 100 --epochs 2 -o "$T/lth2.mnw"
 grep -q "held-out error at the kept epoch: dense" "$T/out" && ok || bad "lottery hold-out text: $(cat "$T/out")"
 expect_fail 1 "leaves nothing to train on" -- "$BIN" prune "${D[@]}" --arch "$SPEC" --method lottery --sparsity 0.5 --holdout 400 --epochs 1 -o "$T/xl.mnw"

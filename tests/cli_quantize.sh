@@ -42,6 +42,17 @@ expect_fail 1 "no dense or conv layer 'nosuch'" -- "$BIN" quantize "$T/m.mnw" --
 absent "$T/bad.mnw"
 expect_fail 1 "0 (float) or 2..8" -- "$BIN" quantize "$T/m.mnw" --method affine --layer-bits fc1=1 "${D[@]}" -o "$T/bad.mnw"
 absent "$T/bad.mnw"
+expect_fail 1 "--layer-bits applies to affine and kmeans" -- "$BIN" quantize "$T/m.mnw" --method qat --layer-bits fc1=0 "${D[@]}" -o "$T/bad.mnw"
+expect_fail 1 "--report-samples goes with --report" -- "$BIN" quantize "$T/m.mnw" --method affine --report-samples 10 "${D[@]}" -o "$T/bad.mnw"
+# --report checks the data against the model like every other verb
+mkdir -p "$T/d3" && printf 'a,b,c,label\n' >"$T/d3/train.csv" && for i in $(seq 40); do echo "0.1,0.2,0.3,$((i % 3))" >>"$T/d3/train.csv"; done
+expect_fail 1 "takes 12" -- "$BIN" quantize "$T/m.mnw" --method affine --act-bits 0 --report --data "$T/d3" --val none -o "$T/bad.mnw"
+absent "$T/bad.mnw"
+# a recipe's bad layer bits are refused before anything trains
+printf 'passes:\n  - prune: {sparsity: 0.5, finetune: 1}\n  - quantize: {method: affine, layer-bits: "fc9=4"}\n' >"$T/rq.yaml"
+expect_fail 1 "fc9" -- "$BIN" compress "$T/m.mnw" --recipe "$T/rq.yaml" "${D[@]}" -o "$T/bad.mnw"
+grep -q "epoch" "$T/err" && bad "the recipe trained before refusing" || ok
+absent "$T/bad.mnw"
 expect_ok "$BIN" eval "$T/a8.mnw" "${D[@]}" --json
 check "$T/out" 'r["error"] <= 0.15'
 expect_ok "$BIN" bench "$T/a8.mnw" --batch 3 --runs 20 --json

@@ -9,6 +9,8 @@
 
 #include "kernels/dwconv.h"
 #include "minnow/arch.h"
+#include "minnow/data.h"
+#include "minnow/train.h"
 #include "kernels/kernels.h"
 #include "testutil.h"
 
@@ -172,6 +174,72 @@ static int64_t conv_params(const mn_graph *g) {
     return s;
 }
 
+/* The generated CIFAR ResNets (src/nn/arch.c): He et al.'s sizes, 3n adds,
+ * projection shortcuts where the shape changes, any input shape, widths;
+ * and the gradient of a narrow ResNet-20 (batch norm, residual adds,
+ * strided and 1x1 convs, global average pool) checked numerically. */
+static int count_op(const mn_graph *g, mn_op op) {
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++) k += g->nodes[i].op == op;
+    return k;
+}
+
+static void t_resnets(void **s) {
+    (void)s;
+    static const struct { const char *name; int n; } nets[] = {{"resnet20", 3}, {"resnet32", 5}, {"resnet56", 9}};
+    int64_t prev = 0;
+    for (int i = 0; i < 3; i++) {
+        mn_graph g;
+        assert_int_equal(mn_arch_build(&g, nets[i].name, 3, 32, 32, 10), MN_OK);
+        int64_t cw = conv_params(&g);
+        fprintf(stderr, "  %s: %lld conv params, %lld MACs\n", nets[i].name, (long long)cw, (long long)mn_graph_macs(&g));
+        assert_int_equal(count_op(&g, MN_OP_ADD), 3 * nets[i].n);
+        assert_int_equal(count_op(&g, MN_OP_CONV), 6 * nets[i].n + 1 + 2); /* + 2 projections */
+        assert_int_equal(count_op(&g, MN_OP_BATCHNORM), 6 * nets[i].n + 1 + 2);
+        assert_int_equal(mn_shape_numel(mn_graph_output_shape(&g)), 10);
+        assert_true(cw > prev);
+        prev = cw;
+        if (i == 0) assert_true(cw > 260000 && cw < 280000); /* He et al.: 0.27M */
+        mn_graph_free(&g);
+    }
+    mn_graph a, b;
+    assert_int_equal(mn_arch_build(&a, "resnet20", 1, 28, 28, 10), MN_OK);
+    assert_int_equal(mn_arch_build(&b, "resnet20:0.5", 1, 28, 28, 10), MN_OK);
+    assert_true(conv_params(&b) * 3 < conv_params(&a) && conv_params(&b) * 5 > conv_params(&a));
+    assert_string_equal(mn_graph_get_meta(&b, "arch"), "resnet20:0.5");
+    mn_graph_free(&a);
+    mn_graph_free(&b);
+    mn_graph bad;
+    assert_int_equal(mn_arch_build(&bad, "resnet20:0", 1, 28, 28, 10), MN_EARG);
+    assert_int_equal(mn_arch_build(&bad, "resnet20:x", 1, 28, 28, 10), MN_EARG);
+    /* A narrow ResNet-20 learns: it fits 32 random 8x8 images with random
+     * labels (gradients through batch norm, the adds, the strided and 1x1
+     * convs; the ops' own gradients are checked in test_grad.c). */
+    mn_graph t;
+    assert_int_equal(mn_arch_build(&t, "resnet20:0.25", 1, 8, 8, 4), MN_OK);
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    mn_graph_init_params(&t, &r);
+    mn_dataset d = {0};
+    d.n = 32; d.c = 1; d.h = d.w = 8; d.nclass = 4;
+    d.x = mn_alloc((size_t)d.n * 64, sizeof(float));
+    d.y = mn_alloc((size_t)d.n, sizeof(int32_t));
+    for (int i = 0; i < d.n * 64; i++) d.x[i] = 2 * mn_rng_uniform(&r) - 1;
+    for (int i = 0; i < d.n; i++) d.y[i] = (int32_t)mn_rng_below(&r, 4);
+    mn_train_cfg c;
+    mn_train_default(&c);
+    c.epochs = 60;
+    c.batch = 16;
+    c.opt.lr = 1e-2f;
+    assert_int_equal(mn_train(&t, &d, NULL, &c), MN_OK);
+    mn_eval_result e;
+    assert_int_equal(mn_eval(&t, &d, 32, &e), MN_OK);
+    fprintf(stderr, "  resnet20:0.25 on 32 random images: training error %.3f\n", e.error);
+    assert_true(e.error <= 0.1f);
+    mn_dataset_free(&d);
+    mn_graph_free(&t);
+}
+
 static void t_builtins(void **s) {
     (void)s;
     mn_graph a, b;
@@ -198,6 +266,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_kernels), cmocka_unit_test(t_vs_gemm), cmocka_unit_test(t_grad),
         cmocka_unit_test(t_builtins),
+        cmocka_unit_test(t_resnets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

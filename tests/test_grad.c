@@ -101,6 +101,13 @@ static void t_add(void **s) {
     (void)s;
     gradcheck("input x; dense pre units=6; dense a units=6; relu r; dense b units=6 in=r; add s in=b,pre; dense o units=3",
               4, 1, 1, 3);
+    /* One ResNet basic block with a projection shortcut, as resnet20's,
+     * with tanh for relu: batch norm puts many values near a relu's kink,
+     * where a finite difference is not the gradient. */
+    gradcheck("input x; conv c0 filters=2 k=3 pad=1; batchnorm b0; tanh r0; conv c1 filters=4 k=3 stride=2 pad=1;"
+              "batchnorm b1; tanh r1; conv c2 filters=4 k=3 pad=1; batchnorm b2; conv sc filters=4 k=1 stride=2 in=r0;"
+              "batchnorm bsc; add a in=b2,bsc; tanh out; avgpool p k=0; flatten f; dense o units=3",
+              1, 6, 6, 4);
 }
 
 static void t_concat(void **s) {

@@ -12,6 +12,7 @@
 #include "minnow/arch.h"
 #include "minnow/distill.h"
 #include "minnow/io.h"
+#include "core/file.h"
 
 static float err_of(mn_graph *g, const mn_dataset *va) {
     if (!va) return -1;
@@ -29,10 +30,17 @@ static void peer_path(const char *out, int k, char *buf, size_t n) {
 
 int cmd_distill_mutual(cli_args *a, int npeers) {
     const char *arch = cli_str(a, "arch", NULL), *out = cli_str(a, "o", NULL);
-    if (cli_flag(a, "teacher") || cli_flag(a, "hint") || cli_flag(a, "exclude-class") || cli_flag(a, "born-again"))
-        cli_die("--mutual trains students from each other: no --teacher, --hint, --exclude-class or --born-again");
+    if (cli_flag(a, "teacher") || cli_flag(a, "hint") || cli_flag(a, "hint-weight") || cli_flag(a, "exclude-class") ||
+        cli_flag(a, "fix-bias") || cli_flag(a, "born-again"))
+        cli_die("--mutual trains students from each other: no --teacher, --hint, --hint-weight, --exclude-class, "
+                "--fix-bias or --born-again");
     if (!arch) cli_die("--mutual needs --arch (the students' architecture)");
     if (!out) cli_die("-o FILE is required (see --help)");
+    char path[4096];
+    for (int i = 1; i < npeers; i++) { /* every peer's file can be written, before any training */
+        peer_path(out, i + 1, path, sizeof path);
+        cli_check(mn_output_check(path));
+    }
     float T = (float)cli_num(a, "temperature", 1, 1e-3, 1e4), alpha = (float)cli_num(a, "alpha", 0.5, 0, 1);
     cli_threads(a);
     mn_train_cfg cfg;
@@ -78,10 +86,17 @@ int cmd_distill_mutual(cli_args *a, int npeers) {
             cli_check(mn_graph_set_meta(&peers[i], "val_error", buf));
         }
     }
-    /* All checked first, then written: a failure leaves no peer behind. */
+    /* A failure part way removes the peers already written. */
     for (int i = 0; i < npeers; i++) {
         if (i) peer_path(out, i + 1, buf, sizeof buf);
-        cli_check(mn_model_save(&peers[i], i ? buf : out));
+        mn_status st = mn_model_save(&peers[i], i ? buf : out);
+        if (st) {
+            for (int j = 0; j < i; j++) {
+                if (j) peer_path(out, j + 1, path, sizeof path);
+                remove(j ? path : out);
+            }
+            cli_check(st);
+        }
     }
     if (cli_flag(a, "json")) {
         printf("{\"mode\":\"mutual\",\"arch\":%s,\"output\":%s,\"peers\":%d,\"temperature\":%g,\"alpha\":%g,\"seconds\":%.4f,"

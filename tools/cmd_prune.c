@@ -194,12 +194,13 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
     printf("weights: %lld -> %lld nonzero of %lld originally (%.2f%% left)\n", (long long)z0, (long long)z1,
            (long long)n0, 100 * d1);
     if (e0 >= 0) printf("val error: %.2f%% before, %.2f%% after\n", 100 * e0, 100 * e1);
-    if (ctl.kind == MN_CONTROL_SCRATCH)
-        printf("control: the pruned structure from a fresh init, %d epochs: val error %.2f%%\n", ctl.epochs,
-               100 * ctl.val_error);
-    else if (ctl.kind == MN_CONTROL_RANDOM)
-        printf("control: random pruning at the same per-layer sparsity, %d epochs of fine-tuning: val error %.2f%%\n",
-               ctl.epochs, 100 * ctl.val_error);
+    if (ctl.kind) {
+        printf("control: %s, %d epochs", ctl.kind == MN_CONTROL_SCRATCH ? "the pruned structure from a fresh init"
+                                                                         : "random pruning at the same per-layer sparsity",
+               ctl.epochs);
+        if (ctl.val_error >= 0) printf(": val error %.2f%%", 100 * ctl.val_error);
+        putchar('\n');
+    }
     if (lt) {
         printf("lottery: dense %.2f%%, ticket %.2f%%", 100 * lt->dense_error, 100 * lt->ticket_error);
         if (lt->control_error >= 0) printf(", %s control %.2f%%", lt_random ? "random mask" : "random re-init", 100 * lt->control_error);

@@ -321,6 +321,7 @@ static void layer_line(const qctx *q, const mn_qlayer *L, int json) {
 
 static void db(FILE *o, double v) {
     if (v >= 1e9) fprintf(o, "%8s", "exact");
+    else if (v <= -1e9) fprintf(o, "%8s", "lost");
     else fprintf(o, "%8.1f", v);
 }
 
@@ -344,15 +345,25 @@ static void print_debug(FILE *o, const mn_graph *g, const mn_qdebug *d) {
     fprintf(o, " dB, max |err| %.4g, argmax unchanged on %.2f%% of the samples\n", (double)d->out_max_abs, 100 * d->out_agree);
 }
 
+/* JSON has no infinities: "exact" and "lost" (docs/QUANTIZATION.md) are
+ * strings there. */
 static void jdb(double v) {
-    if (v >= 1e9) printf("null");
+    if (v >= 1e9) printf("\"exact\"");
+    else if (v <= -1e9 || !isfinite(v)) printf("\"lost\"");
     else printf("%.4f", v);
+}
+
+static void jnum(double v) {
+    if (isfinite(v)) printf("%.6g", v);
+    else printf("null");
 }
 
 static void json_debug(const mn_graph *g, const mn_qdebug *d) {
     printf(",\"report\":{\"samples\":%d,\"output_sqnr_db\":", d->samples);
     jdb(d->out_sqnr_db);
-    printf(",\"output_max_abs\":%.6g,\"argmax_unchanged\":%.6f,\"layers\":[", (double)d->out_max_abs, d->out_agree);
+    printf(",\"output_max_abs\":");
+    jnum(d->out_max_abs);
+    printf(",\"argmax_unchanged\":%.6f,\"layers\":[", d->out_agree);
     for (int i = 0; i < d->n; i++) {
         const mn_qdebug_layer *L = &d->l[i];
         printf("%s{\"name\":%s,\"in_sqnr_db\":", i ? "," : "", cli_jq(g->nodes[L->node].name));
@@ -361,8 +372,9 @@ static void json_debug(const mn_graph *g, const mn_qdebug *d) {
         jdb(L->sqnr_db);
         printf(",\"added_sqnr_db\":");
         jdb(L->added_db);
-        printf(",\"max_abs\":%.6g,\"adds_most\":%s,\"under_20db\":%s}", (double)L->max_abs, L->flag & 1 ? "true" : "false",
-               L->flag & 2 ? "true" : "false");
+        printf(",\"max_abs\":");
+        jnum(L->max_abs);
+        printf(",\"adds_most\":%s,\"under_20db\":%s}", L->flag & 1 ? "true" : "false", L->flag & 2 ? "true" : "false");
     }
     printf("]}");
 }
@@ -383,6 +395,11 @@ int cmd_quantize(int argc, char **argv) {
     if (!out && !(strcmp(mname, "fixed") == 0 && cli_flag(&q.a, "sweep"))) cli_die("-o OUT.mnw is required");
     q.json = cli_flag(&q.a, "json");
     check_opts(&q);
+    int report = cli_flag(&q.a, "report");
+    if (cli_flag(&q.a, "layer-bits") && strcmp(mname, "affine") && strcmp(mname, "kmeans"))
+        cli_die("--layer-bits applies to affine and kmeans");
+    if (cli_flag(&q.a, "report-samples") && !report) cli_die("--report-samples goes with --report");
+    if (report && !out) cli_die("--report compares the quantized model with the float one: give -o");
     cli_threads(&q.a);
     q.dir = cli_data_dir(&q.a);
     cli_load_model(in, &q.g);
@@ -392,7 +409,6 @@ int cmd_quantize(int argc, char **argv) {
         q.have_val = 1;
     }
     double before = val_error(&q, &q.g), t0 = mn_now();
-    int report = cli_flag(&q.a, "report");
     int nrep = (int)cli_int(&q.a, "report-samples", 512, 1, 1 << 24);
     mn_graph fg; /* the float model, beside the quantized one */
     if (report) cli_check(mn_graph_clone(&q.g, &fg));

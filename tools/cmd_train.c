@@ -132,6 +132,7 @@ int cmd_train(int argc, char **argv) {
     cli_train_cfg(&a, &cfg, 15);
     if (!cli_flag(&a, "exit-weights") && (cli_flag(&a, "self-distill") || cli_flag(&a, "self-temperature")))
         cli_die("--self-distill distils the inner exit heads from the last: it needs --exit-weights");
+    if (cli_flag(&a, "self-temperature") && !cli_flag(&a, "self-distill")) cli_die("--self-temperature goes with --self-distill");
     cli_num(&a, "self-distill", 0.5, 0, 1);
     cli_num(&a, "self-temperature", 3, 1e-3, 1e4);
     cli_check_train_cfg(&cfg);

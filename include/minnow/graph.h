@@ -165,7 +165,8 @@ mn_status mn_graph_finalize(mn_graph *g);
 /* The same, refusing (MN_ENOMEM, before allocating) a graph whose parameters
  * need more than max_values floats: a loader passes what the file holds. */
 mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values);
-/* PyTorch's default initialisation: weights and biases U(-1/sqrt(fan_in), +). */
+/* PyTorch's default initialisation: weights and biases U(-1/sqrt(fan_in), +);
+ * batch norm back to the identity (gamma 1, beta 0, running mean 0, var 1). */
 void mn_graph_init_params(mn_graph *g, mn_rng *r);
 
 /* Makes room for activations of `batch` samples (grows, never shrinks). */

@@ -5,7 +5,7 @@
  * A pass is named by its verb and method ("prune" "filter", "quantize"
  * "affine", "factorize" with no method).  Its options are key = value text
  * with the names of the verb's long options: `--sparsity 0.9` on the command
- * line is `sparsity: 0.9` in a recipe; a flag (`--control`) is `control:
+ * line is `sparsity: 0.9` in a recipe; a flag (`--shuffle`) is `shuffle:
  * true`.  Per-layer values are "fc1=0.9,fc2=0.8" text (a {layer: value} map
  * in a recipe).  '_' and '-' are the same in option names.
  *

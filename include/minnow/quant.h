@@ -164,7 +164,7 @@ mn_status mn_quantize_qat(mn_graph *g, const mn_affine_cfg *c,
  * whose output is under 20 dB (2). */
 typedef struct mn_qdebug_layer {
     int node;
-    double sqnr_db, in_sqnr_db, added_db; /* 1e9 where there is no error */
+    double sqnr_db, in_sqnr_db, added_db; /* 1e9: no error; -1e9: no signal left */
     float max_abs;
     int flag;            /* 1: adds the most noise; 2: output under 20 dB */
 } mn_qdebug_layer;

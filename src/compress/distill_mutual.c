@@ -39,6 +39,12 @@ mn_status mn_mutual_new(mn_graph **peers, int n, const mn_train_cfg *cfg, float 
     *out = NULL;
     if (n < 2 || n > MN_DISTILL_MAX_TEACHERS) return mn_error(MN_EARG, "mutual learning needs 2..%d peers, got %d", MN_DISTILL_MAX_TEACHERS, n);
     if (!(T > 0) || !(alpha >= 0 && alpha <= 1)) return mn_error(MN_EARG, "mutual learning: T must be > 0 and alpha in [0, 1]");
+    if (cfg->batch < 1 || ntrain < 1) return mn_error(MN_EARG, "mutual learning: needs a batch size and training samples");
+    for (int i = 0; i < n; i++) {
+        if (!peers[i] || !peers[i]->finalized) return mn_error(MN_EARG, "mutual learning: peer %d is not a finalized model", i + 1);
+        for (int j = 0; j < i; j++)
+            if (peers[j] == peers[i]) return mn_error(MN_EARG, "mutual learning: peer %d is peer %d", i + 1, j + 1);
+    }
     int k = (int)mn_shape_numel(mn_graph_output_shape(peers[0]));
     int64_t isz = mn_shape_numel(mn_graph_input_shape(peers[0]));
     for (int i = 1; i < n; i++)
@@ -64,6 +70,8 @@ mn_status mn_mutual_new(mn_graph **peers, int n, const mn_train_cfg *cfg, float 
     for (int i = 1; i < n; i++) {
         m->opts[i] = cfg->opt;
         mn_optim_reset(peers[i], &m->opts[i]);
+        /* their own dropout masks (mn_train seeds peer 0's from cfg->seed) */
+        mn_rng_seed(&peers[i]->rng, (cfg->seed + (uint64_t)i) ^ 0x5eed5eedULL);
         mn_status st = mn_graph_reserve(peers[i], m->cap);
         if (st) { mn_mutual_free(m); return st; }
     }

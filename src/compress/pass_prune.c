@@ -171,9 +171,13 @@ static mn_status targets(const prune_opts *o, const mn_graph *g, float *t, float
     return any ? MN_OK : mn_error(MN_EARG, "the model has no layer that can be pruned this way");
 }
 
+/* (Recipes check their passes; minnow prune runs its pass directly.) */
 static mn_status check(const void *v, const mn_graph *g, mn_pass_state *s) {
     const prune_opts *o = v;
     mn_status st = MN_OK;
+    if (o->control && !o->lottery)
+        return mn_error(MN_EARG, "'control' runs from minnow prune, which reports it (--json: control); "
+                                 "a recipe has nowhere to report it");
     if (!s->reshaped) {
         float *t = malloc(sizeof(float) * (size_t)(g->nparams + 1)), gl;
         if (!t) return mn_error(MN_ENOMEM, "out of memory");
@@ -241,11 +245,15 @@ typedef mn_status (*run_fn)(const mn_pass_def *, const prune_opts *, mn_graph *,
 /* Runs the method, then its control when asked (on a copy of the model as
  * it was before): scratch trains the pruned structure from a fresh init for
  * the model's own training epochs plus the fine-tuning (Liu et al.'s
- * Scratch-E), random fine-tunes a random pruning as long as the method
- * fine-tuned. */
+ * Scratch-E counts the first only; the fine-tuning is added so that the
+ * control trains as long as the pruned model did in all), random
+ * fine-tunes a random pruning as long as the method fine-tuned. */
 static mn_status with_control(run_fn run, const mn_pass_def *d, const prune_opts *o, mn_graph *g,
                               const mn_pass_env *env, int structured) {
     if (!o->control) return run(d, o, g, env);
+    if (!env->control)
+        return mn_error(MN_EARG, "'control' runs from minnow prune, which reports it (--json: control); "
+                                 "a recipe has nowhere to report it");
     mn_train_cfg tc;
     mn_pass_train_cfg(d, o, &o->t, env, &tc);
     tc.epochs = tune_epochs(o);
@@ -265,8 +273,8 @@ static mn_status with_control(run_fn run, const mn_pass_def *d, const prune_opts
     mn_status st = mn_graph_clone(g, &before);
     if (st) return st;
     st = run(d, o, g, env);
-    mn_control_result own, *res = env->control ? env->control : &own;
-    if (!st) st = mn_prune_control(&before, g, structured, (mn_control_kind)o->control, &tc, env->train, env->val, res);
+    if (!st) st = mn_prune_control(&before, g, structured, (mn_control_kind)o->control, &tc, env->train, env->val,
+                                   env->control);
     mn_graph_free(&before);
     return st;
 }

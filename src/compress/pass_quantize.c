@@ -132,8 +132,17 @@ static void affine_cfg(const quant_opts *o, mn_affine_cfg *c) {
 }
 
 static mn_status check_affine(const void *v, const mn_graph *g, mn_pass_state *s) {
-    (void)v; (void)g;
+    const quant_opts *o = v;
     s->codebooks = 0; /* affine stores replace codebooks */
+    if (!o->layer_bits[0]) return MN_OK;
+    mn_status st = s->reshaped ? mn_kmeans_layer_bits(o->layer_bits, "", 0) < 0 ? MN_EARG : MN_OK
+                               : mn_kmeans_check_spec(g, o->layer_bits);
+    if (st) return st;
+    for (int i = 0; i < g->nnodes && !s->reshaped; i++) {
+        int b = mn_kmeans_layer_bits(o->layer_bits, g->nodes[i].name, o->wbits);
+        if ((g->nodes[i].op == MN_OP_DENSE || g->nodes[i].op == MN_OP_CONV) && b != 0 && (b < 2 || b > 8))
+            return mn_error(MN_EARG, "layer bits for '%s' must be 0 (float) or 2..8, got %d", g->nodes[i].name, b);
+    }
     return MN_OK;
 }
 

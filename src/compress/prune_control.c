@@ -49,8 +49,8 @@ mn_status mn_prune_control(const mn_graph *before, const mn_graph *pruned, int s
     res->kind = kind;
     res->val_error = -1;
     if (kind != MN_CONTROL_SCRATCH && kind != MN_CONTROL_RANDOM) return mn_error(MN_EARG, "control: unknown kind");
-    if (!train || tc->epochs < 0 || (kind == MN_CONTROL_SCRATCH && tc->epochs < 1))
-        return mn_error(MN_EARG, "control: training from scratch needs training data and epochs");
+    if (!train || tc->epochs < 0) return mn_error(MN_EARG, "control: it needs training data");
+    if (kind == MN_CONTROL_SCRATCH && tc->epochs < 1) return mn_error(MN_EARG, "control scratch: it needs epochs to train");
     uint64_t seed = tc->seed + 7919;
     mn_graph c;
     mn_status st;

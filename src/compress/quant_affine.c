@@ -132,9 +132,15 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
     if (c->act_bits && (c->act_bits < 2 || c->act_bits > 8))
         return mn_error(MN_EARG, "quantize: activation bits must be 2..8 (or 0 for float), got %d", c->act_bits);
     if (c->act_bits && !calib) return mn_error(MN_EARG, "quantize: integer inference needs calibration data");
-    if (c->layer_bits) {
+    if (c->layer_bits) { /* every layer's bits checked before any layer changes */
         mn_status ls = mn_kmeans_check_spec(g, c->layer_bits);
         if (ls) return ls;
+        for (int i = 0; i < g->nnodes; i++) {
+            if (!qparam(g, i)) continue;
+            int b = mn_kmeans_layer_bits(c->layer_bits, g->nodes[i].name, c->w.bits);
+            if (b != 0 && (b < 2 || b > 8))
+                return mn_error(MN_EARG, "layer bits for '%s' must be 0 (float) or 2..8, got %d", g->nodes[i].name, b);
+        }
     }
     mn_act_stats *st = NULL;
     mn_status s = MN_OK;
@@ -148,10 +154,6 @@ mn_status mn_quantize_affine(mn_graph *g, const mn_affine_cfg *c, const mn_datas
         mn_wquant w = c->w;
         w.bits = mn_kmeans_layer_bits(c->layer_bits, g->nodes[i].name, c->w.bits);
         if (w.bits == 0) continue; /* kept in float, as asked */
-        if (w.bits < 2 || w.bits > 8) {
-            s = mn_error(MN_EARG, "quantize: layer bits for '%s' must be 0 (float) or 2..8, got %d", g->nodes[i].name, w.bits);
-            break;
-        }
         int p = g->nodes[i].p[0], rows, cols;
         mn_param_matrix(g, p, &rows, &cols);
         mn_qact act = {0};

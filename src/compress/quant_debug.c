@@ -11,7 +11,10 @@
 
 #define NO_ERROR_DB 1e9
 
+/* NO_ERROR_DB: no error; -NO_ERROR_DB: no signal left (a zero signal, or a
+ * non-finite error). */
 static double sqnr(double sig, double err) {
+    if (!isfinite(err)) return -NO_ERROR_DB;
     if (err <= 0) return NO_ERROR_DB;
     if (sig <= 0) return -NO_ERROR_DB;
     return 10 * log10(sig / err);
@@ -35,6 +38,9 @@ mn_status mn_quant_debug(mn_graph *f, mn_graph *q, const mn_dataset *d, int n, m
     for (int i = 0; i < f->nnodes; i++)
         if (f->nodes[i].op != q->nodes[i].op || mn_shape_numel(&f->nodes[i].out) != mn_shape_numel(&q->nodes[i].out))
             return mn_error(MN_EARG, "quantize --report: node '%s' differs between the two models", f->nodes[i].name);
+    mn_status cs = mn_check_data(f, d);
+    if (!cs) cs = mn_check_data(q, d);
+    if (cs) return cs;
     if (n > d->n) n = d->n;
     if (n < 1) return mn_error(MN_EARG, "quantize --report: no samples");
     const int B = 64;
@@ -85,7 +91,9 @@ mn_status mn_quant_debug(mn_graph *f, mn_graph *q, const mn_dataset *d, int n, m
              * output's relative noise power less its input's. */
             double rel_in = f->nodes[v].op == MN_OP_INPUT || sig[v] <= 0 ? 0 : err[v] / sig[v];
             double rel_out = sig[i] > 0 ? err[i] / sig[i] : (err[i] > 0 ? INFINITY : 0);
-            L->added_db = rel_out > rel_in ? -10 * log10(rel_out - rel_in) : NO_ERROR_DB;
+            if (!isfinite(rel_in)) rel_in = INFINITY;
+            if (!isfinite(rel_out) || isnan(err[i])) L->added_db = isfinite(rel_in) ? -NO_ERROR_DB : NO_ERROR_DB;
+            else L->added_db = rel_out > rel_in ? -10 * log10(rel_out - rel_in) : NO_ERROR_DB;
             L->max_abs = mx[i];
             L->flag = L->sqnr_db < 20 ? 2 : 0;
             if (worst < 0 || L->added_db < out->l[worst].added_db) worst = out->n;

@@ -75,15 +75,85 @@ static const struct { const char *name, *spec; } g_builtin[] = {
 };
 #define NBUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
 
+/* ---- generated: the CIFAR ResNets (He et al. 2016, section 4.2) ----------
+ * conv 3x3 16, BN, relu; three stages of n basic blocks with 16, 32, 64
+ * channels (the first block of stages 2 and 3 strides 2); a block is conv
+ * 3x3, BN, relu, conv 3x3, BN, plus the shortcut - the identity, or where
+ * the shape changes a 1x1 conv + BN projection (their option B) - then relu;
+ * global average pool, dense.  6n + 2 weight layers: n = 3, 5, 9 give
+ * ResNet-20, -32, -56.  "resnet20:0.5" scales every width by 0.5 (at least
+ * one channel). */
+static const struct { const char *name; int n; } g_resnet[] = {{"resnet20", 3}, {"resnet32", 5}, {"resnet56", 9}};
+#define NRESNET ((int)(sizeof g_resnet / sizeof g_resnet[0]))
+#define RESNET_SPEC_MAX 16384
+
+static int resnet_spec(int n, double wm, char *b, size_t cap) {
+    size_t len = 0;
+#define PUT(...) do { int k_ = snprintf(b + len, cap - len, __VA_ARGS__); if (k_ < 0 || (size_t)k_ >= cap - len) return 0; len += (size_t)k_; } while (0)
+    int c0 = (int)(16 * wm + 0.5) < 1 ? 1 : (int)(16 * wm + 0.5);
+    PUT("input x; conv conv1 filters=%d k=3 pad=1; batchnorm bn1; relu r1;", c0);
+    char prev[32] = "r1";
+    int cin = c0;
+    for (int st = 1; st <= 3; st++) {
+        int c = (int)(16 * (1 << (st - 1)) * wm + 0.5);
+        if (c < 1) c = 1;
+        for (int bl = 1; bl <= n; bl++) {
+            int stride = st > 1 && bl == 1 ? 2 : 1;
+            char p[16];
+            snprintf(p, sizeof p, "s%db%d", st, bl);
+            PUT(" conv %s_c1 filters=%d k=3 stride=%d pad=1 in=%s; batchnorm %s_bn1; relu %s_r1;", p, c, stride, prev, p, p);
+            PUT(" conv %s_c2 filters=%d k=3 pad=1; batchnorm %s_bn2;", p, c, p);
+            if (stride != 1 || cin != c) {
+                PUT(" conv %s_sc filters=%d k=1 stride=%d in=%s; batchnorm %s_scbn;", p, c, stride, prev, p);
+                PUT(" add %s_add in=%s_bn2,%s_scbn;", p, p, p);
+            } else {
+                PUT(" add %s_add in=%s_bn2,%s;", p, p, prev);
+            }
+            PUT(" relu %s_out;", p);
+            snprintf(prev, sizeof prev, "%s_out", p);
+            cin = c;
+        }
+    }
+    PUT(" avgpool pool k=0; flatten flat; dense fc units=classes");
+#undef PUT
+    return 1;
+}
+
+/* "NAME" or "NAME:W" of a generated net: its spec (malloc'd), else NULL. */
+static char *generated(const char *arch) {
+    for (int i = 0; i < NRESNET; i++) {
+        size_t l = strlen(g_resnet[i].name);
+        if (strncmp(arch, g_resnet[i].name, l) || (arch[l] && arch[l] != ':')) continue;
+        double wm = 1;
+        if (arch[l] == ':') {
+            char *end;
+            wm = strtod(arch + l + 1, &end);
+            if (end == arch + l + 1 || *end || !(wm > 0 && wm <= 16)) return NULL;
+        }
+        char *b = malloc(RESNET_SPEC_MAX);
+        if (b && !resnet_spec(g_resnet[i].n, wm, b, RESNET_SPEC_MAX)) { free(b); b = NULL; }
+        return b;
+    }
+    return NULL;
+}
+
 const char *const *mn_arch_names(void) {
-    static const char *names[NBUILTIN + 1];
+    static const char *names[NBUILTIN + NRESNET + 1];
     for (int i = 0; i < NBUILTIN; i++) names[i] = g_builtin[i].name;
+    for (int i = 0; i < NRESNET; i++) names[NBUILTIN + i] = g_resnet[i].name;
     return names;
 }
 
 const char *mn_arch_spec(const char *name) {
     for (int i = 0; i < NBUILTIN; i++)
         if (strcmp(g_builtin[i].name, name) == 0) return g_builtin[i].spec;
+    /* generated once per name (width 1), kept for the program's life */
+    static char *specs[NRESNET];
+    for (int i = 0; i < NRESNET; i++)
+        if (strcmp(g_resnet[i].name, name) == 0) {
+            if (!specs[i]) specs[i] = generated(name);
+            return specs[i];
+        }
     return NULL;
 }
 
@@ -178,6 +248,13 @@ mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int 
     mn_graph_init(g);
     const char *spec = mn_arch_spec(arch);
     unsigned char *file = NULL;
+    char *gen = NULL;
+    int known = spec != NULL;
+    if (!spec && strchr(arch, ':') && !strchr(arch, ';')) { /* a generated net at a width: "resnet20:0.5" */
+        known = 1;
+        if (!(spec = gen = generated(arch)))
+            return mn_error(MN_EARG, "'%s': a width multiplier is NAME:W with W in (0, 16] (e.g. resnet20:0.5)", arch);
+    }
     if (!spec && !strchr(arch, ';')) {
         size_t len;
         if (mn_read_file(arch, &file, &len)) {
@@ -185,9 +262,9 @@ mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int 
             /* It exists: say why it cannot be read (a FIFO, a directory). */
             if (stat(arch, &fs) == 0) return MN_EIO;
             char names[512] = "";
-            for (int i = 0; i < NBUILTIN; i++) {
+            for (const char *const *nm = mn_arch_names(); *nm; nm++) {
                 size_t l = strlen(names);
-                snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", g_builtin[i].name);
+                snprintf(names + l, sizeof names - l, "%s%s", nm == mn_arch_names() ? "" : ", ", *nm);
             }
             return mn_error(MN_EARG, "unknown architecture '%s' (built-ins: %s; or a spec file)", arch, names);
         }
@@ -202,8 +279,9 @@ mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w, int 
     }
     mn_status st = build_spec(g, spec, c, h, w, nclass);
     free(file);
+    free(gen);
     if (!st) st = mn_graph_finalize(g);
-    if (!st) st = mn_graph_set_meta(g, "arch", mn_arch_spec(arch) ? arch : "custom");
+    if (!st) st = mn_graph_set_meta(g, "arch", known ? arch : "custom");
     if (st) mn_graph_free(g);
     return st;
 }

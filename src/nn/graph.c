@@ -296,6 +296,13 @@ mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
 void mn_graph_init_params(mn_graph *g, mn_rng *r) {
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
+        if (n->op == MN_OP_BATCHNORM) { /* a fresh init: the identity, whatever was learned */
+            for (int k = 0; k < 4; k++) {
+                float *d = mn__w(g, n, k);
+                for (int64_t j = 0; j < g->params[n->p[k]].n; j++) d[j] = k == 0 || k == 3 ? 1.0f : 0.0f;
+            }
+            continue;
+        }
         if (n->op != MN_OP_DENSE && n->op != MN_OP_CONV && n->op != MN_OP_BDENSE && n->op != MN_OP_BCONV) continue;
         const mn_param *w = &g->params[n->p[0]];
         int64_t fan_in = w->n / w->shape.d[0];
