@@ -527,6 +527,12 @@ static void test_hostile_shapes(void **state) {
     fix_crcs(c);
     expect_fail(c, len, MN_EFORMAT, "bad k/stride/pad");
     free(c);
+    /* A shape whose product passes 2^63 (found by fuzzing a checkpoint):
+     * numel says "bad" instead of overflowing. */
+    mn_shape huge = {3, {23199753, 531278507, 768, 0}}, ok = {3, {3, 32, 32, 0}}, zero = {3, {3, 0, 32, 0}};
+    assert_int_equal(mn_shape_numel(&huge), -1);
+    assert_int_equal(mn_shape_numel(&zero), -1);
+    assert_int_equal(mn_shape_numel(&ok), 3072);
     free(buf);
 #undef AT
     /* avgpool k 50000 (pad 25000, stride 1e5) is legal and runs: 1/(k*k)

@@ -37,9 +37,14 @@ mn_op mn_op_from_name(const char *name) {
     return MN_OP__COUNT;
 }
 
+/* -1 for a non-positive dimension or a product past 2^62: a shape read
+ * from a file can hold any dims, and callers treat <= 0 as "bad shape". */
 int64_t mn_shape_numel(const mn_shape *s) {
     int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) n *= s->d[i];
+    for (int i = 0; i < s->ndim; i++) {
+        if (s->d[i] <= 0 || n > (INT64_C(1) << 62) / s->d[i]) return -1;
+        n *= s->d[i];
+    }
     return n;
 }
 
