@@ -23,4 +23,5 @@ int cmd_export_c(int argc, char **argv);
 int cmd_arch(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 #endif

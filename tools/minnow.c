@@ -16,6 +16,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"prune", cmd_prune, "prune weights (magnitude, snip, obd, lottery) or units (neuron, filter)"},
     {"sensitivity", cmd_sensitivity, "per-layer val error under magnitude pruning (table, JSON, SVG)"},
     {"encode", cmd_encode, "Huffman-code the indices of weight-shared (codebook) layers"},
+    {"search", cmd_search, "a per-layer compression policy within a budget (bytes, MACs, RAM, flash, latency)"},
     {"compress", cmd_compress, "run a compression recipe (YAML), e.g. Deep Compression: prune, share, encode"},
     {"quantize", cmd_quantize, "fixed-point, affine int8/int4/int2 (integer kernels) or quantization-aware training"},
     {"binarize", cmd_binarize, "binarized networks (BinaryConnect, XNOR-Net, bitwise) with XNOR/popcount inference"},
