@@ -9,6 +9,7 @@
 
 #include "kernels/dwconv.h"
 #include "minnow/arch.h"
+#include "minnow/fold.h"
 #include "minnow/data.h"
 #include "minnow/train.h"
 #include "kernels/kernels.h"
@@ -262,11 +263,79 @@ static void t_builtins(void **s) {
     }
 }
 
+/* Batch norm folded into the conv/dense before it (minnow/fold.h): the
+ * inference outputs stay, the batch norms feeding from a layer alone go. */
+static float fold_diff(mn_graph *g, mn_graph *f, const float *x, int batch) {
+    assert_int_equal(mn_graph_reserve(g, batch), MN_OK);
+    assert_int_equal(mn_graph_reserve(f, batch), MN_OK);
+    int64_t k = batch * mn_shape_numel(mn_graph_output_shape(g));
+    float *y = malloc(sizeof(float) * (size_t)k);
+    assert_non_null(y);
+    memcpy(y, mn_graph_forward(g, x, batch, 0), sizeof(float) * (size_t)k);
+    const float *z = mn_graph_forward(f, x, batch, 0);
+    float d = 0, m = 0;
+    for (int64_t i = 0; i < k; i++) d = fmaxf(d, fabsf(y[i] - z[i])), m = fmaxf(m, fabsf(y[i]));
+    free(y);
+    return d / (m > 1 ? m : 1);
+}
+
+static void random_bn(mn_graph *g, mn_rng *r) {
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        if (n->op != MN_OP_BATCHNORM) continue;
+        int64_t c = g->params[n->p[0]].n;
+        float *ga = mn_param_data(g, n->p[0]), *be = mn_param_data(g, n->p[1]);
+        float *mu = mn_param_data(g, n->p[2]), *var = mn_param_data(g, n->p[3]);
+        for (int64_t j = 0; j < c; j++) {
+            ga[j] = 0.5f + mn_rng_uniform(r), be[j] = mn_rng_uniform(r) - 0.5f;
+            mu[j] = 0.6f * mn_rng_uniform(r) - 0.3f, var[j] = 0.5f + 1.5f * mn_rng_uniform(r);
+        }
+    }
+}
+
+static void t_fold_bn(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    float x[3 * 3 * 16 * 16];
+    for (int i = 0; i < 3 * 3 * 16 * 16; i++) x[i] = 2 * mn_rng_uniform(&r) - 1;
+    /* ResNet-20: every batch norm follows a conv that feeds it alone. */
+    mn_graph g, f;
+    int nf = -1;
+    assert_int_equal(mn_arch_build(&g, "resnet20:0.25", 3, 16, 16, 10), MN_OK);
+    mn_graph_init_params(&g, &r);
+    random_bn(&g, &r);
+    assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
+    assert_int_equal(nf, count_op(&g, MN_OP_BATCHNORM));
+    assert_int_equal(count_op(&f, MN_OP_BATCHNORM), 0);
+    assert_int_equal(f.nnodes, g.nnodes - nf);
+    float d = fold_diff(&g, &f, x, 3);
+    fprintf(stderr, "  resnet20:0.25 folded (%d batch norms): max relative difference %.2g\n", nf, d);
+    assert_true(d < 1e-5f);
+    mn_graph_free(&f);
+    mn_graph_free(&g);
+    /* A dense layer's batch norm folds; one whose conv also feeds an add
+     * (the conv's output is used twice) stays. */
+    const char *spec = "input x; conv c1 filters=4 k=3 pad=1; batchnorm b1; relu r1; conv c2 filters=4 k=3 pad=1; "
+                       "batchnorm b2 in=c2; add a in=b2,c2; flatten fl; dense d1 units=8; batchnorm b3; relu r3; "
+                       "dense d2 units=3";
+    assert_int_equal(mn_arch_build(&g, spec, 3, 16, 16, 3), MN_OK);
+    mn_graph_init_params(&g, &r);
+    random_bn(&g, &r);
+    assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
+    assert_int_equal(nf, 2);
+    assert_true(mn_graph_find_node(&f, "b2") >= 0 && mn_graph_find_node(&f, "b1") < 0 && mn_graph_find_node(&f, "b3") < 0);
+    assert_true(fold_diff(&g, &f, x, 3) < 1e-5f);
+    mn_graph_free(&f);
+    mn_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_kernels), cmocka_unit_test(t_vs_gemm), cmocka_unit_test(t_grad),
         cmocka_unit_test(t_builtins),
         cmocka_unit_test(t_resnets),
+        cmocka_unit_test(t_fold_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,8 @@ static const char *HELP =
     "  --finetune E      epochs of fine-tuning after each prune round (default 2)\n"
     "  --steps S         prune rounds (default 3)\n"
     "  --share-epochs E  k-means centroid fine-tuning epochs (default 0)\n"
-    "  --opt, --lr, --batch, --seed   fine-tuning options (the passes' defaults)\n"
+    "  --opt, --lr, --wd, --sched, --batch, --seed   fine-tuning options (default:\n"
+    "                    the passes' own)\n"
     "  --recipe-out FILE the policy as a recipe (default OUT.mnw's name + .yaml)\n"
     "  --state FILE      estimates so far, to resume an interrupted search\n"
     "                    (default OUT.mnw's name + .search; removed at the end)\n"
@@ -279,7 +280,7 @@ static void report(const outs *o, int json, mn_graph *fin, const mn_search_polic
 int cmd_search(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv,
-              "@1 budget: space: uniform eval-n: max-evals: finetune: steps: share-epochs: opt: lr: batch: seed: "
+              "@1 budget: space: uniform eval-n: max-evals: finetune: steps: share-epochs: opt: lr: wd: sched: batch: seed: "
               "recipe-out: state: data: o: threads: json",
               HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
@@ -310,8 +311,11 @@ int cmd_search(int argc, char **argv) {
     mn_search_ft ft = {(int)cli_int(&a, "steps", 3, 1, 100), (int)cli_int(&a, "finetune", 2, 0, 1000),
                        (int)cli_int(&a, "share-epochs", 0, 0, 1000), (int)cli_int(&a, "batch", 0, 1, 1 << 16),
                        (float)cli_num(&a, "lr", 0, 1e-9, 10), cli_str(&a, "opt", NULL),
+                       (float)cli_num(&a, "wd", 0, 0, 1), cli_str(&a, "sched", NULL),
                        (uint64_t)cli_int(&a, "seed", 1, 0, 1L << 53)};
     if (ft.opt && strcmp(ft.opt, "sgd") && strcmp(ft.opt, "adam")) cli_die("--opt must be sgd or adam");
+    if (ft.sched && strcmp(ft.sched, "const") && strcmp(ft.sched, "step") && strcmp(ft.sched, "cosine"))
+        cli_die("--sched must be const, step or cosine");
     int eval_n = (int)cli_int(&a, "eval-n", 2000, 0, 1 << 30);
     cli_threads(&a);
     cli_check(mn_output_check(out));

@@ -24,4 +24,5 @@ int cmd_arch(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_fold(int argc, char **argv);
 #endif

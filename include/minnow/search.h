@@ -52,6 +52,8 @@ typedef struct mn_search_ft {
     int batch;
     float lr;             /* <= 0: the passes' defaults */
     const char *opt;      /* "sgd", "adam" or NULL */
+    float wd;             /* weight decay (0: none) */
+    const char *sched;    /* "const", "step", "cosine" or NULL */
     uint64_t seed;
 } mn_search_ft;
 

@@ -67,6 +67,8 @@ static void train_opts(sb *b, const mn_search_ft *ft, const char *ind) {
     if (ft->batch > 0) put(b, "%sbatch: %d\n", ind, ft->batch);
     if (ft->opt) put(b, "%sopt: %s\n", ind, ft->opt);
     if (ft->lr > 0) put(b, "%slr: %.6g\n", ind, ft->lr);
+    if (ft->wd > 0) put(b, "%swd: %.6g\n", ind, ft->wd);
+    if (ft->sched) put(b, "%ssched: %s\n", ind, ft->sched);
 }
 
 /* Units are removed by two passes: neurons of dense layers, filters of

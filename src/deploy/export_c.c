@@ -10,6 +10,7 @@
 
 #include "deploy/export_c_impl.h"
 #include "minnow/export_c.h"
+#include "minnow/fold.h"
 #include "core/file.h"
 
 typedef struct gen {
@@ -397,9 +398,8 @@ static mn_status test_prog(const mn_graph *g, const char *dir, const float *x, c
     return st;
 }
 
-mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
+static mn_status emit(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
                       float tol, const mn_export_c_opts *opts, mn_export_c_info *info) {
-    if (!g->finalized) return mn_error(MN_EARG, "export-c: graph not finalized");
     if (dir && mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
     gen G = {0};
     G.g = g;
@@ -485,5 +485,19 @@ mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, c
     free(G.init.s);
     free(G.plan.off);
     free(G.plan.alias);
+    return st;
+}
+
+/* Batch norm is folded into the layer before it first (minnow/fold.h): the
+ * device runs one conv instead of a conv and a pass over its output. */
+mn_status mn_export_c(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
+                      float tol, const mn_export_c_opts *opts, mn_export_c_info *info) {
+    if (!g->finalized) return mn_error(MN_EARG, "export-c: graph not finalized");
+    mn_graph f;
+    int nf = 0;
+    mn_status st = mn_graph_fold_bn(g, &f, &nf);
+    if (st) return st;
+    st = emit(nf ? &f : g, dir, test_x, test_y, ntest, tol, opts, info);
+    mn_graph_free(&f);
     return st;
 }

@@ -25,6 +25,7 @@ mn_status mn_onnx_export_mem(const mn_graph *g, unsigned char **buf, size_t *len
 #include <stdio.h>
 
 #include "onnx.pb-c.h"
+#include "minnow/fold.h"
 #include "core/file.h"
 #include "nn/bin_w.h"
 #include "store/affine.h"
@@ -521,10 +522,7 @@ static mn_status one(ex *E, const mn_graph *g, int i, vname *v) {
     return bad ? mn_error(MN_ENOMEM, "out of memory") : MN_OK;
 }
 
-mn_status mn_onnx_export_mem(const mn_graph *g, unsigned char **buf, size_t *len) {
-    *buf = NULL;
-    *len = 0;
-    if (!g->finalized) return mn_error(MN_EARG, "export-onnx: graph not finalized");
+static mn_status export_mem(const mn_graph *g, unsigned char **buf, size_t *len) {
     ex E = {0};
     Onnx__ModelProto mp;
     Onnx__GraphProto gp;
@@ -569,6 +567,21 @@ mn_status mn_onnx_export_mem(const mn_graph *g, unsigned char **buf, size_t *len
     for (size_t i = 0; i < E.P.n; i++) free(E.P.p[i]);
     free(E.P.p);
     free(v);
+    return st;
+}
+
+/* Batch norm goes out folded into the layer before it (minnow/fold.h),
+ * as ONNX Runtime would fold it anyway: the file is what runs. */
+mn_status mn_onnx_export_mem(const mn_graph *g, unsigned char **buf, size_t *len) {
+    *buf = NULL;
+    *len = 0;
+    if (!g->finalized) return mn_error(MN_EARG, "export-onnx: graph not finalized");
+    mn_graph f;
+    int nf = 0;
+    mn_status st = mn_graph_fold_bn(g, &f, &nf);
+    if (st) return st;
+    st = export_mem(nf ? &f : g, buf, len);
+    mn_graph_free(&f);
     return st;
 }
 
