@@ -133,17 +133,24 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
             if (!(c->dims & DIMS[d])) continue;
             for (int l = c->uniform ? -1 : 0; l < (c->uniform ? 0 : p->nlayers); l++) {
                 mn_search_policy q = *p;
-                if (!advance(&q, DIMS[d], l)) continue;
-                double cq;
+                double cq = cost;
                 float eq;
-                if ((st = estimate(&x, &q, 1, &cq, &eq))) {
+                /* Sparse storage pays only past some sparsity (its indices
+                 * cost bytes): sparsity jumps notches until it saves. */
+                int moved = 0;
+                while (advance(&q, DIMS[d], l)) {
+                    moved = 1;
+                    if ((st = estimate(&x, &q, 0, &cq, &eq)) || cq < cost || DIMS[d] != MN_SEARCH_PRUNE) break;
+                }
+                if (moved && !st && cq < cost) st = estimate(&x, &q, 1, &cq, &eq);
+                if (st) {
                     /* a candidate the passes refuse is skipped; the limit is not */
                     if (c->max_evals && r->evals >= c->max_evals) return st;
                     snprintf(why, sizeof why, "%s", mn_errmsg());
                     continue;
                 }
                 double saved = cost - cq;
-                if (saved <= 0) continue;
+                if (!moved || saved <= 0) continue;
                 double score = fmax(eq - err, 0) / saved;
                 if (score < bscore || (score == bscore && saved > bsaved)) {
                     best = q, bc = cq, be = eq, bscore = score, bsaved = saved, bdim = DIMS[d], bl = l;
