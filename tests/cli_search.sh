@@ -60,6 +60,10 @@ check "$T/n.json" "r['macs'] <= $M and r['cost'] == r['macs'] and any(l['units_r
 "$BIN" info "$T/n.mnw" --json >"$T/i.json"
 check "$T/i.json" "r['macs'] <= $M"
 
+# NetAdapt's short-term fine-tuning of each candidate: still within budget.
+expect_ok "$BIN" search "$T/m.mnw" "${D[@]}" --budget macs=$M --probe 200 "${FT[@]}" -o "$T/np.mnw" --json
+check "$T/out" "r['macs'] <= $M and r['val_error'] < 0.3"
+
 # ---- flash for a microcontroller: affine bits + pruning ---------------------
 expect_ok "$BIN" search "$T/m.mnw" "${D[@]}" --budget flash=6000 --space prune+affine "${FT[@]}" -o "$T/f.mnw" --json
 cp "$T/out" "$T/f.json"

@@ -32,6 +32,9 @@ static const char *HELP =
     "                    units for macs, ram and latency_us\n"
     "  --uniform         one setting for every layer (the baseline to compare with)\n"
     "  --eval-n N        val images for the estimate (default 2000, 0: all)\n"
+    "  --probe N         fine-tune each candidate for one pass over N training\n"
+    "                    images before its estimate (NetAdapt's short-term\n"
+    "                    fine-tuning; default 0: AMC's estimate, not fine-tuned)\n"
     "  --max-evals N     stop after N estimates (default: no limit)\n"
     "  --finetune E      epochs of fine-tuning after each prune round (default 2)\n"
     "  --steps S         prune rounds (default 3)\n"
@@ -280,7 +283,7 @@ static void report(const outs *o, int json, mn_graph *fin, const mn_search_polic
 int cmd_search(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv,
-              "@1 budget: space: uniform eval-n: max-evals: finetune: steps: share-epochs: opt: lr: wd: sched: batch: seed: "
+              "@1 budget: space: uniform eval-n: probe: max-evals: finetune: steps: share-epochs: opt: lr: wd: sched: batch: seed: "
               "recipe-out: state: data: o: threads: json",
               HELP);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
@@ -350,14 +353,20 @@ int cmd_search(int argc, char **argv) {
     cli_check(mn_read_file(in, &mbuf, &mlen));
     unsigned long crc = crc32(0L, mbuf, (uInt)mlen);
     free(mbuf);
-    snprintf(j.header, sizeof j.header, "minnow-search 1 model %08lx budget %s space %u uniform %d eval-n %d",
-             crc, bud, dims, cli_flag(&a, "uniform"), sub.n);
+    snprintf(j.header, sizeof j.header, "minnow-search 1 model %08lx budget %s space %u uniform %d eval-n %d probe %ld",
+             crc, bud, dims, cli_flag(&a, "uniform"), sub.n, cli_int(&a, "probe", 0, 0, 1 << 30));
     load_state(&j);
 
     mn_search_policy p;
     cli_check(mn_search_init(&g, dims, &p));
+    /* --probe N: each candidate fine-tuned for one pass over N images
+     * (the calibration slice) before its estimate, as NetAdapt does. */
+    int probe_n = (int)cli_int(&a, "probe", 0, 0, 1 << 30);
+    mn_search_ft probe = ft;
+    probe.steps = 1, probe.finetune = 1, probe.share_epochs = 0;
+    if (probe_n > 0) cal.n = probe_n < tr.n ? probe_n : tr.n;
     mn_search_cfg c = {dims, budget, cli_flag(&a, "uniform"), (int)cli_int(&a, "max-evals", 0, 0, 1 << 30),
-                       cost_of, cache_get, cache_put, on_eval, on_step, &j};
+                       probe_n > 0 ? &probe : NULL, cost_of, cache_get, cache_put, on_eval, on_step, &j};
     mn_search_result r;
     double t0 = mn_now();
     /* The fine-tuned model can cost a little more than its estimate (the

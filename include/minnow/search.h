@@ -62,6 +62,10 @@ typedef struct mn_search_cfg {
     double budget;        /* in the cost's unit */
     int uniform;          /* one setting for every layer (the baseline) */
     int max_evals;        /* 0: no limit */
+    /* NULL: AMC's estimate, no fine-tuning.  Else NetAdapt's short-term
+     * fine-tuning: each candidate is fine-tuned with these options on the
+     * calib slice of train before its estimate. */
+    const mn_search_ft *probe;
     /* The cost of a compressed candidate. */
     mn_status (*cost)(void *ud, mn_graph *g, double *cost);
     /* Optional: a cache of earlier estimates (resuming), keyed by policy. */

@@ -29,7 +29,7 @@ static mn_status estimate(ctx *x, const mn_search_policy *q, int need_err, doubl
         return mn_error(MN_EARG, "search: stopped at the limit of %d estimates", c->max_evals);
     mn_graph h;
     mn_status st = mn_graph_clone(x->g, &h);
-    if (!st) st = mn_search_apply(&h, q, c->dims, NULL, x->calib, NULL);
+    if (!st) st = mn_search_apply(&h, q, c->dims, c->probe, x->calib, NULL);
     if (!st) st = c->cost(c->ud, &h, cost);
     *err = -1;
     if (!st && need_err) {
@@ -112,6 +112,7 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
                         const mn_search_cfg *c, mn_search_policy *p, mn_search_result *r) {
     memset(r, 0, sizeof *r);
     if (!c->cost) return mn_error(MN_EARG, "search: no cost function");
+    if (c->probe && !calib) return mn_error(MN_EARG, "search: fine-tuned estimates need training data");
     if (!(c->budget > 0)) return mn_error(MN_EARG, "search: the budget must be positive");
     mn_status st = mn_check_data(g, val);
     if (!st && calib) st = mn_check_data(g, calib);
