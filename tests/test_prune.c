@@ -697,6 +697,101 @@ static void test_mnist_accuracy(void **state) {
     mn_dataset_free(&va);
 }
 
+/* Filter pruning through a residual add and a depthwise conv: the add's
+ * producers lose the same channels (ranked by their summed L1), the
+ * depthwise conv keeps exactly its input's, and the smaller model computes
+ * what the original computes with those channels silenced. */
+static const char *RES = "input x; conv c1 filters=8 k=3 pad=1; batchnorm b1; relu r1; conv c2 filters=8 k=3 pad=1;"
+                         "batchnorm b2; add a1 in=b2,r1; relu r2; conv dw filters=8 k=3 pad=1 groups=8; relu r3;"
+                         "conv pw filters=6 k=1; relu r4; avgpool gp k=0; flatten f; dense fc units=10";
+
+static float row_l1(const mn_graph *g, const char *param, int r) {
+    int p = mn_graph_find_param(g, param);
+    int64_t per = g->params[p].n / g->params[p].shape.d[0];
+    const float *w = mn_param_data(g, p) + r * per;
+    float s = 0;
+    for (int64_t j = 0; j < per; j++) s += fabsf(w[j]);
+    return s;
+}
+
+static void zero_rows(mn_graph *g, const char *param, const unsigned char *keep) {
+    int p = mn_graph_find_param(g, param);
+    int rows = g->params[p].shape.d[0];
+    int64_t per = g->params[p].n / rows;
+    for (int r = 0; r < rows; r++)
+        if (!keep[r]) memset(mn_param_data(g, p) + r * per, 0, sizeof(float) * (size_t)per);
+}
+
+static void test_residual_groups(void **state) {
+    (void)state;
+    mn_graph g, o;
+    build(&g, RES, 8, 3);
+    mn_rng r;
+    mn_rng_seed(&r, 4);
+    for (int i = 0; i < g.nnodes; i++) /* batch statistics that matter */
+        if (g.nodes[i].op == MN_OP_BATCHNORM)
+            for (int k = 0; k < 4; k++) {
+                float *v = mn_param_data(&g, g.nodes[i].p[k]);
+                for (int c = 0; c < 8; c++) v[c] = k == 3 ? 0.5f + mn_rng_uniform(&r) : mn_rng_uniform(&r) - 0.5f + (k == 0);
+            }
+    int c1 = mn_graph_find_param(&g, "c1.weight"), c2 = mn_graph_find_param(&g, "c2.weight");
+    int dw = mn_graph_find_param(&g, "dw.weight"), pw = mn_graph_find_param(&g, "pw.weight");
+    assert_true(mn_prune_selectable(&g, c1, MN_SEL_FILTERS) && mn_prune_selectable(&g, c2, MN_SEL_FILTERS));
+    assert_true(mn_prune_selectable(&g, pw, MN_SEL_FILTERS));
+    assert_false(mn_prune_selectable(&g, dw, MN_SEL_FILTERS)); /* tied to its input */
+    float *t = malloc(sizeof(float) * (size_t)g.nparams);
+    for (int p = 0; p < g.nparams; p++) t[p] = -1;
+    t[c1] = 0.5f; /* c2 shares the add: it loses the same channels */
+    assert_int_equal(mn_prune_units(&g, t, MN_CRIT_L1, NULL, &o), MN_OK);
+    const mn_node *n = &o.nodes[mn_graph_find_node(&o, "c2")], *d = &o.nodes[mn_graph_find_node(&o, "dw")];
+    assert_int_equal(o.nodes[mn_graph_find_node(&o, "c1")].a.filters, 4);
+    assert_int_equal(n->a.filters, 4);
+    assert_int_equal(n->out.d[0], 4);
+    assert_true(d->a.filters == 4 && d->a.groups == 4);
+    assert_int_equal(o.params[mn_graph_find_param(&o, "pw.weight")].shape.d[1], 4);
+    assert_true(mn_graph_macs(&o) < mn_graph_macs(&g) * 0.6);
+    /* The channels kept: the 4 largest L1(c1 row) + L1(c2 row). */
+    unsigned char keep[8];
+    float sc[8];
+    for (int c = 0; c < 8; c++) sc[c] = row_l1(&g, "c1.weight", c) + row_l1(&g, "c2.weight", c), keep[c] = 1;
+    for (int k = 0; k < 4; k++) {
+        int m = -1;
+        for (int c = 0; c < 8; c++)
+            if (keep[c] && (m < 0 || sc[c] < sc[m])) m = c;
+        keep[m] = 0;
+    }
+    /* Silence them in the original: batch norm out (gamma, beta) and the
+     * depthwise bias. */
+    const char *silence[] = {"b1.gamma", "b1.beta", "b2.gamma", "b2.beta", "dw.bias"};
+    for (int k = 0; k < 5; k++) {
+        int p = mn_graph_find_param(&g, silence[k]);
+        assert_true(p >= 0);
+        for (int c = 0; c < 8; c++)
+            if (!keep[c]) mn_param_data(&g, p)[c] = 0;
+    }
+    zero_rows(&g, "dw.weight", keep);
+    float x[2 * 64];
+    for (int i = 0; i < 2 * 64; i++) x[i] = 2 * mn_rng_uniform(&r) - 1;
+    assert_int_equal(mn_graph_reserve(&g, 2), MN_OK);
+    assert_int_equal(mn_graph_reserve(&o, 2), MN_OK);
+    float y[20];
+    memcpy(y, mn_graph_forward(&g, x, 2, 0), sizeof y);
+    const float *z = mn_graph_forward(&o, x, 2, 0);
+    for (int i = 0; i < 20; i++) assert_true(fabsf(y[i] - z[i]) <= 1e-4f * (1 + fabsf(y[i])));
+    mn_graph_free(&o);
+    /* The random control ties the group too. */
+    assert_int_equal(mn_prune_units_random(&g, t, 7, &o), MN_OK);
+    assert_int_equal(o.nodes[mn_graph_find_node(&o, "c2")].a.filters, 4);
+    mn_graph_free(&o);
+    free(t);
+    mn_graph_free(&g);
+    /* A conv feeding a concat keeps its filters. */
+    build(&g, "input x; conv a filters=4 k=3 pad=1; conv b filters=4 k=3 pad=1 in=x; concat c in=a,b; relu r; "
+              "flatten f; dense fc units=10", 8, 3);
+    assert_false(mn_prune_selectable(&g, mn_graph_find_param(&g, "a.weight"), MN_SEL_FILTERS));
+    mn_graph_free(&g);
+}
+
 int main(void) {
     mn_set_threads(1); /* OpenMP/OpenBLAS otherwise spin on every core */
     const struct CMUnitTest tests[] = {
@@ -710,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_snip_obd_sparsity),
         cmocka_unit_test(test_obd_matches_closed_form),
         cmocka_unit_test(test_structured_dead_units),
+        cmocka_unit_test(test_residual_groups),
         cmocka_unit_test(test_activity_scores),
         cmocka_unit_test(test_lottery),
         cmocka_unit_test(test_lottery_holdout),

@@ -1,6 +1,7 @@
 /* Pruning basics shared by every method: which layers may be pruned, the
  * per-layer target spec, and the exact score -> mask selection. */
 #include "minnow/prune.h"
+#include "compress/prune_impl.h"
 
 #include <ctype.h>
 #include <float.h>
@@ -26,37 +27,15 @@ static int is_weight(const mn_graph *g, int p, int *node) {
     return (n->op == MN_OP_DENSE || n->op == MN_OP_CONV) && n->np > 0 && n->p[0] == p;
 }
 
-/* Can the output units of node `start` be removed?  Every path from it must
- * reach a dense/conv layer (whose input columns are then dropped) through
- * ops that keep channels apart, and never the graph output. */
+/* Can the output units of node `start` be removed?  Its channel group
+ * (prune_impl.h) must not hold the input or the output, nor feed an op that
+ * mixes channels; a residual add ties the groups of its inputs, which then
+ * lose the same units together. */
 static int units_removable(const mn_graph *g, int start) {
-    if (start == g->output) return 0;
-    char *seen = calloc((size_t)g->nnodes, 1);
-    int *stack = malloc(sizeof(int) * (size_t)g->nnodes), sp = 0, ok = 1;
-    if (!seen || !stack) { free(seen); free(stack); return 0; }
-    stack[sp++] = start;
-    seen[start] = 1;
-    while (sp && ok) {
-        int cur = stack[--sp];
-        for (int i = 0; i < g->nnodes && ok; i++) {
-            const mn_node *n = &g->nodes[i];
-            int uses = 0;
-            for (int k = 0; k < n->nin; k++) uses |= n->in[k] == cur;
-            if (!uses) continue;
-            switch (n->op) {
-            case MN_OP_DENSE: break;
-            case MN_OP_CONV: if (n->a.groups > 1) ok = 0; break;
-            case MN_OP_RELU: case MN_OP_TANH: case MN_OP_DROPOUT: case MN_OP_MAXPOOL:
-            case MN_OP_AVGPOOL: case MN_OP_BATCHNORM: case MN_OP_FLATTEN:
-                if (i == g->output) ok = 0;
-                else if (!seen[i]) { seen[i] = 1; stack[sp++] = i; }
-                break;
-            default: ok = 0; /* add, softmax, ...: units would have to match */
-            }
-        }
-    }
-    free(seen);
-    free(stack);
+    mn_chgroups cg;
+    if (mn__chgroups(g, &cg)) return 0;
+    int ok = !cg.bad[cg.gid[start]];
+    mn__chgroups_free(&cg);
     return ok;
 }
 
@@ -68,6 +47,7 @@ int mn_prune_selectable(const mn_graph *g, int p, mn_prune_sel sel) {
     case MN_SEL_WEIGHTS: return 1;
     case MN_SEL_NEURONS: return n->op == MN_OP_DENSE && units_removable(g, node);
     case MN_SEL_FILTERS: return n->op == MN_OP_CONV && n->a.groups <= 1 && units_removable(g, node);
+    /* (a depthwise conv keeps its input's channels: it is pruned with them) */
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "minnow/prune.h"
+#include "compress/prune_impl.h"
 #include "store/store.h"
 
 /* The node whose first parameter is p (-1 if none). */
@@ -139,7 +140,7 @@ mn_status mn_graph_remove_units(const mn_graph *g, const unsigned char *const *k
     for (int p = 0; p < g->nparams; p++) {
         if (!keep[p]) continue;
         if (!mn_prune_selectable(g, p, MN_SEL_NEURONS) && !mn_prune_selectable(g, p, MN_SEL_FILTERS)) {
-            st = mn_error(MN_EARG, "units of '%s' cannot be removed (it feeds the output, a residual add or a grouped conv)",
+            st = mn_error(MN_EARG, "units of '%s' cannot be removed (they reach the output, a concat or a grouped conv)",
                           g->params[p].name);
             goto out;
         }
@@ -152,7 +153,21 @@ mn_status mn_graph_remove_units(const mn_graph *g, const unsigned char *const *k
         const mn_node *n = &g->nodes[i];
         const unsigned char *in = n->nin > 0 ? chan[n->in[0]] : NULL;
         switch (n->op) {
-        case MN_OP_DENSE: case MN_OP_CONV: chan[i] = keep[n->p[0]]; break;
+        case MN_OP_DENSE: case MN_OP_CONV:
+            /* a depthwise conv keeps its input's channels */
+            chan[i] = mn__is_depthwise(g, n) ? in : keep[n->p[0]];
+            break;
+        case MN_OP_ADD: /* the inputs keep the same channels (units() ties them) */
+            chan[i] = in;
+            for (int k = 1; k < n->nin; k++) {
+                const unsigned char *o = chan[n->in[k]];
+                int C = n->out.d[0];
+                if ((o == NULL) != (in == NULL) || (o && memcmp(o, in, (size_t)C) != 0)) {
+                    st = mn_error(MN_EARG, "the inputs of add '%s' would keep different channels", n->name);
+                    goto out;
+                }
+            }
+            break;
         case MN_OP_RELU: case MN_OP_TANH: case MN_OP_DROPOUT: case MN_OP_MAXPOOL:
         case MN_OP_AVGPOOL: case MN_OP_BATCHNORM: chan[i] = in; break;
         case MN_OP_FLATTEN: {
@@ -173,6 +188,7 @@ mn_status mn_graph_remove_units(const mn_graph *g, const unsigned char *const *k
         mn_attrs a = n->a;
         if (chan[i] && n->op == MN_OP_DENSE) a.units = count(chan[i], n->out.d[0]);
         if (chan[i] && n->op == MN_OP_CONV) a.filters = count(chan[i], n->out.d[0]);
+        if (chan[i] && mn__is_depthwise(g, n)) a.groups = a.filters;
         const char *ins[MN_MAX_IN];
         for (int k = 0; k < n->nin; k++) ins[k] = n->in_names[k];
         if (mn_graph_add(out, n->op, n->name, ins, n->nin, &a) < 0) { st = MN_EARG; goto out; }
@@ -195,7 +211,9 @@ mn_status mn_graph_remove_units(const mn_graph *g, const unsigned char *const *k
                     int nb = (int)(sp->n / rows / inner);
                     unsigned char *ck = n->op == MN_OP_DENSE ? expand(in, is->d[0], mn_shape_numel(is) / is->d[0]) : NULL;
                     if (n->op == MN_OP_DENSE && in && !ck) { st = mn_error(MN_ENOMEM, "out of memory"); break; }
-                    st = copy_param(g, q, out, nq, rows, chan[i], nb, n->op == MN_OP_DENSE ? ck : in, (int)inner);
+                    /* a depthwise filter reads its own channel: no columns to drop */
+                    const unsigned char *cols = n->op == MN_OP_DENSE ? ck : mn__is_depthwise(g, n) ? NULL : in;
+                    st = copy_param(g, q, out, nq, rows, chan[i], nb, cols, (int)inner);
                     free(ck);
                 } else {
                     st = copy_param(g, q, out, nq, rows, chan[i], 1, NULL, 1);
@@ -247,31 +265,79 @@ static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_
     mn_graph_init(out);
     mn_status st = MN_OK;
     unsigned char **keep = calloc((size_t)(g->nparams + 1), sizeof *keep);
+    mn_chgroups cg = {0, NULL, NULL};
     if (!keep) return mn_error(MN_ENOMEM, "out of memory");
+    if ((st = mn__chgroups(g, &cg))) { free(keep); return st; }
+    /* The producers of one channel group (tied by residual adds) lose the
+     * same units: the group's largest fraction, ranked by the sum of their
+     * scores. */
+    float *gt = malloc(sizeof(float) * (size_t)(cg.ngroups + 1));
+    if (!gt) st = mn_error(MN_ENOMEM, "out of memory");
+    for (int k = 0; k < cg.ngroups && !st; k++) gt[k] = -1;
     for (int p = 0; p < g->nparams && !st; p++) {
         if (t[p] < 0) continue;
         if (!(t[p] < 1)) { st = mn_error(MN_EARG, "fraction %g for '%s' is outside [0, 1)", t[p], g->params[p].name); break; }
-        int rows = g->params[p].shape.d[0];
-        ranked *rk = malloc(sizeof(ranked) * (size_t)rows);
-        float *sc = malloc(sizeof(float) * (size_t)rows);
-        keep[p] = malloc((size_t)rows);
-        if (!rk || !sc || !keep[p]) st = mn_error(MN_ENOMEM, "out of memory");
-        else if (seed)
-            for (int r = 0; r < rows; r++) sc[r] = mn_rng_uniform(&rng);
-        else st = mn_unit_scores(g, p, crit, d, sc);
-        if (!st) {
-            for (int r = 0; r < rows; r++) rk[r] = (ranked){isfinite(sc[r]) ? sc[r] : INFINITY, r};
-            qsort(rk, (size_t)rows, sizeof(ranked), ranked_cmp);
-            int drop = (int)lround((double)t[p] * rows);
-            if (drop > rows - 1) drop = rows - 1;
-            memset(keep[p], 1, (size_t)rows);
-            for (int r = 0; r < drop; r++) keep[p][rk[r].r] = 0;
+        int node = layer_node(g, p);
+        if (node < 0) { st = mn_error(MN_EARG, "'%s' is not a dense/conv weight", g->params[p].name); break; }
+        float *v = &gt[cg.gid[node]];
+        if (t[p] > *v) *v = t[p];
+    }
+    for (int k = 0; k < cg.ngroups && !st; k++) {
+        if (gt[k] < 0) continue;
+        int rows = -1;
+        float *sum = NULL, *sc = NULL;
+        ranked *rk = NULL;
+        unsigned char *kp = NULL;
+        for (int p = 0; p < g->nparams && !st; p++) {
+            int node = layer_node(g, p);
+            if (node < 0 || cg.gid[node] != k || mn__is_depthwise(g, &g->nodes[node]) ||
+                (g->nodes[node].op != MN_OP_DENSE && g->nodes[node].op != MN_OP_CONV))
+                continue;
+            int first = rows < 0;
+            if (first) {
+                rows = g->params[p].shape.d[0];
+                sum = calloc((size_t)rows, sizeof(float));
+                sc = malloc(sizeof(float) * (size_t)rows);
+                rk = malloc(sizeof(ranked) * (size_t)rows);
+                kp = malloc((size_t)rows);
+                if (!sum || !sc || !rk || !kp) { st = mn_error(MN_ENOMEM, "out of memory"); break; }
+            }
+            if (seed) { /* the control: one random score per unit of the group */
+                if (first)
+                    for (int r = 0; r < rows; r++) sum[r] = mn_rng_uniform(&rng);
+            } else if (!(st = mn_unit_scores(g, p, crit, d, sc))) {
+                for (int r = 0; r < rows; r++) sum[r] += isfinite(sc[r]) ? sc[r] : INFINITY;
+            }
+            keep[p] = kp; /* shared by the group's producers; freed once below */
         }
-        free(rk);
+        if (!st && rows > 0) {
+            for (int r = 0; r < rows; r++) rk[r] = (ranked){sum[r], r};
+            qsort(rk, (size_t)rows, sizeof(ranked), ranked_cmp);
+            int drop = (int)lround((double)gt[k] * rows);
+            if (drop > rows - 1) drop = rows - 1;
+            memset(kp, 1, (size_t)rows);
+            for (int r = 0; r < drop; r++) kp[rk[r].r] = 0;
+            kp = NULL;
+        }
+        free(sum);
         free(sc);
+        free(rk);
+        if (kp) { /* not handed over: drop the pointers to it */
+            for (int p = 0; p < g->nparams; p++)
+                if (keep[p] == kp) keep[p] = NULL;
+            free(kp);
+        }
     }
     if (!st) st = mn_graph_remove_units(g, (const unsigned char *const *)keep, out);
-    for (int p = 0; p < g->nparams; p++) free(keep[p]);
+    /* free each distinct mask once */
+    for (int p = 0; p < g->nparams; p++) {
+        if (!keep[p]) continue;
+        for (int q = p + 1; q < g->nparams; q++)
+            if (keep[q] == keep[p]) keep[q] = NULL;
+        free(keep[p]);
+    }
     free(keep);
+    free(gt);
+    mn__chgroups_free(&cg);
     return st;
 }

@@ -1,0 +1,25 @@
+/* Private to the pruning code: channel groups of a graph. */
+#ifndef MINNOW_COMPRESS_PRUNE_IMPL_H
+#define MINNOW_COMPRESS_PRUNE_IMPL_H
+#include "minnow/graph.h"
+
+/* Every node's output channels (features) belong to a group: a dense or
+ * conv layer starts one; ops that keep channels apart (batch norm, relu,
+ * pools, dropout, flatten) and a depthwise conv carry their input's; an
+ * add merges its inputs' groups (their channels must stay aligned).  A
+ * group is "bad" when its units cannot be removed: it holds the input or
+ * the graph output, or feeds an op that mixes channels in another way
+ * (concat, softmax, a grouped conv that is not depthwise, binary layers).
+ * gid[node] is the group (0..ngroups-1). */
+typedef struct mn_chgroups {
+    int ngroups;
+    int *gid;            /* per node */
+    unsigned char *bad;  /* per group */
+} mn_chgroups;
+
+mn_status mn__chgroups(const mn_graph *g, mn_chgroups *cg);
+void mn__chgroups_free(mn_chgroups *cg);
+/* A conv whose every filter reads one input channel of its own. */
+int mn__is_depthwise(const mn_graph *g, const mn_node *n);
+
+#endif
