@@ -779,6 +779,24 @@ static void test_residual_groups(void **state) {
     const float *z = mn_graph_forward(&o, x, 2, 0);
     for (int i = 0; i < 20; i++) assert_true(fabsf(y[i] - z[i]) <= 1e-4f * (1 + fabsf(y[i])));
     mn_graph_free(&o);
+    /* Network slimming's score: |gamma| of b1 + b2 per channel. */
+    float gsum[8];
+    for (int c = 0; c < 8; c++)
+        gsum[c] = fabsf(mn_param_data(&g, mn_graph_find_param(&g, "b1.gamma"))[c]) +
+                  fabsf(mn_param_data(&g, mn_graph_find_param(&g, "b2.gamma"))[c]);
+    assert_int_equal(mn_prune_units(&g, t, MN_CRIT_BN, NULL, &o), MN_OK);
+    assert_int_equal(o.nodes[mn_graph_find_node(&o, "c2")].a.filters, 4);
+    /* The silenced channels (gamma 0) are the ones that went: o's c1 rows
+     * are g's kept rows, in order. */
+    const float *w0 = mn_param_data(&g, c1), *w1 = mn_param_data(&o, mn_graph_find_param(&o, "c1.weight"));
+    for (int c = 0, k = 0; c < 8; c++) {
+        assert_true(keep[c] ? gsum[c] > 0 : gsum[c] == 0);
+        if (keep[c]) assert_memory_equal(w1 + 9 * k++, w0 + 9 * c, sizeof(float) * 9);
+    }
+    mn_graph_free(&o);
+    float tp[64];
+    for (int p = 0; p < g.nparams; p++) tp[p] = p == pw ? 0.5f : -1;
+    assert_int_equal(mn_prune_units(&g, tp, MN_CRIT_BN, NULL, &o), MN_EARG); /* pw has no batch norm */
     /* The random control ties the group too. */
     assert_int_equal(mn_prune_units_random(&g, t, 7, &o), MN_OK);
     assert_int_equal(o.nodes[mn_graph_find_node(&o, "c2")].a.filters, 4);

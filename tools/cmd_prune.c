@@ -30,7 +30,8 @@ static const char *HELP =
     "  --s-init X        gradual: initial sparsity (default 0)\n"
     "  --begin X --end X gradual: pruning window as fractions of training (default 0, 0.75)\n"
     "  --criterion C     neuron/filter: l1 (default) | l2 | activity (fraction of train samples\n"
-    "                    where the unit's post-activation is non-zero)\n"
+    "                    where the unit's post-activation is non-zero) | bn (|gamma| of the\n"
+    "                    batch norm after it: network slimming; train with --bn-l1)\n"
     "  --arch A          snip, lottery: the architecture, randomly initialised (--seed)\n"
     "  --samples N       obd: samples for the Hessian diagonal (default 500);\n"
     "                    snip: mini-batches of 100 for the sensitivity (default 10)\n"
@@ -282,8 +283,9 @@ int cmd_prune(int argc, char **argv) {
     int from_arch = m == M_SNIP || m == M_LOTTERY || (m == M_RANDOM && cli_flag(&a, "arch"));
     check_opts(&a, m, gradual, from_arch);
     const char *cs = cli_str(&a, "criterion", "l1");
-    int crit = !strcmp(cs, "l1") ? MN_CRIT_L1 : !strcmp(cs, "l2") ? MN_CRIT_L2 : !strcmp(cs, "activity") ? MN_CRIT_ACTIVITY : -1;
-    if (crit < 0) cli_die("unknown criterion '%s' (l1, l2 or activity)", cs);
+    int crit = !strcmp(cs, "l1") ? MN_CRIT_L1 : !strcmp(cs, "l2") ? MN_CRIT_L2 : !strcmp(cs, "activity") ? MN_CRIT_ACTIVITY
+              : !strcmp(cs, "bn") ? MN_CRIT_BN : -1;
+    if (crit < 0) cli_die("unknown criterion '%s' (l1, l2, activity or bn)", cs);
     const char *in = NULL;
     if (!from_arch) in = cli_pos(&a, 0, "input model IN.mnw");
     else if (a.npos) cli_die("%s starts from --arch, not from '%s'", ms, a.pos[0]);

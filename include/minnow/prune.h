@@ -139,12 +139,13 @@ mn_status mn_prune_gradual(mn_graph *g, const mn_dataset *train,
 
 /* ---- structured: remove units -------------------------------------------- */
 
-typedef enum mn_unit_crit { MN_CRIT_L1 = 0, MN_CRIT_L2, MN_CRIT_ACTIVITY } mn_unit_crit;
+typedef enum mn_unit_crit { MN_CRIT_L1 = 0, MN_CRIT_L2, MN_CRIT_ACTIVITY, MN_CRIT_BN } mn_unit_crit;
 
 /* One score per output unit (row) of weight p: the l1/l2 norm of its
- * incoming weights, or its activity on d: the fraction of (sample, position)
+ * incoming weights, its activity on d: the fraction of (sample, position)
  * where the unit's post-activation (the first relu/tanh after it) is
- * non-zero.  score has rows floats.  d is only read for ACTIVITY. */
+ * non-zero, or (MN_CRIT_BN, network slimming, Liu et al. 2017) |gamma| of
+ * the batch norm that reads the layer (MN_EARG when there is none).  score has rows floats.  d is only read for ACTIVITY. */
 mn_status mn_unit_scores(mn_graph *g, int p, mn_unit_crit crit,
                          const mn_dataset *d, float *score);
 

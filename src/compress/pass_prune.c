@@ -59,7 +59,7 @@ static const mn_pass_opt RANDOM_OPTS[] = {SPARSITY, STEPS, FINETUNE, MN_PASS_TRA
 static const mn_pass_opt OBD_OPTS[] = {SPARSITY, SCOPE, STEPS, FINETUNE, SAMPLES, CONTROL, MN_PASS_TUNE_OPTS(prune_opts, t)};
 static const mn_pass_opt UNIT_OPTS[] = {
     SPARSITY, FINETUNE, CONTROL,
-    O("criterion", MN_OPT_ENUM, criterion, 0, 0, 0, "l1|l2|activity", "unit score"),
+    O("criterion", MN_OPT_ENUM, criterion, 0, 0, 0, "l1|l2|activity|bn", "unit score (bn: |gamma| of its batch norm, network slimming)"),
     MN_PASS_TUNE_OPTS(prune_opts, t),
 };
 static const mn_pass_opt LOTTERY_OPTS[] = {

@@ -50,6 +50,14 @@ mn_status mn_unit_scores(mn_graph *g, int p, mn_unit_crit crit,
     int rows, cols;
     mn_param_matrix(g, p, &rows, &cols);
     const float *w = mn_param_data(g, p);
+    if (crit == MN_CRIT_BN) { /* network slimming: the scale of the unit's batch norm */
+        int b = only_consumer(g, node);
+        if (b < 0 || g->nodes[b].op != MN_OP_BATCHNORM)
+            return mn_error(MN_EARG, "criterion bn: no batch norm reads '%s' alone", g->nodes[node].name);
+        const float *ga = mn_param_data(g, g->nodes[b].p[0]);
+        for (int r = 0; r < rows; r++) score[r] = fabsf(ga[r]);
+        return MN_OK;
+    }
     if (crit != MN_CRIT_ACTIVITY) {
         for (int r = 0; r < rows; r++) {
             double s = 0;
