@@ -11,12 +11,13 @@
 # `minnow train --recipe recipes/train-lenet5.yaml --seed S`).  The
 # hand-written recipe runs once per seed (it has no budget; its cost is
 # reported beside).  Environment: MINNOW (default build/minnow), OUT (the
-# directory for models, default /tmp/minnow-search).
+# directory for models, default /tmp/minnow-search), POLICIES (default
+# "searched uniform").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${MINNOW:-build/minnow}
 OUT=${OUT:-/tmp/minnow-search}
-[ $# -ge 4 ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 model=$1 data=$2 budgets=$3 seeds=$4
 shift 4
 hand=""
@@ -37,7 +38,7 @@ print(json.dumps({"seed":int(sys.argv[2]),"budget":"-","policy":"hand","cost":r[
   "val_error":r["val_error"]}))' "$OUT/hand-s$s.json" "$s" | tee -a "$rows"
   fi
   for b in ${budgets//,/ }; do
-    for pol in searched uniform; do
+    for pol in ${POLICIES:-searched uniform}; do
       extra=()
       [ $pol = uniform ] && extra=(--uniform)
       tag="${b//=/-}-$pol-s$s"
