@@ -108,8 +108,10 @@ expect_ok "$BIN" quantize "$T/l5.mnw" --method affine --bits 8 "${M[@]}" -o "$T/
 # and a pruned ResNet-20 (a quarter of the width: batch norm, residual adds, strided and 1x1 convs)
 expect_ok "$BIN" train --arch resnet20:0.25 "${M[@]}" --epochs 1 -o "$T/r20.mnw"
 expect_ok "$BIN" prune "$T/r20.mnw" --method magnitude --sparsity 0.5 --finetune 1 "${M[@]}" -o "$T/r20p.mnw"
+# and half its filters removed by channel groups (batch norm folded on export)
+expect_ok "$BIN" prune "$T/r20.mnw" --method filter --sparsity 0.5 --finetune 1 "${M[@]}" -o "$T/r20f.mnw"
 for target in cortex-m4 cortex-m7; do
-  for m in l300 dc300 q5 bc r20p; do
+  for m in l300 dc300 q5 bc r20p r20f; do
     mcu "$T/$m.mnw" $target mnist 100
     check "$T/last.json" "abs(r['plan_flash_bytes'] / r['model_flash_bytes'] - 1) <= 0.05 and abs(r['plan_ram_bytes'] / r['model_ram_bytes'] - 1) <= 0.05"
     [ $m = q5 ] && check "$T/last.json" "r['max_abs_diff'] == 0"
