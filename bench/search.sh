@@ -7,7 +7,7 @@
 #
 #   bench/search.sh MODEL DATA KIND=N[,KIND=N...] SEEDS [--hand RECIPE] [-- SEARCH-OPTIONS]
 #
-# MODEL holds %s for the seed (e.g. out/lenet5-s%s.mnw, trained with
+# SEEDS is a count (1..N) or a list (2,3).  MODEL holds %s for the seed (e.g. out/lenet5-s%s.mnw, trained with
 # `minnow train --recipe recipes/train-lenet5.yaml --seed S`).  The
 # hand-written recipe runs once per seed (it has no budget; its cost is
 # reported beside).  Environment: MINNOW (default build/minnow), OUT (the
@@ -26,7 +26,8 @@ if [ "${1:-}" = --hand ]; then hand=$2; shift 2; fi
 mkdir -p "$OUT"
 rows="$OUT/rows.$$.jsonl"
 : >"$rows"
-for s in $(seq 1 "$seeds"); do
+case $seeds in *,*) seedlist=${seeds//,/ } ;; *) seedlist=$(seq 1 "$seeds") ;; esac
+for s in $seedlist; do
   m=$(printf "$model" "$s")
   [ -f "$m" ] || { echo "search.sh: no model $m" >&2; exit 1; }
   if [ -n "$hand" ]; then # its own seed line set to this seed
@@ -42,8 +43,11 @@ print(json.dumps({"seed":int(sys.argv[2]),"budget":"-","policy":"hand","cost":r[
       extra=()
       [ $pol = uniform ] && extra=(--uniform)
       tag="${b//=/-}-$pol-s$s"
-      "$M" search "$m" --budget "$b" --data "$data" --seed "$s" "${extra[@]}" "$@" -o "$OUT/$tag.mnw" --json \
-        2>"$OUT/$tag.log" >"$OUT/$tag.json"
+      if ! "$M" search "$m" --budget "$b" --data "$data" --seed "$s" "${extra[@]}" "$@" -o "$OUT/$tag.mnw" --json \
+        2>"$OUT/$tag.log" >"$OUT/$tag.json"; then
+        echo "search.sh: seed $s $b $pol failed: $(tail -1 "$OUT/$tag.log")" >&2
+        continue
+      fi
       /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
 print(json.dumps({"seed":int(sys.argv[2]),"budget":sys.argv[3],"policy":sys.argv[4],"cost":r["cost"],"bytes":r["file_bytes"],
   "macs":r["macs"],"val_error":r["val_error"],"estimate":r["error_estimate"],"evals":r["evals"],"seconds":r["seconds"],

@@ -371,7 +371,7 @@ int cmd_search(int argc, char **argv) {
     double t0 = mn_now();
     /* The fine-tuned model can cost a little more than its estimate (the
      * Huffman code of retrained weights): then the search goes on against
-     * a budget lowered by the overshoot, up to 4 times. */
+     * a budget lowered by the overshoot, up to 6 times. */
     mn_graph fin;
     double final_cost = 0;
     int tries = 0;
@@ -388,8 +388,9 @@ int cmd_search(int argc, char **argv) {
         cli_check(mn_eval(&fin, &va, 250, &e));
         set_meta(&fin, e.error);
         cli_check(cost_of(&j, &fin, &final_cost));
-        if (final_cost <= budget || j.kind == B_LATENCY || tries == 3) break;
-        c.budget -= final_cost - budget + 1;
+        if (final_cost <= budget || j.kind == B_LATENCY || tries == 5) break;
+        /* the estimate must come down by the overshoot at least */
+        c.budget = fmin(c.budget, r.cost) - (final_cost - budget) - 1;
         mn_graph_free(&fin);
         fprintf(stderr, "search: the fine-tuned model costs %.0f, over the budget: searching on\n", final_cost);
     }
