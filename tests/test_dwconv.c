@@ -210,7 +210,30 @@ static void t_resnets(void **s) {
     assert_string_equal(mn_graph_get_meta(&b, "arch"), "resnet20:0.5");
     mn_graph_free(&a);
     mn_graph_free(&b);
+    /* MobileNet v1: conv + 13 x (depthwise + pointwise), ReLU6 after each;
+     * MobileNetV2: 17 inverted residual blocks, 10 of them with the add. */
+    mn_graph m1, m2;
+    assert_int_equal(mn_arch_build(&m1, "mobilenet:0.25", 3, 32, 32, 10), MN_OK);
+    assert_int_equal(count_op(&m1, MN_OP_CONV), 27);
+    assert_int_equal(count_op(&m1, MN_OP_BATCHNORM), 27);
+    int dw = 0, r6 = 0;
+    for (int i = 0; i < m1.nnodes; i++) {
+        dw += m1.nodes[i].op == MN_OP_CONV && m1.nodes[i].a.groups > 1;
+        r6 += m1.nodes[i].op == MN_OP_RELU && m1.nodes[i].a.max == 6;
+    }
+    assert_int_equal(dw, 13);
+    assert_int_equal(r6, 27);
+    assert_int_equal(mn_arch_build(&m2, "mobilenetv2", 3, 32, 32, 10), MN_OK);
+    assert_int_equal(count_op(&m2, MN_OP_ADD), 10);
+    assert_int_equal(count_op(&m2, MN_OP_CONV), 1 + 2 + 16 * 3 + 1);
+    fprintf(stderr, "  mobilenetv2 on 3x32x32: %lld conv params, %lld MACs\n", (long long)conv_params(&m2),
+            (long long)mn_graph_macs(&m2));
+    assert_true(conv_params(&m2) > 2100000 && conv_params(&m2) < 2300000); /* the CIFAR form: 2.2M */
+    assert_int_equal(mn_shape_numel(mn_graph_output_shape(&m2)), 10);
+    mn_graph_free(&m1);
+    mn_graph_free(&m2);
     mn_graph bad;
+    assert_int_equal(mn_arch_build(&bad, "mobilenet:17", 1, 28, 28, 10), MN_EARG);
     assert_int_equal(mn_arch_build(&bad, "resnet20:0", 1, 28, 28, 10), MN_EARG);
     assert_int_equal(mn_arch_build(&bad, "resnet20:x", 1, 28, 28, 10), MN_EARG);
     /* A narrow ResNet-20 learns: it fits 32 random 8x8 images with random
@@ -311,6 +334,17 @@ static void t_fold_bn(void **s) {
     assert_int_equal(f.nnodes, g.nnodes - nf);
     float d = fold_diff(&g, &f, x, 3);
     fprintf(stderr, "  resnet20:0.25 folded (%d batch norms): max relative difference %.2g\n", nf, d);
+    assert_true(d < 1e-5f);
+    mn_graph_free(&f);
+    mn_graph_free(&g);
+    /* MobileNetV2 (ReLU6, depthwise, residual adds): every batch norm folds. */
+    assert_int_equal(mn_arch_build(&g, "mobilenetv2:0.25", 3, 16, 16, 10), MN_OK);
+    mn_graph_init_params(&g, &r);
+    random_bn(&g, &r);
+    assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
+    assert_int_equal(nf, count_op(&g, MN_OP_BATCHNORM));
+    d = fold_diff(&g, &f, x, 3);
+    fprintf(stderr, "  mobilenetv2:0.25 folded (%d batch norms): max relative difference %.2g\n", nf, d);
     assert_true(d < 1e-5f);
     mn_graph_free(&f);
     mn_graph_free(&g);

@@ -87,6 +87,8 @@ static void t_avgpool(void **s) {
 static void t_act(void **s) {
     (void)s;
     gradcheck("input x; dense pre units=8; relu a; dense o units=3", 5, 1, 1, 4);
+    /* a clipped relu (ReLU6 with the clip low enough to be hit) */
+    gradcheck("input x; dense pre units=8; relu a max=0.3; dense o units=3", 5, 1, 1, 4);
     gradcheck("input x; dense pre units=8; tanh a; dense o units=3", 5, 1, 1, 4);
     gradcheck("input x; dense pre units=8; dropout d rate=0.4; dense o units=3", 5, 1, 1, 4);
     gradcheck("input x; dense pre units=6; softmax sm; dense o units=3", 5, 1, 1, 3);

@@ -111,7 +111,7 @@ static const char *CNN =
     "input in c=1 h=28 w=28; conv c1 filters=6 k=5; relu r1; maxpool p1 k=2; batchnorm bn1;"
     "conv c2 filters=6 k=3 pad=1 groups=2; tanh r2; add a1 in=r2,bn1; conv s1 filters=2 k=1 in=bn1; concat cc in=a1,s1;"
     "avgpool p2 k=2; conv c3 filters=8 k=3 stride=2 pad=1;"
-    "avgpool gp k=0; flatten f; dense fc1 units=32; dropout d rate=0.5; relu r3; dense fc2 units=10; softmax sm";
+    "avgpool gp k=0; flatten f; dense fc1 units=32; dropout d rate=0.5; relu r3 max=0.5; dense fc2 units=10; softmax sm";
 
 /* A random model with non-trivial normalisation and batchnorm statistics. */
 static void random_cnn(mn_graph *g) {

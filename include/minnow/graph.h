@@ -80,6 +80,7 @@ typedef struct mn_attrs {
     int xscale;            /* bdense/bconv: XNOR-Net input scale (beta / K) */
     int bfold;             /* bdense/bconv: batchnorm + sign folded into thresholds */
     int act_bits, act_frac; /* any node: output rounded to signed fixed point (quant.h); 0 = off */
+    float max;             /* relu: upper clip (ReLU6: 6); 0 = none */
 } mn_attrs;
 
 typedef struct mn_param {

@@ -295,6 +295,14 @@ static mn_status node_code(gen *G, int i) {
         buf(G, c, n->in[0]);
         mn_sb_printf(c, ";\n        float *y = ");
         buf(G, c, i);
+        if (n->op == MN_OP_RELU && n->a.max > 0) { /* ReLU6 */
+            mn_sb_printf(c, ";\n        long i;\n        for (i = 0; i < %lld; i++) y[i] = x[i] > 0 ? (x[i] < ", (long long)numel);
+            mn_sb_float(c, n->a.max);
+            mn_sb_printf(c, " ? x[i] : ");
+            mn_sb_float(c, n->a.max);
+            mn_sb_printf(c, ") : 0;\n    }\n");
+            return MN_OK;
+        }
         mn_sb_printf(c, ";\n        long i;\n        for (i = 0; i < %lld; i++) y[i] = %s;\n    }\n", (long long)numel,
                      n->op == MN_OP_RELU ? "x[i] > 0 ? x[i] : 0" : "tanhf(x[i])");
         return MN_OK;

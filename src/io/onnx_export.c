@@ -474,6 +474,15 @@ static mn_status one(ex *E, const mn_graph *g, int i, vname *v) {
     }
     case MN_OP_RELU:
     case MN_OP_TANH: {
+        if (n->op == MN_OP_RELU && n->a.max > 0) { /* ReLU6: Clip(x, 0, max) */
+            char lo[NM + 8], hi[NM + 8];
+            snprintf(lo, sizeof lo, "%s.min", nm);
+            snprintf(hi, sizeof hi, "%s.max", nm);
+            const float z = 0, mx = n->a.max;
+            const char *in[3] = {x, lo, hi};
+            bad = initf(E, lo, NULL, 0, &z, 1) || initf(E, hi, NULL, 0, &mx, 1) || !node(E, "Clip", nm, nm, in, 3);
+            break;
+        }
         const char *in[1] = {x};
         bad = !node(E, n->op == MN_OP_RELU ? "Relu" : "Tanh", nm, nm, in, 1);
         break;

@@ -566,6 +566,28 @@ static mn_status do_norm(imp *m, const Onnx__NodeProto *n, int div) {
     return alias(m, n, x);
 }
 
+/* Clip(x, 0, M) with constant bounds, M > 0: a relu clipped at M (ReLU6). */
+static mn_status do_clip(imp *m, const Onnx__NodeProto *n, val *x) {
+    float b[2];
+    mn_status st;
+    for (int k = 0; k < 2; k++) {
+        const Onnx__TensorProto *t;
+        float *v;
+        int64_t cnt;
+        if (n->n_input < (size_t)k + 2 || !n->input[k + 1][0])
+            return mn_error(MN_EUNSUPPORTED, "onnx: node '%s' (Clip): only Clip with constant min 0 and max > 0 (ReLU6)", nname(n));
+        if ((st = const_in(m, n, k + 1, 0, &t)) || (st = tensor_f32(t, &v, &cnt, NULL, NULL))) return st;
+        b[k] = cnt == 1 ? v[0] : NAN;
+        free(v);
+    }
+    if (!(b[0] == 0 && b[1] > 0 && isfinite(b[1])))
+        return mn_error(MN_EUNSUPPORTED, "onnx: node '%s' (Clip): only min 0 and a finite max > 0 (ReLU6) are supported",
+                        nname(n));
+    mn_attrs a = {0};
+    a.max = b[1];
+    return add_node(m, n, MN_OP_RELU, &a, x, NULL, x->sh, -1, NULL);
+}
+
 static mn_status do_bn(imp *m, const Onnx__NodeProto *n) {
     val *x;
     mn_status st;
@@ -709,6 +731,7 @@ static mn_status do_node(imp *m, const Onnx__NodeProto *n) {
     if (!strcmp(op, "Div")) return do_norm(m, n, 1);
     if ((st = act_in(m, n, 0, &x))) return st;
     if (!strcmp(op, "Relu")) return add_node(m, n, MN_OP_RELU, &a, x, NULL, x->sh, -1, NULL);
+    if (!strcmp(op, "Clip")) return do_clip(m, n, x);
     if (!strcmp(op, "Tanh")) return add_node(m, n, MN_OP_TANH, &a, x, NULL, x->sh, -1, NULL);
     if (!strcmp(op, "Dropout") || !strcmp(op, "Identity")) return alias(m, n, x);
     if (!strcmp(op, "GlobalAveragePool")) {

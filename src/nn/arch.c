@@ -83,13 +83,83 @@ static const struct { const char *name, *spec; } g_builtin[] = {
  * global average pool, dense.  6n + 2 weight layers: n = 3, 5, 9 give
  * ResNet-20, -32, -56.  "resnet20:0.5" scales every width by 0.5 (at least
  * one channel). */
-static const struct { const char *name; int n; } g_resnet[] = {{"resnet20", 3}, {"resnet32", 5}, {"resnet56", 9}};
+static int resnet_spec(int n, double wm, char *b, size_t cap);
+static int mobilenet_spec(int n, double wm, char *b, size_t cap);
+static int mobilenetv2_spec(int n, double wm, char *b, size_t cap);
+static const struct { const char *name; int n; int (*spec)(int, double, char *, size_t); } g_resnet[] = {
+    {"resnet20", 3, resnet_spec}, {"resnet32", 5, resnet_spec}, {"resnet56", 9, resnet_spec},
+    {"mobilenet", 0, mobilenet_spec}, {"mobilenetv2", 0, mobilenetv2_spec}};
 #define NRESNET ((int)(sizeof g_resnet / sizeof g_resnet[0]))
-#define RESNET_SPEC_MAX 16384
+#define RESNET_SPEC_MAX 32768
+#define PUT(...) do { int k_ = snprintf(b + len, cap - len, __VA_ARGS__); if (k_ < 0 || (size_t)k_ >= cap - len) return 0; len += (size_t)k_; } while (0)
+
+static int scaled(int c, double wm) { return (int)(c * wm + 0.5) < 1 ? 1 : (int)(c * wm + 0.5); }
+
+/* MobileNet v1 (Howard et al. 2017): conv 3x3, then 13 depthwise-separable
+ * blocks (depthwise 3x3 + BN + ReLU6, pointwise 1x1 + BN + ReLU6), global
+ * average pool, dense.  The first conv has stride 1 (the CIFAR form: small
+ * inputs), the blocks stride 2 where the paper does. */
+static int mobilenet_spec(int n, double wm, char *b, size_t cap) {
+    (void)n;
+    static const int cfg[13][2] = {{64, 1}, {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
+                                   {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
+    size_t len = 0;
+    int cin = scaled(32, wm);
+    PUT("input x; conv conv1 filters=%d k=3 pad=1; batchnorm bn1; relu r1 max=6;", cin);
+    for (int i = 0; i < 13; i++) {
+        int c = scaled(cfg[i][0], wm);
+        PUT(" conv b%d_dw filters=%d groups=%d k=3 stride=%d pad=1; batchnorm b%d_bn1; relu b%d_r1 max=6;", i + 1, cin,
+            cin, cfg[i][1], i + 1, i + 1);
+        PUT(" conv b%d_pw filters=%d k=1; batchnorm b%d_bn2; relu b%d_r2 max=6;", i + 1, c, i + 1, i + 1);
+        cin = c;
+    }
+    PUT(" avgpool pool k=0; flatten flat; dense fc units=classes");
+    return 1;
+}
+
+/* MobileNetV2 (Sandler et al. 2018): inverted residual blocks - 1x1
+ * expansion (x t) + BN + ReLU6, depthwise 3x3 + BN + ReLU6, 1x1 linear
+ * projection + BN, plus the input where the shape stays - then 1x1 to 1280,
+ * pool, dense.  CIFAR form: the first conv and the 24-channel stage have
+ * stride 1.  The last conv keeps 1280 below width 1, as the paper does. */
+static int mobilenetv2_spec(int n, double wm, char *b, size_t cap) {
+    (void)n;
+    static const int cfg[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 1}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    size_t len = 0;
+    int cin = scaled(32, wm);
+    PUT("input x; conv conv1 filters=%d k=3 pad=1; batchnorm bn1; relu r1 max=6;", cin);
+    char prev[32] = "r1";
+    int id = 0;
+    for (int st = 0; st < 7; st++) {
+        int t = cfg[st][0], c = scaled(cfg[st][1], wm);
+        for (int r = 0; r < cfg[st][2]; r++) {
+            int stride = r == 0 ? cfg[st][3] : 1, hid = cin * t;
+            char p[16];
+            snprintf(p, sizeof p, "b%d", ++id);
+            if (t != 1) {
+                PUT(" conv %s_ex filters=%d k=1 in=%s; batchnorm %s_bn0; relu %s_r0 max=6;", p, hid, prev, p, p);
+                PUT(" conv %s_dw filters=%d groups=%d k=3 stride=%d pad=1;", p, hid, hid, stride);
+            } else {
+                PUT(" conv %s_dw filters=%d groups=%d k=3 stride=%d pad=1 in=%s;", p, hid, hid, stride, prev);
+            }
+            PUT(" batchnorm %s_bn1; relu %s_r1 max=6; conv %s_pj filters=%d k=1; batchnorm %s_bn2;", p, p, p, c, p);
+            if (stride == 1 && cin == c) {
+                PUT(" add %s_add in=%s_bn2,%s;", p, p, prev);
+                snprintf(prev, sizeof prev, "%s_add", p);
+            } else {
+                snprintf(prev, sizeof prev, "%s_bn2", p);
+            }
+            cin = c;
+        }
+    }
+    PUT(" conv last filters=%d k=1 in=%s; batchnorm bnl; relu rl max=6;", wm > 1 ? scaled(1280, wm) : 1280, prev);
+    PUT(" avgpool pool k=0; flatten flat; dense fc units=classes");
+    return 1;
+}
 
 static int resnet_spec(int n, double wm, char *b, size_t cap) {
     size_t len = 0;
-#define PUT(...) do { int k_ = snprintf(b + len, cap - len, __VA_ARGS__); if (k_ < 0 || (size_t)k_ >= cap - len) return 0; len += (size_t)k_; } while (0)
     int c0 = (int)(16 * wm + 0.5) < 1 ? 1 : (int)(16 * wm + 0.5);
     PUT("input x; conv conv1 filters=%d k=3 pad=1; batchnorm bn1; relu r1;", c0);
     char prev[32] = "r1";
@@ -115,9 +185,9 @@ static int resnet_spec(int n, double wm, char *b, size_t cap) {
         }
     }
     PUT(" avgpool pool k=0; flatten flat; dense fc units=classes");
-#undef PUT
     return 1;
 }
+#undef PUT
 
 /* "NAME" or "NAME:W" of a generated net: its spec (malloc'd), else NULL. */
 static char *generated(const char *arch) {
@@ -131,7 +201,7 @@ static char *generated(const char *arch) {
             if (end == arch + l + 1 || *end || !(wm > 0 && wm <= 16)) return NULL;
         }
         char *b = malloc(RESNET_SPEC_MAX);
-        if (b && !resnet_spec(g_resnet[i].n, wm, b, RESNET_SPEC_MAX)) { free(b); b = NULL; }
+        if (b && !g_resnet[i].spec(g_resnet[i].n, wm, b, RESNET_SPEC_MAX)) { free(b); b = NULL; }
         return b;
     }
     return NULL;

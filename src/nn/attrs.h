@@ -40,6 +40,7 @@ static const mn_attr_desc mn_attr_schema[] = {
     {"bfold", MN_ATTR_I32, offsetof(mn_attrs, bfold)},
     {"act_bits", MN_ATTR_I32, offsetof(mn_attrs, act_bits)},
     {"act_frac", MN_ATTR_I32, offsetof(mn_attrs, act_frac)},
+    {"max", MN_ATTR_F32, offsetof(mn_attrs, max)},
 };
 #define MN_NATTRS ((int)(sizeof mn_attr_schema / sizeof mn_attr_schema[0]))
 

@@ -51,6 +51,11 @@ static void relu_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     const float *restrict x = mn__in(g, n, 0)->y;
     float *restrict y = n->y;
     int64_t cnt = batch * mn_shape_numel(&n->out);
+    if (n->a.max > 0) { /* ReLU6 and friends: min(max(x, 0), max) */
+        const float m = n->a.max;
+        for (int64_t i = 0; i < cnt; i++) y[i] = x[i] > 0 ? (x[i] < m ? x[i] : m) : 0;
+        return;
+    }
     for (int64_t i = 0; i < cnt; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
@@ -59,6 +64,14 @@ static void relu_bwd(mn_graph *g, mn_node *n, int batch) {
     float *restrict dx = g->nodes[n->in[0]].dy;
     const float *restrict y = n->y, *restrict dy = n->dy;
     int64_t cnt = batch * mn_shape_numel(&n->out);
+    if (n->a.max > 0) { /* no gradient where clipped at either end */
+        const float m = n->a.max;
+        for (int64_t i = 0; i < cnt; i++) {
+            float d = dy[i];
+            dx[i] += y[i] > 0 && y[i] < m ? d : 0.0f;
+        }
+        return;
+    }
     for (int64_t i = 0; i < cnt; i++) {
         float d = dy[i]; /* loaded unconditionally, so the select vectorises */
         dx[i] += y[i] > 0 ? d : 0.0f;
