@@ -361,6 +361,12 @@ static void t_fold_bn(void **s) {
     assert_true(mn_graph_find_node(&f, "b2") >= 0 && mn_graph_find_node(&f, "b1") < 0 && mn_graph_find_node(&f, "b3") < 0);
     assert_true(fold_diff(&g, &f, x, 3) < 1e-5f);
     mn_graph_free(&f);
+    /* A negative variance (a hostile file) would fold to NaN: b1 stays. */
+    mn_param_data(&g, mn_graph_find_param(&g, "b1.var"))[1] = -1;
+    assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
+    assert_int_equal(nf, 1);
+    assert_true(mn_graph_find_node(&f, "b1") >= 0 && mn_graph_find_node(&f, "b3") < 0);
+    mn_graph_free(&f);
     mn_graph_free(&g);
 }
 

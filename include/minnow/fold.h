@@ -11,7 +11,7 @@ extern "C" {
  * input is a conv or dense layer feeding it alone, with plain f32 weights
  * and no fixed-point activations, is folded into that layer (W' = s W,
  * b' = s (b - mean) + beta, s = gamma / sqrt(var + eps), per output
- * channel); the others stay.  Inference outputs are equal up to rounding;
+ * channel) when every folded value is finite; the others stay.  Inference outputs are equal up to rounding;
  * *nfolded counts the folded nodes.  The folded graph trains differently
  * (no batch statistics): fold a trained model. */
 mn_status mn_graph_fold_bn(const mn_graph *g, mn_graph *out, int *nfolded);

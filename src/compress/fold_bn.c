@@ -19,8 +19,23 @@ static int foldable(const mn_graph *g, int b, const int *consumers) {
     if ((m->op != MN_OP_DENSE && m->op != MN_OP_CONV) || m->a.act_bits || m->np < 2) return 0;
     /* the layer's output feeds the batch norm alone, and its weight is
      * plain f32 (a shared or quantized store cannot take a per-row scale) */
-    return consumers[c] == 1 && c != g->output && !g->params[m->p[0]].store && !g->params[m->p[1]].store &&
-           n->np == 4 && g->params[n->p[0]].n == g->params[m->p[0]].shape.d[0];
+    if (!(consumers[c] == 1 && c != g->output && !g->params[m->p[0]].store && !g->params[m->p[1]].store &&
+          n->np == 4 && g->params[n->p[0]].n == g->params[m->p[0]].shape.d[0]))
+        return 0;
+    /* and the folded values are finite (a model read from a file can hold
+     * a negative variance or a scale that overflows the weights) */
+    const float *ga = mn_param_data(g, n->p[0]), *be = mn_param_data(g, n->p[1]);
+    const float *mu = mn_param_data(g, n->p[2]), *var = mn_param_data(g, n->p[3]);
+    const float *w = mn_param_data(g, m->p[0]), *bias = mn_param_data(g, m->p[1]);
+    int rows = g->params[m->p[0]].shape.d[0];
+    int64_t per = g->params[m->p[0]].n / rows;
+    for (int r = 0; r < rows; r++) {
+        float s = ga[r] / sqrtf(var[r] + n->a.eps), b = s * (bias[r] - mu[r]) + be[r];
+        if (!(var[r] + n->a.eps > 0) || !isfinite(s) || !isfinite(b)) return 0;
+        for (int64_t j = 0; j < per; j++)
+            if (!isfinite(w[(int64_t)r * per + j] * s)) return 0;
+    }
+    return 1;
 }
 
 mn_status mn_graph_fold_bn(const mn_graph *g, mn_graph *out, int *nfolded) {
