@@ -10,6 +10,7 @@
 #include "kernels/dwconv.h"
 #include "minnow/arch.h"
 #include "minnow/fold.h"
+#include "minnow/sparse.h"
 #include "minnow/data.h"
 #include "minnow/train.h"
 #include "kernels/kernels.h"
@@ -366,6 +367,19 @@ static void t_fold_bn(void **s) {
     assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
     assert_int_equal(nf, 1);
     assert_true(mn_graph_find_node(&f, "b1") >= 0 && mn_graph_find_node(&f, "b3") < 0);
+    mn_graph_free(&f);
+    mn_param_data(&g, mn_graph_find_param(&g, "b1.var"))[1] = 1;
+    /* The layers that are not folded keep their compressed storage. */
+    int d1 = mn_graph_find_param(&g, "d1.weight");
+    float *mk = mn_param_mask(&g, d1);
+    for (int64_t i = 0; i < g.params[d1].n; i++) mk[i] = (float)(i % 4 == 0);
+    mn_graph_apply_masks(&g);
+    assert_int_equal(mn_graph_sparsify(&g, 0.5f), MN_OK);
+    assert_string_equal(mn_param_storage(&g, d1), "csr");
+    assert_int_equal(mn_graph_fold_bn(&g, &f, &nf), MN_OK);
+    assert_int_equal(nf, 1); /* b1; b3 follows the now-sparse d1: it stays */
+    assert_string_equal(mn_param_storage(&f, mn_graph_find_param(&f, "d1.weight")), "csr");
+    assert_true(fold_diff(&g, &f, x, 3) < 1e-5f);
     mn_graph_free(&f);
     mn_graph_free(&g);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "minnow/fold.h"
+#include "store/store.h"
 
 /* 1 if node b is a batch norm that can be folded into its input. */
 static int foldable(const mn_graph *g, int b, const int *consumers) {
@@ -80,6 +81,9 @@ mn_status mn_graph_fold_bn(const mn_graph *g, mn_graph *out, int *nfolded) {
                 if (!mk) st = mn_error(MN_ENOMEM, "out of memory");
                 else memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
             }
+            /* the other layers keep their compressed storage (a folded
+             * layer has none: foldable() asks for f32) */
+            if (!st && sp->store) st = mn_store_clone(sp->store, &out->params[m->p[k]].store);
         }
     }
     /* Scale each folded layer's rows and shift its bias. */
