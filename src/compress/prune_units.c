@@ -278,9 +278,11 @@ static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_
     if ((st = mn__chgroups(g, &cg))) { free(keep); return st; }
     /* The producers of one channel group (tied by residual adds) lose the
      * same units: the group's largest fraction, ranked by the sum of their
-     * scores. */
+     * scores.  gkeep[k] is group k's mask, which keep[p] of each of its
+     * producers points to. */
     float *gt = malloc(sizeof(float) * (size_t)(cg.ngroups + 1));
-    if (!gt) st = mn_error(MN_ENOMEM, "out of memory");
+    unsigned char **gkeep = calloc((size_t)(cg.ngroups + 1), sizeof *gkeep);
+    if (!gt || !gkeep) st = mn_error(MN_ENOMEM, "out of memory");
     for (int k = 0; k < cg.ngroups && !st; k++) gt[k] = -1;
     for (int p = 0; p < g->nparams && !st; p++) {
         if (t[p] < 0) continue;
@@ -295,7 +297,6 @@ static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_
         int rows = -1;
         float *sum = NULL, *sc = NULL;
         ranked *rk = NULL;
-        unsigned char *kp = NULL;
         for (int p = 0; p < g->nparams && !st; p++) {
             int node = layer_node(g, p);
             if (node < 0 || cg.gid[node] != k || mn__is_depthwise(g, &g->nodes[node]) ||
@@ -307,8 +308,8 @@ static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_
                 sum = calloc((size_t)rows, sizeof(float));
                 sc = malloc(sizeof(float) * (size_t)rows);
                 rk = malloc(sizeof(ranked) * (size_t)rows);
-                kp = malloc((size_t)rows);
-                if (!sum || !sc || !rk || !kp) { st = mn_error(MN_ENOMEM, "out of memory"); break; }
+                gkeep[k] = malloc((size_t)rows);
+                if (!sum || !sc || !rk || !gkeep[k]) { st = mn_error(MN_ENOMEM, "out of memory"); break; }
             }
             if (seed) { /* the control: one random score per unit of the group */
                 if (first)
@@ -316,34 +317,23 @@ static mn_status units(mn_graph *g, const float *t, mn_unit_crit crit, const mn_
             } else if (!(st = mn_unit_scores(g, p, crit, d, sc))) {
                 for (int r = 0; r < rows; r++) sum[r] += isfinite(sc[r]) ? sc[r] : INFINITY;
             }
-            keep[p] = kp; /* shared by the group's producers; freed once below */
+            keep[p] = gkeep[k];
         }
         if (!st && rows > 0) {
             for (int r = 0; r < rows; r++) rk[r] = (ranked){sum[r], r};
             qsort(rk, (size_t)rows, sizeof(ranked), ranked_cmp);
             int drop = (int)lround((double)gt[k] * rows);
             if (drop > rows - 1) drop = rows - 1;
-            memset(kp, 1, (size_t)rows);
-            for (int r = 0; r < drop; r++) kp[rk[r].r] = 0;
-            kp = NULL;
+            memset(gkeep[k], 1, (size_t)rows);
+            for (int r = 0; r < drop; r++) gkeep[k][rk[r].r] = 0;
         }
         free(sum);
         free(sc);
         free(rk);
-        if (kp) { /* not handed over: drop the pointers to it */
-            for (int p = 0; p < g->nparams; p++)
-                if (keep[p] == kp) keep[p] = NULL;
-            free(kp);
-        }
     }
     if (!st) st = mn_graph_remove_units(g, (const unsigned char *const *)keep, out);
-    /* free each distinct mask once */
-    for (int p = 0; p < g->nparams; p++) {
-        if (!keep[p]) continue;
-        for (int q = p + 1; q < g->nparams; q++)
-            if (keep[q] == keep[p]) keep[q] = NULL;
-        free(keep[p]);
-    }
+    for (int k = 0; gkeep && k < cg.ngroups; k++) free(gkeep[k]);
+    free(gkeep);
     free(keep);
     free(gt);
     mn__chgroups_free(&cg);
