@@ -212,6 +212,11 @@ void cli_print_epochs_json(FILE *f, const cli_log *log) {
     fputs("]", f);
 }
 
+int cli_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 long cli_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (long)st.st_size : -1;

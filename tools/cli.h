@@ -102,6 +102,8 @@ typedef struct cli_log { int n; mn_epoch_stats e[512]; int quiet; } cli_log;
 void cli_print_epochs_json(FILE *f, const cli_log *log);
 
 long cli_file_size(const char *path);
+/* qsort comparator of doubles, ascending (medians of timings). */
+int cli_cmp_double(const void *a, const void *b);
 
 /* The registry pass for verb and method (minnow/pass.h) with every one of
  * its options that was given on the command line (same names; a bad value

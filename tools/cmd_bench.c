@@ -12,11 +12,6 @@ static const char *HELP =
     "  --threads N   default 1\n"
     "  --runs N      timed runs (default: as many as fit in about 1 s, at least 20)\n";
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int cmd_bench(int argc, char **argv) {
     cli_args a;
     cli_parse(&a, argc, argv, "@1 batch: threads: runs: json", HELP);
@@ -45,7 +40,7 @@ int cmd_bench(int argc, char **argv) {
         mn_graph_forward(&g, x, batch, 0);
         t[i] = (mn_now() - s) * 1e6;
     }
-    qsort(t, runs, sizeof *t, cmp_d);
+    qsort(t, runs, sizeof *t, cli_cmp_double);
     double med = t[runs / 2], p10 = t[runs / 10], p90 = t[runs * 9 / 10];
     if (cli_flag(&a, "json"))
         printf("{\"batch\":%d,\"threads\":%d,\"runs\":%d,\"latency_us\":%.3f,\"p10_us\":%.3f,\"p90_us\":%.3f,"

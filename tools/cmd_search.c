@@ -56,7 +56,6 @@ static const char *KINDS[] = {"bytes", "macs", "ram", "flash", "latency_us"};
 static double latency_us(mn_graph *g) {
     int in = (int)mn_shape_numel(mn_graph_input_shape(g));
     float *x = calloc((size_t)in, sizeof(float));
-    double best = INFINITY;
     if (!x || mn_graph_reserve(g, 1)) { free(x); return NAN; }
     for (int i = 0; i < in; i++) x[i] = (float)((i * 7919) % 17) / 8.0f - 1.0f;
     double ts[5];
@@ -66,13 +65,9 @@ static double latency_us(mn_graph *g) {
         while (k < 3 || mn_now() - t0 < 0.02) { mn_graph_forward(g, x, 1, 0); k++; }
         ts[r] = (mn_now() - t0) / k * 1e6;
     }
-    for (int i = 0; i < 5; i++) {
-        int below = 0;
-        for (int j = 0; j < 5; j++) below += ts[j] < ts[i];
-        if (below == 2) best = ts[i];
-    }
+    qsort(ts, 5, sizeof *ts, cli_cmp_double);
     free(x);
-    return best;
+    return ts[2];
 }
 
 typedef struct cache { int n, cap; char **key; double *cost; float *err; } cache;
@@ -90,9 +85,9 @@ static mn_status cost_of(void *ud, mn_graph *g, double *cost) {
     if (j->kind == B_BYTES) {
         unsigned char *buf;
         size_t len;
-        /* the metadata the output will carry, at its final length */
+        /* the metadata the output will carry, at its final length (set_meta) */
         mn_status st = mn_graph_set_meta(g, "recipe", "search");
-        if (!st && !mn_graph_get_meta(g, "val_error")) st = mn_graph_set_meta(g, "val_error", "0.000000");
+        if (!st) st = mn_graph_set_meta(g, "val_error", "0.000000");
         if (!st) st = mn_model_save_mem(g, &buf, &len);
         if (st) return st;
         free(buf);
@@ -202,7 +197,7 @@ static void write_recipe(const char *path, const char *text, const char *in, con
     mn_afile f;
     cli_check(mn_afile_open(&f, path));
     fprintf(f.f, "# Found by: minnow search %s --budget %s --space %s\n"
-                 "# Estimate (val subset, not fine-tuned): %.2f%% error; fine-tuned: %.2f%% val error at %s = %.0f.\n"
+                 "# Estimate (val subset): %.2f%% error; fine-tuned: %.2f%% val error at %s = %.0f.\n"
                  "# Run it: minnow compress %s --recipe %s --data DIR -o OUT.mnw\n",
             in, bud, space, 100 * est, 100 * err, kind, cost, in, path);
     fputs(text, f.f);
@@ -219,6 +214,7 @@ static void set_meta(mn_graph *g, float err) {
 
 typedef struct outs {
     const char *in, *out, *recipe_out, *bud, *space;
+    int uniform;
     double budget, cost;
     float err;
     double secs;
@@ -240,7 +236,7 @@ static void report(const outs *o, int json, mn_graph *fin, const mn_search_polic
         printf(",\"recipe\":");
         cli_json_str(o->recipe_out);
         printf(",\"budget\":{\"kind\":\"%s\",\"value\":%.17g},\"space\":\"%s\",\"uniform\":%s,\"layers\":[",
-               KINDS[j->kind], o->budget, o->space, strstr(j->header, "uniform 1") ? "true" : "false");
+               KINDS[j->kind], o->budget, o->space, o->uniform ? "true" : "false");
     } else {
         printf("search of %s within %s -> %s (recipe %s)\n", o->in, o->bud, o->out, o->recipe_out);
         printf("%-12s %7s %8s %5s %9s %9s %9s %10s\n", "layer", "units-", "sparsity", "bits", "weights", "kept",
@@ -275,8 +271,8 @@ static void report(const outs *o, int json, mn_graph *fin, const mn_search_polic
                (long long)mn_graph_macs(fin), r->evals, r->steps, o->secs);
     else
         printf("%s: %.0f (budget %.0f; the uncompressed policy %.0f); val error %.2f%% fine-tuned "
-               "(estimate %.2f%% on %s, %.2f%% uncompressed); %d estimates, %d steps, %.1f s\n",
-               KINDS[j->kind], o->cost, o->budget, r->cost0, 100 * o->err, 100 * r->err, "the val subset",
+               "(estimate %.2f%% on the val subset, %.2f%% uncompressed); %d estimates, %d steps, %.1f s\n",
+               KINDS[j->kind], o->cost, o->budget, r->cost0, 100 * o->err, 100 * r->err,
                100 * r->err0, r->evals, r->steps, o->secs);
 }
 
@@ -353,19 +349,19 @@ int cmd_search(int argc, char **argv) {
     cli_check(mn_read_file(in, &mbuf, &mlen));
     unsigned long crc = crc32(0L, mbuf, (uInt)mlen);
     free(mbuf);
-    snprintf(j.header, sizeof j.header, "minnow-search 1 model %08lx budget %s space %u uniform %d eval-n %d probe %ld",
-             crc, bud, dims, cli_flag(&a, "uniform"), sub.n, cli_int(&a, "probe", 0, 0, 1 << 30));
+    /* --probe N: each candidate fine-tuned for one pass over N images
+     * (the calibration slice) before its estimate, as NetAdapt does. */
+    int probe_n = (int)cli_int(&a, "probe", 0, 0, 1 << 30), uniform = cli_flag(&a, "uniform");
+    snprintf(j.header, sizeof j.header, "minnow-search 1 model %08lx budget %s space %u uniform %d eval-n %d probe %d",
+             crc, bud, dims, uniform, sub.n, probe_n);
     load_state(&j);
 
     mn_search_policy p;
     cli_check(mn_search_init(&g, dims, &p));
-    /* --probe N: each candidate fine-tuned for one pass over N images
-     * (the calibration slice) before its estimate, as NetAdapt does. */
-    int probe_n = (int)cli_int(&a, "probe", 0, 0, 1 << 30);
     mn_search_ft probe = ft;
     probe.steps = 1, probe.finetune = 1, probe.share_epochs = 0;
     if (probe_n > 0) cal.n = probe_n < tr.n ? probe_n : tr.n;
-    mn_search_cfg c = {dims, budget, cli_flag(&a, "uniform"), (int)cli_int(&a, "max-evals", 0, 0, 1 << 30),
+    mn_search_cfg c = {dims, budget, uniform, (int)cli_int(&a, "max-evals", 0, 0, 1 << 30),
                        probe_n > 0 ? &probe : NULL, cost_of, cache_get, cache_put, on_eval, on_step, &j};
     mn_search_result r;
     double t0 = mn_now();
@@ -397,7 +393,7 @@ int cmd_search(int argc, char **argv) {
     if (final_cost > budget && j.kind != B_LATENCY)
         cli_die("search: the fine-tuned model costs %.0f, over the budget of %.0f after %d tries", final_cost, budget, tries + 1);
     double secs = mn_now() - t0;
-    outs o = {in, out, recipe_out, bud, space, budget, final_cost, e.error, secs};
+    outs o = {in, out, recipe_out, bud, space, uniform, budget, final_cost, e.error, secs};
     report(&o, cli_flag(&a, "json"), &fin, &p, dims, &ft, &r, &j);
     remove(j.state);
     mn_graph_free(&fin);

@@ -159,8 +159,8 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
             }
         }
         if (!bdim)
-            return mn_error(MN_EARG, "search: the budget %g cannot be met in this space: the smallest policy found costs %g%s%s",
-                            c->budget, cost, why[0] ? " (a candidate failed: " : "", why[0] ? why : "");
+            return mn_error(MN_EARG, "search: the budget %g cannot be met in this space: the smallest policy found costs %g%s%s%s",
+                            c->budget, cost, why[0] ? " (a candidate failed: " : "", why, why[0] ? ")" : "");
         if (bc <= c->budget && (bdim == MN_SEARCH_PRUNE || bdim == MN_SEARCH_UNITS)) {
             if ((st = bisect(&x, p, bdim, bl, &best, &bc))) return st;
             double c2;
