@@ -24,7 +24,7 @@ BELOW = {
 }
 BELOW["tools"] = set(BELOW) | {"gen"}
 PUBLIC = {
-    "core.h": "core", "qformat.h": "core", "data.h": "data", "datasets.h": "data",
+    "core.h": "core", "qformat.h": "core", "dist.h": "core", "data.h": "data", "datasets.h": "data",
     "graph.h": "nn", "train.h": "nn", "arch.h": "nn", "exits.h": "nn",
     "prune.h": "compress", "quant.h": "compress", "binary.h": "compress",
     "cluster.h": "compress", "lowrank.h": "compress", "distill.h": "compress",

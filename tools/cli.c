@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,15 +8,37 @@
 #include <unistd.h>
 
 #include "minnow/datasets.h"
+#include "minnow/dist.h"
 #include "minnow/io.h"
+
+/* Under MPI the ranks other than 0 print nothing (stdout and stderr go to
+ * /dev/null) but keep the real stderr here for their own errors. */
+static int g_rank_err = -1;
+
+void cli_dist_start(int *argc, char ***argv) {
+    mn_status st = mn_dist_init(argc, argv);
+    if (st) cli_die("%s", mn_errmsg());
+    if (mn_dist_root()) return;
+    g_rank_err = dup(2);
+    if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+        cli_die("cannot silence rank %d: %s", mn_dist_world_rank(), strerror(errno));
+}
 
 _Noreturn void cli_die(const char *fmt, ...) {
     va_list ap;
-    fputs("minnow: ", stderr);
+    char msg[2048];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (g_rank_err >= 0) {
+        /* Another rank's error.  When rank 0 fails too (the same bad input
+         * everywhere) it says so and the launcher ends this rank within
+         * the pause: one message.  Alone in failing, it speaks. */
+        sleep(2);
+        dprintf(g_rank_err, "minnow: rank %d: %s\n", mn_dist_world_rank(), msg);
+        exit(1);
+    }
+    fprintf(stderr, "minnow: %s\n", msg);
     exit(1);
 }
 
@@ -49,7 +72,7 @@ void cli_parse(cli_args *a, int argc, char **argv, const char *spec, const char 
     memset(a, 0, sizeof *a);
     for (int i = 0; i < argc; i++) {
         const char *t = argv[i];
-        if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) { fputs(help, stdout); exit(0); }
+        if (strcmp(t, "--help") == 0 || strcmp(t, "-h") == 0) { fputs(help, stdout); fflush(stdout); mn_dist_finalize(); exit(0); }
         if (t[0] == '-' && t[1] != 0 && !(t[1] >= '0' && t[1] <= '9')) {
             const char *name = t[1] == '-' ? t + 2 : t + 1;
             const char *eq = strchr(name, '=');

@@ -61,6 +61,9 @@ int cli_all(const cli_args *a, const char *key, const char **out, int max);
 /* The positional argument i or a usage error naming `what`. */
 const char *cli_pos(const cli_args *a, int i, const char *what);
 
+/* Starts MPI when launched by mpirun/srun (minnow/dist.h); ranks other
+ * than 0 then print nothing but their own fatal errors. */
+void cli_dist_start(int *argc, char ***argv);
 /* One line "minnow: <msg>" on stderr and exit(1). */
 _Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* If st != MN_OK: die with the library's message. */

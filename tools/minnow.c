@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/dist.h"
 #include "cmds.h"
 
 static const struct { const char *name; int (*fn)(int, char **); const char *what; } verbs[] = {
@@ -36,17 +37,21 @@ static void help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cli_dist_start(&argc, &argv);
     if (argc < 2) {
         fputs("minnow: usage: minnow VERB [options] (see minnow --help)\n", stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { help(stdout); return 0; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { help(stdout); mn_dist_finalize(); return 0; }
     for (int i = 0; i < NVERBS; i++)
         if (strcmp(argv[1], verbs[i].name) == 0) {
             cli_signals();
             cli_json_hold(argc - 2, argv + 2);
             int rc = verbs[i].fn(argc - 2, argv + 2);
             if (cli_json_release() && rc == 0) rc = 1;
+            /* A failing rank leaves without it: the launcher then ends
+             * the job instead of the others waiting in MPI_Finalize. */
+            if (rc == 0) mn_dist_finalize();
             return rc;
         }
     fprintf(stderr, "minnow: unknown verb '%s' (see minnow --help)\n", argv[1]);

@@ -133,6 +133,12 @@ typedef struct mn_graph {
     size_t scratch_floats, act_floats;
     const float *in_x;           /* the batch being run (read by the input node) */
     mn_rng rng;                  /* dropout */
+    /* A data-parallel training step (mn_train under MPI, minnow/dist.h):
+     * this rank runs samples [dist_off, dist_off + batch) of a global batch
+     * of dist_batch.  Batch norm then reduces its statistics over the ranks
+     * and dropout draws the whole batch's mask, so that the step is the
+     * one-process step.  0 otherwise. */
+    int dist_off, dist_batch;
     int nmeta;
     mn_meta meta[MN_META_MAX];
     const struct mn_graph *model; /* set in a view (mn_graph_view): whose parameters it shares */

@@ -1,6 +1,7 @@
 /* Knowledge distillation: the soft/hard loss, the teacher ensemble and the
  * FitNets hint, plugged into mn_train through its loss hook. */
 #include "minnow/distill.h"
+#include "minnow/dist.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -251,6 +252,10 @@ static int grow(mn_distill *d, int batch) {
  * weighted) and trains the regressor one step. */
 static double hint_loss(mn_distill *d, int batch) {
     const float *ht = d->teachers[0]->nodes[d->ht].y, *hs = d->student->nodes[d->hs].y;
+    /* A data-parallel step (mn_train under MPI): the regressor's gradient
+     * is this rank's share, summed over the ranks before its step. */
+    d->reg.dist_off = d->student->dist_off;
+    d->reg.dist_batch = d->student->dist_batch;
     const float *r = d->has_reg ? mn_graph_forward(&d->reg, hs, batch, 1) : hs;
     int64_t n = (int64_t)batch * d->dt;
     double sum = 0, scale = 2.0 * d->cfg.hint_weight / (double)n;
@@ -265,6 +270,7 @@ static double hint_loss(mn_distill *d, int batch) {
         mn_sgemm(0, 0, batch, d->ds, d->dt, 1.0f, d->dr, d->dt, w, d->ds, 0.0f, d->dh, d->ds);
         mn_graph_zero_grad(&d->reg);
         mn_graph_backward(&d->reg, d->dr, batch);
+        if (d->reg.dist_batch && mn_dist_sum_f32(d->reg.gw, d->reg.nw)) return NAN;
         mn_optim_step(&d->reg, &d->ropt, d->ropt.lr);
     } else {
         memcpy(d->dh, d->dr, sizeof(float) * n);

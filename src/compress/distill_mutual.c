@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "minnow/distill.h"
+#include "minnow/dist.h"
 
 struct mn_mutual {
     mn_graph **peers;      /* peers[0] is the one mn_train runs */
@@ -94,8 +95,13 @@ static void others(const mn_mutual *m, int i, int batch) {
 float mn_mutual_loss(void *ud, mn_graph *g, const float *x, const int32_t *y, int batch, const float *logits,
                      float *dlogits) {
     mn_mutual *m = ud;
-    (void)g;
     if (batch > m->cap) return NAN;
+    /* In a data-parallel step (mn_train under MPI) the peers run the same
+     * slice of the global batch as peer 0 and sum their gradients too. */
+    for (int i = 1; i < m->n; i++) {
+        m->peers[i]->dist_off = g->dist_off;
+        m->peers[i]->dist_batch = g->dist_batch;
+    }
     int k = m->k;
     int64_t bk = (int64_t)batch * k;
     /* Every peer's predictions on this batch, before anyone's step. */
@@ -113,7 +119,9 @@ float mn_mutual_loss(void *ud, mn_graph *g, const float *x, const int32_t *y, in
         mn_kd_loss(m->z + (int64_t)i * m->cap * k, m->q, y, batch, k, m->T, m->alpha, m->dz);
         mn_graph_zero_grad(m->peers[i]);
         mn_graph_backward(m->peers[i], m->dz, batch);
+        if (g->dist_batch && mn_dist_sum_f32(m->peers[i]->gw, m->peers[i]->nw)) return NAN;
         mn_optim_step(m->peers[i], &m->opts[i], lr);
+        m->peers[i]->dist_off = m->peers[i]->dist_batch = 0;
     }
     m->calls++;
     others(m, 0, batch);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "minnow/dist.h"
 #include "minnow/search.h"
 #include "minnow/train.h"
 
@@ -42,6 +43,41 @@ static mn_status estimate(ctx *x, const mn_search_policy *q, int need_err, doubl
     x->r->evals++;
     if (c->cache_put) c->cache_put(c->ud, key, *cost, *err);
     if (c->on_eval) c->on_eval(c->ud, x->r->evals, key, *cost, *err);
+    return MN_OK;
+}
+
+/* estimate() outside the candidate sweeps (the start, bisection, the final
+ * check): run by rank 0 alone under MPI and shared, so that every rank
+ * takes the same value (a latency differs between ranks; a rank's cache
+ * may hold what another's lacks). */
+typedef struct one_est { ctx *x; const mn_search_policy *q; int need_err; } one_est;
+
+static mn_status one_job(void *ud, int j, double *row) {
+    (void)j;
+    one_est *o = ud;
+    int ev0 = o->x->r->evals;
+    float e;
+    mn_status st = estimate(o->x, o->q, o->need_err, &row[0], &e);
+    row[1] = e;
+    row[2] = o->x->r->evals - ev0;
+    return st;
+}
+
+static mn_status estimate_shared(ctx *x, const mn_search_policy *q, int need_err, double *cost, float *err) {
+    if (mn_dist_size() == 1) return estimate(x, q, need_err, cost, err);
+    one_est o = {x, q, need_err};
+    double row[3];
+    int ev0 = x->r->evals;
+    mn_status st = mn_dist_sweep(1, 3, row, one_job, &o);
+    if (st) return st;
+    *cost = row[0];
+    *err = (float)row[1];
+    x->r->evals = ev0 + (int)row[2];
+    if (mn_dist_rank() != 0 && x->c->cache_put) {
+        char key[MN_SEARCH_KEY_MAX];
+        mn_search_key(q, x->c->dims, key, sizeof key);
+        x->c->cache_put(x->c->ud, key, *cost, *err);
+    }
     return MN_OK;
 }
 
@@ -93,7 +129,7 @@ static mn_status bisect(ctx *x, const mn_search_policy *p, unsigned dim, int l, 
         float e;
         mn_search_policy m = hi;
         set_cont(&m, p, dim, l, (float)t);
-        mn_status st = estimate(x, &m, 0, &c, &e);
+        mn_status st = estimate_shared(x, &m, 0, &c, &e);
         if (st) return st;
         if (c <= x->c->budget) {
             hi_t = t;
@@ -108,6 +144,52 @@ static mn_status bisect(ctx *x, const mn_search_policy *p, unsigned dim, int l, 
 
 static const unsigned DIMS[] = {MN_SEARCH_UNITS, MN_SEARCH_PRUNE, MN_SEARCH_KMEANS, MN_SEARCH_AFFINE};
 
+/* One greedy step's candidates (a notch of one dimension on one layer, or
+ * on every layer with --uniform), run as mn_dist_sweep jobs: under MPI each
+ * rank estimates its share and all ranks then choose from the same table. */
+#define MAX_CANDS (4 * (MN_SEARCH_MAX_LAYERS + 1))
+enum { C_MOVED, C_FAILED, C_COST, C_ERR, C_NADV, C_EVALS, C_WIDTH };
+typedef struct cands {
+    ctx *x;
+    const mn_search_policy *p;
+    double cost;
+    int n;
+    unsigned dim[MAX_CANDS];
+    int layer[MAX_CANDS];
+    char why[256];
+} cands;
+
+static mn_status cand_job(void *ud, int j, double *row) {
+    cands *cs = ud;
+    ctx *x = cs->x;
+    unsigned dim = cs->dim[j];
+    mn_search_policy q = *cs->p;
+    double cq = cs->cost;
+    float eq = -1;
+    int moved = 0, nadv = 0, ev0 = x->r->evals;
+    mn_status st = MN_OK;
+    /* Sparse storage pays only past some sparsity (its indices cost
+     * bytes): sparsity jumps notches until it saves. */
+    while (advance(&q, dim, cs->layer[j])) {
+        moved = 1;
+        nadv++;
+        if ((st = estimate(x, &q, 0, &cq, &eq)) || cq < cs->cost || dim != MN_SEARCH_PRUNE) break;
+    }
+    if (moved && !st && cq < cs->cost) st = estimate(x, &q, 1, &cq, &eq);
+    if (st) {
+        /* a candidate the passes refuse is skipped; the limit is not */
+        if (x->c->max_evals && x->r->evals >= x->c->max_evals) return st;
+        snprintf(cs->why, sizeof cs->why, "%s", mn_errmsg());
+    }
+    row[C_MOVED] = moved;
+    row[C_FAILED] = st != MN_OK;
+    row[C_COST] = cq;
+    row[C_ERR] = eq;
+    row[C_NADV] = nadv;
+    row[C_EVALS] = x->r->evals - ev0;
+    return MN_OK;
+}
+
 mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dataset *val,
                         const mn_search_cfg *c, mn_search_policy *p, mn_search_result *r) {
     memset(r, 0, sizeof *r);
@@ -120,7 +202,7 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
     ctx x = {g, calib, val, c, r};
     double cost;
     float err;
-    if ((st = estimate(&x, p, 1, &cost, &err))) return st;
+    if ((st = estimate_shared(&x, p, 1, &cost, &err))) return st;
     r->cost0 = cost;
     r->err0 = err;
     char why[256] = "";
@@ -130,32 +212,39 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
         float be = 0;
         unsigned bdim = 0;
         int bl = 0;
+        cands cs = {&x, p, cost, 0, {0}, {0}, ""};
         for (int d = 0; d < 4; d++) {
             if (!(c->dims & DIMS[d])) continue;
-            for (int l = c->uniform ? -1 : 0; l < (c->uniform ? 0 : p->nlayers); l++) {
-                mn_search_policy q = *p;
-                double cq = cost;
-                float eq;
-                /* Sparse storage pays only past some sparsity (its indices
-                 * cost bytes): sparsity jumps notches until it saves. */
-                int moved = 0;
-                while (advance(&q, DIMS[d], l)) {
-                    moved = 1;
-                    if ((st = estimate(&x, &q, 0, &cq, &eq)) || cq < cost || DIMS[d] != MN_SEARCH_PRUNE) break;
-                }
-                if (moved && !st && cq < cost) st = estimate(&x, &q, 1, &cq, &eq);
-                if (st) {
-                    /* a candidate the passes refuse is skipped; the limit is not */
-                    if (c->max_evals && r->evals >= c->max_evals) return st;
-                    snprintf(why, sizeof why, "%s", mn_errmsg());
-                    continue;
-                }
-                double saved = cost - cq;
-                if (!moved || saved <= 0) continue;
-                double score = fmax(eq - err, 0) / saved;
-                if (score < bscore || (score == bscore && saved > bsaved)) {
-                    best = q, bc = cq, be = eq, bscore = score, bsaved = saved, bdim = DIMS[d], bl = l;
-                }
+            for (int l = c->uniform ? -1 : 0; l < (c->uniform ? 0 : p->nlayers) && cs.n < MAX_CANDS; l++)
+                cs.dim[cs.n] = DIMS[d], cs.layer[cs.n++] = l;
+        }
+        double table[MAX_CANDS * C_WIDTH];
+        int ev0 = r->evals;
+        if ((st = mn_dist_sweep(cs.n, C_WIDTH, table, cand_job, &cs))) return st;
+        r->evals = ev0;
+        for (int j = 0; j < cs.n; j++) r->evals += (int)table[j * C_WIDTH + C_EVALS];
+        if (cs.why[0]) snprintf(why, sizeof why, "%s", cs.why);
+        for (int j = 0; j < cs.n; j++) {
+            const double *row = table + j * C_WIDTH;
+            if (row[C_FAILED]) {
+                if (!why[0]) snprintf(why, sizeof why, "a candidate was refused on another rank");
+                continue;
+            }
+            double cq = row[C_COST];
+            float eq = (float)row[C_ERR];
+            double saved = cost - cq;
+            if (!row[C_MOVED] || saved <= 0) continue;
+            /* The candidate's policy, replayed from its notch count. */
+            mn_search_policy q = *p;
+            for (int k = 0; k < (int)row[C_NADV]; k++) advance(&q, cs.dim[j], cs.layer[j]);
+            if (j % mn_dist_size() != mn_dist_rank() && c->cache_put) {
+                char key[MN_SEARCH_KEY_MAX];
+                mn_search_key(&q, c->dims, key, sizeof key);
+                c->cache_put(c->ud, key, cq, eq);
+            }
+            double score = fmax(eq - err, 0) / saved;
+            if (score < bscore || (score == bscore && saved > bsaved)) {
+                best = q, bc = cq, be = eq, bscore = score, bsaved = saved, bdim = cs.dim[j], bl = cs.layer[j];
             }
         }
         if (!bdim)
@@ -164,7 +253,7 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
         if (bc <= c->budget && (bdim == MN_SEARCH_PRUNE || bdim == MN_SEARCH_UNITS)) {
             if ((st = bisect(&x, p, bdim, bl, &best, &bc))) return st;
             double c2;
-            if ((st = estimate(&x, &best, 1, &c2, &be))) return st;
+            if ((st = estimate_shared(&x, &best, 1, &c2, &be))) return st;
         }
         *p = best;
         cost = bc;

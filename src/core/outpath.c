@@ -28,6 +28,8 @@
 
 #include "core/file.h"
 
+#include "minnow/dist.h"
+
 #define REAL_PATH_MAX 4096 /* Linux PATH_MAX, for realpath's buffer */
 
 /* The directory part of path ("." when none). */
@@ -56,6 +58,9 @@ static const char *kind_of(mode_t m) {
 
 mn_status mn_output_check(const char *path) {
     if (!path || !*path) return mn_error(MN_EARG, "empty output path");
+    /* Only rank 0 of a distributed job writes (file.c); another rank's
+     * node may not even have the directory. */
+    if (!mn_dist_root()) return MN_OK;
     size_t n = strlen(path);
     if (n > MN_PATH_MAX - 32)
         return mn_error(MN_EARG, "output path too long (%zu bytes; the limit is %d)", n, MN_PATH_MAX - 32);

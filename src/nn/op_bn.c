@@ -6,6 +6,10 @@
 
 #include "nn/ops.h"
 
+#include <stdlib.h>
+
+#include "minnow/dist.h"
+
 static mn_status infer(mn_graph *g, mn_node *n) {
     n->out = *mn__in_shape(g, n, 0);
     if (n->a.eps <= 0) n->a.eps = 1e-5f;
@@ -27,8 +31,75 @@ static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
     return 2 * (size_t)n->out.d[0] + (size_t)batch * mn_shape_numel(&n->out);
 }
 
+/* Sums over this rank's samples of x (mode 0) or of (x - mean)^2 (mode 1)
+ * per channel, into acc[C]. */
+static void channel_sums(const float *x, int batch, int C, int64_t plane, const float *mean, double *acc) {
+    MN_PAR_FOR(mn_par_worth(plane * batch * C, BN_PAR_MIN), c, C, {
+        double s = 0;
+        for (int b = 0; b < batch; b++) {
+            const float *xp = x + ((int64_t)b * C + c) * plane;
+            if (mean) for (int64_t i = 0; i < plane; i++) { double d = xp[i] - mean[c]; s += d * d; }
+            else for (int64_t i = 0; i < plane; i++) s += xp[i];
+        }
+        acc[c] = s;
+    });
+}
+
+/* A data-parallel training step (graph.h dist_batch): the batch's mean and
+ * variance over every rank's samples, as one process would compute them
+ * (synchronised batch norm), at the cost of two small all-reduces.  A
+ * failed reduction leaves NaNs, which the training loop reports. */
+static void sync_stats(mn_graph *g, mn_node *n, int batch, float *mean, float *var, float *uvar) {
+    int C = n->out.d[0];
+    int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
+    const float *x = mn__in(g, n, 0)->y;
+    double *acc = calloc((size_t)C, sizeof(double));
+    int bad = !acc;
+    if (!bad) {
+        channel_sums(x, batch, C, plane, NULL, acc);
+        bad = mn_dist_sum_f64(acc, C) != MN_OK;
+        for (int c = 0; c < C; c++) mean[c] = (float)(acc[c] / cnt);
+    }
+    if (!bad) {
+        channel_sums(x, batch, C, plane, mean, acc);
+        bad = mn_dist_sum_f64(acc, C) != MN_OK;
+        for (int c = 0; c < C; c++) {
+            var[c] = (float)(acc[c] / cnt);
+            uvar[c] = cnt > 1 ? (float)(acc[c] / (cnt - 1)) : var[c];
+        }
+    }
+    if (bad) for (int c = 0; c < C; c++) mean[c] = var[c] = uvar[c] = NAN;
+    free(acc);
+}
+
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int C = n->out.d[0];
+    if (train && g->dist_batch) {
+        float *st = malloc(sizeof(float) * 3 * (size_t)C);
+        if (!st) { for (int64_t i = 0; i < batch * mn_shape_numel(&n->out); i++) n->y[i] = NAN; return; }
+        sync_stats(g, n, batch, st, st + C, st + 2 * C);
+        int64_t plane = mn_shape_numel(&n->out) / C;
+        const float *x = mn__in(g, n, 0)->y;
+        const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
+        float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
+        float *xhat = n->aux + 2 * C, m = n->a.momentum;
+        MN_PAR_FOR(mn_par_worth(plane * batch * C, BN_PAR_MIN), c, C, {
+            float mean = st[c], inv = 1.0f / sqrtf(st[C + c] + n->a.eps);
+            rmean[c] = (1 - m) * rmean[c] + m * mean;
+            rvar[c] = (1 - m) * rvar[c] + m * st[2 * C + c];
+            n->aux[c] = mean;
+            n->aux[C + c] = inv;
+            for (int b = 0; b < batch; b++) {
+                int64_t o = ((int64_t)b * C + c) * plane;
+                for (int64_t i = 0; i < plane; i++) {
+                    xhat[o + i] = (x[o + i] - mean) * inv;
+                    n->y[o + i] = gamma[c] * xhat[o + i] + beta[c];
+                }
+            }
+        });
+        free(st);
+        return;
+    }
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
     const float *x = mn__in(g, n, 0)->y;
     const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
@@ -69,6 +140,43 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     });
 }
 
+/* The data-parallel backward: gamma's and beta's gradients are this rank's
+ * share (the training loop sums the gradient arena), the input's needs the
+ * means of dy and dy * x-hat over every rank's samples. */
+static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *dx) {
+    int C = n->out.d[0];
+    int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
+    const float *gamma = mn__w(g, n, 0);
+    float *ggamma = mn__gw(g, n, 0), *gbeta = mn__gw(g, n, 1);
+    const float *binv = n->aux + C, *xhat = n->aux + 2 * C;
+    double *acc = calloc(2 * (size_t)C, sizeof(double));
+    int par = mn_par_worth(plane * batch * C, BN_PAR_MIN);
+    if (!acc) { if (need) for (int64_t i = 0; i < batch * mn_shape_numel(&n->out); i++) dx[i] = NAN; return; }
+    MN_PAR_FOR(par, c, C, {
+        double sdy = 0, sdyx = 0;
+        for (int b = 0; b < batch; b++) {
+            int64_t o = ((int64_t)b * C + c) * plane;
+            for (int64_t i = 0; i < plane; i++) { sdy += n->dy[o + i]; sdyx += n->dy[o + i] * xhat[o + i]; }
+        }
+        ggamma[c] += (float)sdyx;
+        gbeta[c] += (float)sdy;
+        acc[c] = sdy;
+        acc[C + c] = sdyx;
+    });
+    if (need && mn_dist_sum_f64(acc, 2 * C) != MN_OK)
+        for (int c = 0; c < 2 * C; c++) acc[c] = NAN;
+    if (need)
+        MN_PAR_FOR(par, c, C, {
+            float k = gamma[c] * binv[c], mdy = (float)(acc[c] / cnt), mdyx = (float)(acc[C + c] / cnt);
+            for (int b = 0; b < batch; b++) {
+                int64_t o = ((int64_t)b * C + c) * plane;
+                for (int64_t i = 0; i < plane; i++)
+                    dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
+            }
+        });
+    free(acc);
+}
+
 static void backward(mn_graph *g, mn_node *n, int batch) {
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
@@ -77,6 +185,7 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
     const float *binv = n->aux + C, *xhat = n->aux + 2 * C;
     int need = mn__needs_dx(g, n, 0);
     float *dx = g->nodes[n->in[0]].dy;
+    if (g->dist_batch) { backward_sync(g, n, batch, need, dx); return; }
     MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < batch; b++) {

@@ -117,10 +117,18 @@ static void dropout_fwd(mn_graph *g, mn_node *n, int batch, int train) {
         return;
     }
     float keep = 1.0f / (1 - n->a.rate);
+    /* A rank of a data-parallel step draws the masks of the samples before
+     * and after its own too: every rank's stream then stays the one
+     * process's (minnow/graph.h dist_off). */
+    int64_t per = mn_shape_numel(&n->out);
+    int64_t skip = g->dist_batch ? (int64_t)g->dist_off * per : 0;
+    for (int64_t i = 0; i < skip; i++) (void)mn_rng_u64(&g->rng);
     for (int64_t i = 0; i < cnt; i++) {
         n->aux[i] = mn_rng_uniform(&g->rng) >= n->a.rate ? keep : 0;
         n->y[i] = x[i] * n->aux[i];
     }
+    if (g->dist_batch)
+        for (int64_t i = (int64_t)(g->dist_off + batch) * per; i < (int64_t)g->dist_batch * per; i++) (void)mn_rng_u64(&g->rng);
 }
 
 static void dropout_bwd(mn_graph *g, mn_node *n, int batch) {

@@ -6,6 +6,7 @@
 #include "kernels/kernels.h"
 #include "store/store.h"
 #include "minnow/train.h"
+#include "minnow/dist.h"
 
 void mn_train_default(mn_train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -127,9 +128,41 @@ static mn_status check_classes(const mn_dataset *d) {
 #define DIVERGE_FACTOR 100.0
 #define DIVERGE_EMA 0.1
 
+/* Rank r of R runs samples [slice_start(b, r, R), slice_start(b, r + 1, R))
+ * of a batch of b: the first b % R ranks one more. */
+static int slice_start(int b, int r, int R) {
+    return r * (b / R) + (r < b % R ? r : b % R);
+}
+
+static int has_batchnorm(const mn_graph *g) {
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == MN_OP_BATCHNORM) return 1;
+    return 0;
+}
+
+/* Before the first data-parallel step: every rank holds rank 0's weights
+ * and moments (a resumed or freshly initialised model is the same on all
+ * ranks when they read the same files, but a difference would otherwise
+ * go unseen), and every step gives each rank a sample, since a rank with
+ * none would skip the batch norm reductions the others wait in. */
+static mn_status dist_start(mn_graph *g, const mn_dataset *train, const mn_train_cfg *c, int ranks) {
+    if (c->batch < ranks)
+        return mn_error(MN_EARG, "a mini-batch of %d cannot be split over %d ranks (use --batch >= %d)", c->batch, ranks, ranks);
+    int last = train->n % c->batch;
+    if (last && last < ranks && has_batchnorm(g))
+        return mn_error(MN_EARG, "the last mini-batch of each epoch has %d samples (%d %% %d), fewer than the %d ranks: "
+                        "batch norm needs a sample on every rank (choose another --batch)", last, train->n, c->batch, ranks);
+    mn_status st;
+    if ((st = mn_dist_bcast_f32(g->w, g->nw, 0))) return st;
+    if (g->m && (st = mn_dist_bcast_f32(g->m, g->nw, 0))) return st;
+    if (g->v && (st = mn_dist_bcast_f32(g->v, g->nw, 0))) return st;
+    return MN_OK;
+}
+
 mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                    const mn_train_cfg *c) {
     mn_status st;
+    int rank = mn_dist_rank(), ranks = mn_dist_size();
     if (c->epochs < 0 || c->batch <= 0) return mn_error(MN_EARG, "epochs must be >= 0 and batch > 0");
     if ((st = mn_check_data(g, train))) return st;
     if (val && (st = mn_check_data(g, val))) return st;
@@ -165,19 +198,46 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
         g->rng = c->resume->graph_rng;
         opt.t = c->resume->opt.t;
     }
+    if (ranks > 1 && (st = dist_start(g, train, c, ranks))) goto out;
     for (int ep = ep0; ep < c->epochs; ep++) {
         double t0 = mn_now(), lsum = 0;
         int correct = 0, seen = 0;
         mn_data_shuffle(perm, train->n, &rng);
         for (int s = 0; s < steps; s++) {
             int b = train->n - s * c->batch < c->batch ? train->n - s * c->batch : c->batch;
+            /* Every rank gathers and augments the whole global batch (the
+             * same draws as one process) and runs its slice of it. */
             mn_data_gather(train, perm + s * c->batch, b, x, y);
             if (c->augment_shift > 0) mn_data_augment_shift(x, b, train->c, train->h, train->w, c->augment_shift, &rng);
-            const float *z = mn_graph_forward(g, x, b, 1);
-            float l = loss(c->loss_ud, g, x, y, b, z, dl);
+            int off = 0, nb = b;
+            if (ranks > 1) {
+                off = slice_start(b, rank, ranks);
+                nb = slice_start(b, rank + 1, ranks) - off;
+                g->dist_off = off;
+                g->dist_batch = b;
+            }
+            float l = 0;
+            int ok = 0;
+            const char *badl = NULL;
+            if (nb > 0) {
+                const float *z = mn_graph_forward(g, x + off * isz, nb, 1);
+                l = loss(c->loss_ud, g, x + off * isz, y + off, nb, z, dl);
+                ok = count_correct(z, y + off, nb, k);
+                if (!isfinite(l)) badl = first_bad_layer(g, nb);
+            }
+            if (ranks > 1) { /* the global mean loss and count; one decision on every rank */
+                double r3[3] = {(double)l * nb, ok, badl != NULL};
+                if ((st = mn_dist_sum_f64(r3, 3))) goto out;
+                l = r3[2] > 0 ? NAN : (float)(r3[0] / b);
+                ok = (int)r3[1];
+            }
             if (!isfinite(l)) {
-                st = mn_error(MN_ENAN, "training diverged at epoch %d step %d: loss %g, non-finite values first in '%s' (learning rate too high? try a lower --lr)",
-                              ep + 1, s, (double)l, first_bad_layer(g, b));
+                /* The message of the lowest rank that saw it. */
+                st = badl ? mn_error(MN_ENAN, "training diverged at epoch %d step %d: loss %g, non-finite values first in '%s'%s (learning rate too high? try a lower --lr)",
+                                     ep + 1, s, (double)l, badl, ranks > 1 ? " on this rank's samples" : "")
+                          : MN_OK;
+                if (ranks > 1) st = mn_dist_agree(st);
+                if (!st) st = mn_error(MN_ENAN, "training diverged at epoch %d step %d", ep + 1, s);
                 goto out;
             }
             if (lref < 0) lref = l > 1 ? l : 1, lema = l;
@@ -188,9 +248,13 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                               ep + 1, s, (double)l, DIVERGE_FACTOR, lref);
                 goto out;
             }
-            correct += count_correct(z, y, b, k);
+            correct += ok;
             mn_graph_zero_grad(g);
-            mn_graph_backward(g, dl, b);
+            if (nb > 0) mn_graph_backward(g, dl, nb);
+            /* One all-reduce of the whole gradient arena per step: each
+             * rank's share is already weighted (graph.c), so the sum is the
+             * global batch's gradient, the same on every rank. */
+            if (ranks > 1 && (st = mn_dist_sum_f32(g->gw, g->nw))) goto out;
             mn_optim_step(g, &opt, mn_lr_at(c, ep, s, steps));
             if (c->on_step) c->on_step(c->ud, g, gstep);
             const char *bad = bad_param(g);
@@ -222,6 +286,7 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
     }
     st = MN_OK;
 out:
+    g->dist_off = g->dist_batch = 0;
     free(perm); mn_free(x); mn_free(dl); free(y);
     return st;
 }
@@ -241,11 +306,20 @@ mn_status mn_eval(mn_graph *g, const mn_dataset *d, int batch, mn_eval_result *r
     int64_t isz = (int64_t)d->c * d->h * d->w;
     double lsum = 0;
     int correct = 0;
-    for (int s = 0; s < d->n; s += batch) {
-        int b = d->n - s < batch ? d->n - s : batch;
+    /* Under MPI each rank evaluates its share of the samples. */
+    int ranks = mn_dist_size(), lo = slice_start(d->n, mn_dist_rank(), ranks);
+    int hi = slice_start(d->n, mn_dist_rank() + 1, ranks);
+    for (int s = lo; s < hi; s += batch) {
+        int b = hi - s < batch ? hi - s : batch;
         const float *z = mn_graph_forward(g, d->x + s * isz, b, 0);
         lsum += (double)mn_xent_hard(z, d->y + s, b, k, 1.0f, NULL) * b;
         correct += count_correct(z, d->y + s, b, k);
+    }
+    if (ranks > 1) {
+        double r2[2] = {lsum, correct};
+        if ((st = mn_dist_sum_f64(r2, 2))) return st;
+        lsum = r2[0];
+        correct = (int)r2[1];
     }
     r->n = d->n;
     r->errors = d->n - correct;
