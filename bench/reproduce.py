@@ -485,6 +485,59 @@ def summary(row, paper, results):
     return s
 
 
+def launcher_rank():
+    """(rank, ranks, job id) when started by mpirun or srun, else (0, 1, None)."""
+    e = os.environ
+    if "OMPI_COMM_WORLD_SIZE" in e:
+        return int(e["OMPI_COMM_WORLD_RANK"]), int(e["OMPI_COMM_WORLD_SIZE"]), e.get("PMIX_NAMESPACE", "ompi")
+    if "SLURM_PROCID" in e and "SLURM_NTASKS" in e and "SLURM_STEP_ID" in e:
+        return int(e["SLURM_PROCID"]), int(e["SLURM_NTASKS"]), "%s.%s" % (e.get("SLURM_JOB_ID"), e["SLURM_STEP_ID"])
+    return 0, 1, None
+
+
+def spread_seeds(c, a, fn, seeds, rank, ranks, job):
+    """Under `mpirun -np N bench/reproduce.sh ROW`: seed i runs on rank
+    i % N, alone (its minnow runs are not MPI jobs), and writes its JSON
+    line to OUT/.ranks-JOB/; rank 0 then prints them in seed order.  A
+    failing seed leaves a .failed file with its message: rank 0 exits 1
+    with it and mpirun ends the job.  Returns the results on rank 0, None
+    on the others."""
+    os.environ["MINNOW_NO_MPI"] = "1"
+    for k in [k for k in os.environ if k.startswith(("OMPI_", "PMIX_", "PMI_"))]:
+        del os.environ[k]
+    d = os.path.join(c.out, ".ranks-%s" % job)
+    os.makedirs(d, exist_ok=True)
+    path = lambda seed, ext: os.path.join(d, "%s-seed%d.%s" % (a.row, seed, ext))
+    for i, seed in enumerate(seeds):
+        if i % ranks != rank:
+            continue
+        try:
+            r = fn(c, seed)
+        except SystemExit as ex:
+            with open(path(seed, "failed"), "w") as f:
+                f.write("rank %d, seed %d: %s\n" % (rank, seed, ex.code))
+            raise
+        r = dict({"row": a.row, "seed": seed, "data": a.data, "split": a.val}, **r)
+        with open(path(seed, "tmp"), "w") as f:
+            f.write(json.dumps(r))
+        os.replace(path(seed, "tmp"), path(seed, "json"))
+    if rank != 0:
+        return None
+    results = []
+    for seed in seeds:
+        while not os.path.exists(path(seed, "json")):
+            if os.path.exists(path(seed, "failed")):
+                sys.exit("reproduce: " + open(path(seed, "failed")).read().strip())
+            time.sleep(1)
+        r = json.load(open(path(seed, "json")))
+        print(json.dumps(r), flush=True)
+        results.append(r)
+    for seed in seeds:
+        os.remove(path(seed, "json"))
+    os.rmdir(d)
+    return results
+
+
 def main():
     p = argparse.ArgumentParser(description="Re-run a paper's row with minnow (docs/REPRODUCE.md).")
     p.add_argument("row", nargs="?")
@@ -521,12 +574,18 @@ def main():
         sys.exit("reproduce: --seeds must be a comma-separated list of integers")
     fn, paper, *plotter = ROWS[a.row]
     c = Ctx(a)
-    results = []
-    for seed in seeds:
-        r = fn(c, seed)
-        r = dict({"row": a.row, "seed": seed, "data": a.data, "split": a.val}, **r)
-        print(json.dumps(r), flush=True)
-        results.append(r)
+    rank, ranks, job = launcher_rank()
+    if ranks > 1:
+        results = spread_seeds(c, a, fn, seeds, rank, ranks, job)
+        if results is None:
+            return 0  # not rank 0: its seeds are written for rank 0
+    else:
+        results = []
+        for seed in seeds:
+            r = fn(c, seed)
+            r = dict({"row": a.row, "seed": seed, "data": a.data, "split": a.val}, **r)
+            print(json.dumps(r), flush=True)
+            results.append(r)
     s = summary(a.row, paper, results)
     if plotter:
         s["plot"] = plotter[0](c, a.row, results)

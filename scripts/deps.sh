@@ -5,8 +5,9 @@ set -euo pipefail
 # libcurl4-openssl-dev: `minnow data fetch`; dataset-fashion-mnist: data for
 # the demo on a machine without MNIST (/usr/share/datasets/fashion-mnist);
 # gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm: export-c
-# --target cortex-m* and scripts/mcu.sh (docs/MCU.md).
-pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev dataset-fashion-mnist python3-onnx python3-torch clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+# --target cortex-m* and scripts/mcu.sh (docs/MCU.md); libopenmpi-dev,
+# openmpi-bin: training and sweeps under mpirun (docs/DISTRIBUTED.md).
+pkgs="build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev libcmocka-dev liblapacke-dev libyaml-dev protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev dataset-fashion-mnist python3-onnx python3-torch clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

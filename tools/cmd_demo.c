@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "minnow/dist.h"
 #include "minnow/datasets.h"
 #include "core/file.h"
 
@@ -50,7 +51,7 @@ int cmd_demo(int argc, char **argv) {
         data = dir;
     }
     const char *recipe = cli_str(&a, "recipe", "recipes/deep-compression-lenet300.yaml");
-    mkdir(out, 0755);
+    if (mn_dist_root()) mkdir(out, 0755);
     /* --out was checked (cli_spec_checks): at most MN_PATH_MAX - 64 bytes */
     static char dense[MN_PATH_MAX], dc[MN_PATH_MAX], q8[MN_PATH_MAX];
     snprintf(dense, sizeof dense, "%s/lenet300.mnw", out);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/dist.h"
 #include "cmds.h"
 #include "minnow/arch.h"
 #include "minnow/distill.h"
@@ -93,7 +94,7 @@ int cmd_distill_mutual(cli_args *a, int npeers) {
         if (st) {
             for (int j = 0; j < i; j++) {
                 if (j) peer_path(out, j + 1, path, sizeof path);
-                remove(j ? path : out);
+                if (mn_dist_root()) remove(j ? path : out);
             }
             cli_check(st);
         }

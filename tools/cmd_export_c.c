@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/dist.h"
 #include "minnow/export_c.h"
 
 static const char *HELP =
@@ -79,6 +80,7 @@ static void json(const mn_export_c_info *f, long fb, int nt, const char *target,
 /* A failed export removes what it would have written (each file is written
  * atomically, but a directory holding half of an export is half-written). */
 static void unwrite(const char *dir, const char *target, int nt) {
+    if (!mn_dist_root()) return; /* under MPI rank 0 alone writes */
     static const char *const model[] = {"model.c", "model.h", "model_test.c"},
                              *harness[] = {"main.c", "Makefile", "startup.c", "link.ld", "inputs.bin", "expected.bin"};
     char p[4096];
@@ -130,7 +132,7 @@ int cmd_export_c(int argc, char **argv) {
     if (max_flash > 0 && (double)info.flash_bytes > max_flash)
         cli_die("the model needs %zu bytes of flash (weights %zu, code ~%zu), more than --max-flash %.0f",
                 info.flash_bytes, info.weight_bytes, info.code_bytes_est, max_flash);
-    if (target && nt == 0) { /* a previous export's inputs would pass for this model's */
+    if (target && nt == 0 && mn_dist_root()) { /* a previous export's inputs would pass for this model's */
         char p[4096];
         if (snprintf(p, sizeof p, "%s/inputs.bin", dir) < (int)sizeof p) remove(p);
         if (snprintf(p, sizeof p, "%s/expected.bin", dir) < (int)sizeof p) remove(p);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "core/file.h"
+#include "minnow/dist.h"
 #include "minnow/export_c.h"
 #include "minnow/io.h"
 #include "minnow/recipe.h"
@@ -395,7 +396,7 @@ int cmd_search(int argc, char **argv) {
     double secs = mn_now() - t0;
     outs o = {in, out, recipe_out, bud, space, uniform, budget, final_cost, e.error, secs};
     report(&o, cli_flag(&a, "json"), &fin, &p, dims, &ft, &r, &j);
-    remove(j.state);
+    if (mn_dist_root()) remove(j.state);
     mn_graph_free(&fin);
     mn_graph_free(&g);
     mn_dataset_free(&tr);

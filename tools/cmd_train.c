@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/dist.h"
 #include "minnow/arch.h"
 #include "minnow/binary.h"
 #include "minnow/checkpoint.h"
@@ -202,15 +203,16 @@ int cmd_train(int argc, char **argv) {
     cli_check(mn_model_save(&g, out));
     /* The model is safely written: its checkpoint would only resume a
      * finished run. */
-    if (g_ck.every || resumed) remove(ckpath);
+    if ((g_ck.every || resumed) && mn_dist_root()) remove(ckpath);
     mn_checkpoint_free(&ck);
     if (cli_flag(&a, "json")) {
         printf("{\"arch\":%s,\"output\":%s,\"params\":%lld,\"seconds\":%.4f,\"epochs\":",
                cli_jq(mn_graph_get_meta(&g, "arch")), cli_jq(out), (long long)g.nw, secs);
         cli_print_epochs_json(stdout, &log);
-        printf(",\"val_error\":%.6g,\"train_split\":%s,\"train_n\":%d,\"val_split\":%s,\"val_n\":%d}\n",
+        printf(",\"val_error\":%.6g,\"train_split\":%s,\"train_n\":%d,\"val_split\":%s,\"val_n\":%d,"
+               "\"ranks\":%d,\"comm_seconds\":%.4f}\n",
                log.n && have_val ? log.e[log.n - 1].val_error : -1.0, cli_jq(cli_str(&a, "split", "train")), tr.n,
-               cli_jq(have_val ? vsplit : "none"), have_val ? va.n : 0);
+               cli_jq(have_val ? vsplit : "none"), have_val ? va.n : 0, mn_dist_world_size(), mn_dist_comm_seconds());
     }
     mn_graph_free(&g);
     mn_dataset_free(&tr);

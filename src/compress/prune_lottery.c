@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minnow/dist.h"
 #include "minnow/prune.h"
 
 typedef struct lt_state {
@@ -140,6 +141,50 @@ static mn_status control(mn_graph *g, const mn_dataset *fit, const mn_dataset *h
     return st;
 }
 
+/* Under MPI with a control after every round (the curves), the controls
+ * do not wait for each other: the ticket rounds run first, data-parallel
+ * over all ranks (each round needs the last), keeping each round's masks;
+ * the controls are then mn_dist_sweep jobs, one per round, each trained
+ * alone on one rank, and the rounds are reported in order at the end. */
+typedef struct ctl_sweep {
+    mn_graph *g;
+    const mn_dataset *fit, *hp, *val;
+    lt_state *s;
+    const mn_lottery_cfg *c;
+    float *save;
+    const float *rewind;
+    float **masks;      /* masks[round - 1][param] (NULL where no mask) */
+} ctl_sweep;
+
+static void set_masks(mn_graph *g, float *const *m) {
+    for (int p = 0; p < g->nparams; p++)
+        if (m[p] && g->params[p].mask) memcpy(g->params[p].mask, m[p], sizeof(float) * (size_t)g->params[p].n);
+}
+
+static mn_status ctl_job(void *ud, int j, double *row) {
+    ctl_sweep *x = ud;
+    mn_graph *g = x->g;
+    float **now = x->masks + (size_t)x->c->rounds * g->nparams; /* the last round's, kept after */
+    set_masks(g, x->masks + (size_t)j * g->nparams);
+    mn_lottery_round r = {j + 1, x->c->rounds, 0, 0, 0, -1, -1, -1, 0};
+    mn_status st = control(g, x->fit, x->hp, x->val, x->s, x->c, x->save, x->rewind, &r);
+    set_masks(g, now);
+    row[0] = r.control_error;
+    row[1] = r.control_holdout;
+    row[2] = r.control_epoch;
+    return st;
+}
+
+/* A copy of every mask of g into m[0 .. nparams). */
+static mn_status keep_masks(const mn_graph *g, float **m) {
+    for (int p = 0; p < g->nparams; p++) {
+        if (!g->params[p].mask) continue;
+        if (!(m[p] = malloc(sizeof(float) * (size_t)g->params[p].n))) return mn_error(MN_ENOMEM, "out of memory");
+        memcpy(m[p], g->params[p].mask, sizeof(float) * (size_t)g->params[p].n);
+    }
+    return MN_OK;
+}
+
 static float density(const mn_graph *g) {
     int64_t n = 0, nz = 0;
     for (int p = 0; p < g->nparams; p++)
@@ -178,6 +223,8 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
         return mn_error(MN_EARG, "rewind iteration %lld is past the end of training (%lld steps)",
                         (long long)c->rewind_iter, (long long)total);
     mn_status st = MN_OK;
+    float **rounds_kept = NULL;
+    mn_lottery_round *rlog = NULL;
     size_t bytes = sizeof(float) * (size_t)g->nw;
     float *w0 = malloc(bytes), *wk = malloc(bytes), *t = malloc(sizeof(float) * (size_t)(g->nparams + 1));
     float *wb = hp ? malloc(bytes) : NULL, *wl = hp ? malloc(bytes) : NULL, *cw = c->control ? malloc(bytes) : NULL;
@@ -198,6 +245,13 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
     }
     float err = res->dense_error, herr = res->dense_holdout;
     int ep = res->dense_epoch;
+    int defer = c->control && c->control_all && mn_dist_size() > 1;
+    if (defer) {
+        /* rounds + 1 sets of masks: each round's, and the last one again */
+        rounds_kept = calloc((size_t)(c->rounds + 1) * g->nparams + 1, sizeof(float *));
+        rlog = calloc((size_t)c->rounds, sizeof *rlog);
+        if (!rounds_kept || !rlog) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+    }
     for (int round = 1; round <= c->rounds; round++) {
         /* Cumulative pruned fraction after `round` rounds of rate ph (hidden
          * layers) and ph / 2 (output layer).  Pruning is by the magnitude
@@ -213,6 +267,11 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
         rewind_to(g, rewind);
         if ((st = train_once(g, &fit, hp, val, &s, &err, &ep, &herr))) goto out;
         mn_lottery_round r = {round, c->rounds, density(g), err, ep, herr, -1, -1, 0};
+        if (defer) {
+            if ((st = keep_masks(g, rounds_kept + (size_t)(round - 1) * g->nparams))) goto out;
+            rlog[round - 1] = r;
+            continue;
+        }
         if (c->control && (c->control_all || round == c->rounds)) {
             if ((st = control(g, &fit, hp, val, &s, c, cw, rewind, &r))) goto out;
             res->control_error = r.control_error;
@@ -221,11 +280,35 @@ mn_status mn_prune_lottery(mn_graph *g, const mn_dataset *train,
         }
         if (c->on_round) c->on_round(c->ud, &r);
     }
+    if (defer) {
+        if ((st = keep_masks(g, rounds_kept + (size_t)c->rounds * g->nparams))) goto out;
+        ctl_sweep x = {g, &fit, hp, val, &s, c, cw, rewind, rounds_kept};
+        double *table = malloc(sizeof(double) * 3 * (size_t)c->rounds);
+        if (!table) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+        st = mn_dist_sweep(c->rounds, 3, table, ctl_job, &x);
+        for (int i = 0; !st && i < c->rounds; i++) {
+            rlog[i].control_error = (float)table[3 * i];
+            rlog[i].control_holdout = (float)table[3 * i + 1];
+            rlog[i].control_epoch = (int)table[3 * i + 2];
+            if (c->on_round) c->on_round(c->ud, &rlog[i]);
+        }
+        if (!st) {
+            res->control_error = rlog[c->rounds - 1].control_error;
+            res->control_holdout = rlog[c->rounds - 1].control_holdout;
+            res->control_epoch = rlog[c->rounds - 1].control_epoch;
+        }
+        free(table);
+        if (st) goto out;
+    }
     res->ticket_error = err;
     res->ticket_holdout = herr;
     res->ticket_epoch = ep;
     res->density = density(g);
 out:
+    if (rounds_kept)
+        for (size_t i = 0; i < (size_t)(c->rounds + 1) * g->nparams; i++) free(rounds_kept[i]);
+    free(rounds_kept);
+    free(rlog);
     free(cw);
     free(w0);
     free(wk);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "deploy/export_c_impl.h"
+#include "minnow/dist.h"
 #include "minnow/export_c.h"
 #include "minnow/fold.h"
 #include "core/file.h"
@@ -408,7 +409,7 @@ static mn_status test_prog(const mn_graph *g, const char *dir, const float *x, c
 
 static mn_status emit(const mn_graph *g, const char *dir, const float *test_x, const float *test_y, int ntest,
                       float tol, const mn_export_c_opts *opts, mn_export_c_info *info) {
-    if (dir && mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
+    if (dir && mn_dist_root() && mkdir(dir, 0777) != 0 && errno != EEXIST) return mn_error(MN_EIO, "%s: cannot create directory", dir);
     gen G = {0};
     G.g = g;
     if (info) memset(info, 0, sizeof *info);
