@@ -117,4 +117,27 @@ head -c 5 "$T/s.svg" | grep -q "<svg" && $PY -c 'import sys, xml.dom.minidom as 
 expect_ok "$BIN" sensitivity "$T/m.mnw" --data "$T/d" --levels 0,0.5
 grep -q "^fc2.weight" "$T/out" && ok || bad "sensitivity table: $(cat "$T/out")"
 
+# ---- layer pruning: whole residual blocks ----------------------------------
+RSPEC="input x; dense fc0 units=16; relu r0; dense a1 units=16; batchnorm ab; add aa in=ab,r0; relu ao;
+  dense b1 units=16; batchnorm bb; add ba in=bb,ao; relu bo; dense c1 units=16; batchnorm cb; add ca in=cb,bo; relu co;
+  dense fc units=classes"
+expect_ok "$BIN" train --arch "$RSPEC" "${D[@]}" --epochs 10 -o "$T/res.mnw"
+expect_ok "$BIN" prune "$T/res.mnw" "${D[@]}" --method blocks --sparsity 0.34 --finetune 2 --json -o "$T/rb.mnw"
+check "$T/out" "r['blocks_before'] == 3 and r['blocks'] == 2 and r['nodes'] == r['nodes_before'] - 4 and r['macs'] < r['macs_before'] and r['val_error'] < 0.3 and len(r['stages']) == 1"
+expect_ok "$BIN" info "$T/rb.mnw"
+expect_ok "$BIN" prune "$T/res.mnw" "${D[@]}" --method blocks --sparsity 0.67 --steps 2 --samples 100 --json -o "$T/rb2.mnw"
+check "$T/out" "r['blocks'] == 1 and len(r['stages']) == 2"
+expect_ok "$BIN" prune "$T/res.mnw" "${D[@]}" --method blocks --sparsity 0.34 --control scratch --scratch-epochs 2 --json -o "$T/rb3.mnw"
+check "$T/out" "r['control']['kind'] == 'scratch' and r['control']['val_error'] >= 0"
+expect_fail 1 "no residual block" -- "$BIN" prune "$T/m.mnw" "${D[@]}" --method blocks --sparsity 0.5 -o "$T/x.mnw"
+absent "$T/x.mnw"
+expect_fail 1 "--control scratch" -- "$BIN" prune "$T/res.mnw" "${D[@]}" --method blocks --sparsity 0.3 --control random -o "$T/x.mnw"
+expect_fail 1 "one sparsity" -- "$BIN" prune "$T/res.mnw" "${D[@]}" --method blocks --sparsity a1=0.5 -o "$T/x.mnw"
+absent "$T/x.mnw"
+# from a recipe, as a pass
+printf 'passes:\n  - prune: {method: blocks, sparsity: 0.34, finetune: 1}\n' >"$T/blocks.yaml"
+expect_ok "$BIN" compress "$T/res.mnw" --recipe "$T/blocks.yaml" --data "$T/d" -o "$T/rb4.mnw"
+expect_ok "$BIN" info "$T/rb4.mnw" --json
+check "$T/out" "sum(1 for l in r['layers'] if l['op'] == 'add') == 2"
+
 finish cli_prune

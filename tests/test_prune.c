@@ -470,6 +470,79 @@ static void test_structured_dead_units(void **state) {
     mn_graph_free(&g);
 }
 
+/* Layer pruning: two identity blocks and a projection block.  A block whose
+ * branch outputs zeros (its last batch norm's gamma and beta at 0) is x
+ * itself: removing it (and the relu after, as x is a relu's output) keeps
+ * the outputs exactly; the projection block is not removable. */
+static const char *BLOCKS = "input x; conv c0 filters=4 k=3 pad=1; relu r0;"
+                            "conv a_c filters=4 k=3 pad=1; batchnorm a_b; add a_add in=a_b,r0; relu a_out;"
+                            "conv b_c filters=4 k=3 pad=1; batchnorm b_b; add b_add in=a_out,b_b; relu b_out;"
+                            "conv p_c filters=6 k=3 pad=1; conv p_sc filters=6 k=1 in=b_out; add p_add in=p_c,p_sc; relu p_out;"
+                            "avgpool gp k=0; flatten f; dense fc units=10";
+
+static void test_blocks(void **state) {
+    (void)state;
+    mn_graph g, o;
+    build(&g, BLOCKS, 6, 5);
+    mn_res_block b[8];
+    assert_int_equal(mn_res_adds(&g), 3);
+    int n = mn_res_blocks(&g, b, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(g.nodes[b[0].add].name, "a_add");
+    assert_string_equal(g.nodes[b[0].input].name, "r0");
+    assert_string_equal(g.nodes[b[0].relu].name, "a_out");
+    assert_int_equal(b[0].nodes, 4); /* a_c, a_b, the add, the relu */
+    assert_string_equal(g.nodes[b[1].input].name, "a_out"); /* the shortcut is either input */
+    /* b's branch silenced: dropping it changes nothing */
+    mn_param_data(&g, mn_graph_find_param(&g, "b_b.gamma"))[0] = 0;
+    for (int c = 0; c < 4; c++) {
+        mn_param_data(&g, mn_graph_find_param(&g, "b_b.gamma"))[c] = 0;
+        mn_param_data(&g, mn_graph_find_param(&g, "b_b.beta"))[c] = 0;
+    }
+    assert_int_equal(mn_graph_drop_blocks(&g, &b[1], 1, &o), MN_OK);
+    assert_int_equal(o.nnodes, g.nnodes - 4);
+    assert_true(mn_graph_find_node(&o, "b_add") < 0 && mn_graph_find_node(&o, "b_c") < 0);
+    assert_true(mn_graph_macs(&o) < mn_graph_macs(&g));
+    /* p_c and p_sc now read a_out */
+    const mn_node *pc = &o.nodes[mn_graph_find_node(&o, "p_c")];
+    assert_string_equal(o.nodes[pc->in[0]].name, "a_out");
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    float x[2 * 36], y[20];
+    for (int i = 0; i < 2 * 36; i++) x[i] = 2 * mn_rng_uniform(&r) - 1;
+    assert_int_equal(mn_graph_reserve(&g, 2), MN_OK);
+    assert_int_equal(mn_graph_reserve(&o, 2), MN_OK);
+    memcpy(y, mn_graph_forward(&g, x, 2, 0), sizeof y);
+    const float *z = mn_graph_forward(&o, x, 2, 0);
+    for (int i = 0; i < 20; i++) assert_float_equal(y[i], z[i], 1e-6f * (1 + fabsf(y[i])));
+    /* the weights of the layers kept are the same */
+    int pf = mn_graph_find_param(&g, "fc.weight"), qf = mn_graph_find_param(&o, "fc.weight");
+    assert_memory_equal(mn_param_data(&g, pf), mn_param_data(&o, qf), sizeof(float) * (size_t)g.params[pf].n);
+    mn_graph_free(&o);
+    /* both identity blocks at once; the result still runs */
+    assert_int_equal(mn_graph_drop_blocks(&g, b, 2, &o), MN_OK);
+    assert_int_equal(mn_res_adds(&o), 1);
+    assert_int_equal(mn_res_blocks(&o, b, 8), 0);
+    assert_int_equal(mn_graph_reserve(&o, 2), MN_OK);
+    z = mn_graph_forward(&o, x, 2, 0);
+    for (int i = 0; i < 20; i++) assert_true(isfinite(z[i]));
+    mn_graph_free(&o);
+    /* mn_prune_blocks: a third of the blocks (1 of 3), scored on data */
+    mn_dataset d;
+    synth(&d, 120, 6, 3);
+    mn_blocks_cfg c;
+    memset(&c, 0, sizeof c);
+    c.fraction = 0.34f;
+    c.samples = 60;
+    assert_int_equal(mn_prune_blocks(&g, &c, &d, NULL), MN_OK);
+    assert_int_equal(mn_res_adds(&g), 2);
+    /* more than the identity blocks: refused */
+    c.fraction = 0.99f;
+    assert_int_equal(mn_prune_blocks(&g, &c, &d, NULL), MN_EARG);
+    mn_dataset_free(&d);
+    mn_graph_free(&g);
+}
+
 static void test_activity_scores(void **state) {
     (void)state;
     mn_graph g;
@@ -824,6 +897,7 @@ int main(void) {
         cmocka_unit_test(test_obd_matches_closed_form),
         cmocka_unit_test(test_structured_dead_units),
         cmocka_unit_test(test_residual_groups),
+        cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_activity_scores),
         cmocka_unit_test(test_lottery),
         cmocka_unit_test(test_lottery_holdout),

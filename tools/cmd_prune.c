@@ -16,6 +16,8 @@ static const char *HELP =
     "Prints per-layer sparsity and val error before/after.\n"
     "  --method M        magnitude | neuron | filter | snip | obd | lottery | random (the control:\n"
     "                    of IN.mnw with --steps/--finetune, or of --arch at init with --epochs)\n"
+    "                    | blocks (layer pruning: whole residual blocks, those whose bypass\n"
+    "                    raises the training loss least; --sparsity: the fraction of blocks)\n"
     "  --sparsity S      fraction REMOVED, in [0, 1): one number for every layer, or per layer\n"
     "                    'fc1=0.92,fc2=0.91,fc3=0.74' (others untouched), or '0.5,fc1=0.9';\n"
     "                    neuron/filter: fraction of units/filters removed per layer\n"
@@ -34,7 +36,8 @@ static const char *HELP =
     "                    batch norm after it: network slimming; train with --bn-l1)\n"
     "  --arch A          snip, lottery: the architecture, randomly initialised (--seed)\n"
     "  --samples N       obd: samples for the Hessian diagonal (default 500);\n"
-    "                    snip: mini-batches of 100 for the sensitivity (default 10)\n"
+    "                    snip: mini-batches of 100 for the sensitivity (default 10);\n"
+    "                    blocks: training images the blocks are scored on (default 2000)\n"
     "  --rounds R        lottery: prune/rewind/retrain rounds (default 1)\n"
     "  --rewind-iter K   lottery: rewind to the weights after K steps (default 0: init)\n"
     "  --control K       scratch | random, beside magnitude, obd, neuron, filter, lottery:\n"
@@ -60,8 +63,8 @@ static const char *HELP =
     "Training options (fine-tune and (re)training):\n";
 
 /* s as a JSON string (paths and names from files may hold anything). */
-enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY, M_RANDOM };
-static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", "random", NULL};
+enum { M_MAG, M_NEURON, M_FILTER, M_SNIP, M_OBD, M_LOTTERY, M_RANDOM, M_BLOCKS };
+static const char *METHODS[] = {"magnitude", "neuron", "filter", "snip", "obd", "lottery", "random", "blocks", NULL};
 
 /* A layer as it was before pruning, for the report. */
 typedef struct { char name[2 * MN_NAME_MAX]; int rows, cols; int64_t n, nz; } layer_snap;
@@ -69,7 +72,8 @@ typedef struct { char name[2 * MN_NAME_MAX]; int rows, cols; int64_t n, nz; } la
 #define MAX_LAYERS 256
 #define MAX_STAGES 256
 static layer_snap before[MAX_LAYERS];
-static int nbefore;
+static int nbefore, nodes_before, blocks_before;
+static int64_t macs_before;
 static mn_prune_stage stages[MAX_STAGES];
 static int nstages;
 static mn_lottery_round rounds[MAX_STAGES];
@@ -101,6 +105,9 @@ static void on_round(void *ud, const mn_lottery_round *r) {
 
 static void snapshot(const mn_graph *g) {
     nbefore = 0;
+    nodes_before = g->nnodes;
+    blocks_before = mn_res_adds(g);
+    macs_before = mn_graph_macs(g);
     for (int p = 0; p < g->nparams && nbefore < MAX_LAYERS; p++) {
         if (!mn_prune_selectable(g, p, MN_SEL_WEIGHTS)) continue;
         layer_snap *l = &before[nbefore++];
@@ -164,8 +171,10 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
     double d1 = n0 ? (double)z1 / n0 : 1;
     if (json) {
         printf("],\"weights_before\":%lld,\"weights\":%lld,\"nonzero_before\":%lld,\"nonzero\":%lld,"
-               "\"density\":%.6f,\"val_error_before\":%.6g,\"val_error\":%.6g,\"input_bytes\":%ld,\"file_bytes\":%ld",
-               (long long)n0, (long long)n1, (long long)z0, (long long)z1, d1, e0, e1, fb_in, fb);
+               "\"density\":%.6f,\"val_error_before\":%.6g,\"val_error\":%.6g,\"input_bytes\":%ld,\"file_bytes\":%ld,"
+               "\"nodes_before\":%d,\"nodes\":%d,\"blocks_before\":%d,\"blocks\":%d,\"macs_before\":%lld,\"macs\":%lld",
+               (long long)n0, (long long)n1, (long long)z0, (long long)z1, d1, e0, e1, fb_in, fb, nodes_before, g->nnodes,
+               blocks_before, mn_res_adds(g), (long long)macs_before, (long long)mn_graph_macs(g));
         printf(",\"stages\":[");
         for (int i = 0; i < nstages; i++)
             printf("%s{\"step\":%d,\"sparsity\":%.6f,\"val_error\":%.6g,\"val_error_finetuned\":%.6g}", i ? "," : "",
@@ -194,6 +203,9 @@ static void report(const mn_graph *g, const char *method, const char *in, const 
     }
     printf("weights: %lld -> %lld nonzero of %lld originally (%.2f%% left)\n", (long long)z0, (long long)z1,
            (long long)n0, 100 * d1);
+    if (g->nnodes != nodes_before)
+        printf("nodes: %d -> %d, residual blocks %d -> %d, MACs %lld -> %lld\n", nodes_before, g->nnodes, blocks_before,
+               mn_res_adds(g), (long long)macs_before, (long long)mn_graph_macs(g));
     if (e0 >= 0) printf("val error: %.2f%% before, %.2f%% after\n", 100 * e0, 100 * e1);
     if (ctl.kind) {
         printf("control: %s, %d epochs", ctl.kind == MN_CONTROL_SCRATCH ? "the pruned structure from a fresh init"
@@ -225,14 +237,17 @@ static void check_opts(const cli_args *a, int m, int gradual, int at_init) {
     if (cli_flag(a, "epochs") && !trains)
         cli_die("--epochs applies to --schedule gradual, snip, lottery and random --arch; use --finetune");
     if (cli_flag(a, "finetune") && (trains)) cli_die("--finetune does not apply here; use --epochs");
-    if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD && !(m == M_RANDOM && !at_init)))
-        cli_die("--steps applies to magnitude, obd and random of IN.mnw");
+    if (cli_flag(a, "steps") && (m != M_MAG && m != M_OBD && m != M_BLOCKS && !(m == M_RANDOM && !at_init)))
+        cli_die("--steps applies to magnitude, obd, blocks and random of IN.mnw");
     if (cli_flag(a, "shuffle") && m != M_SNIP) cli_die("--shuffle applies to snip");
     if (cli_flag(a, "steps") && gradual) cli_die("--steps and --schedule gradual exclude each other");
     if (cli_flag(a, "criterion") && m != M_NEURON && m != M_FILTER) cli_die("--criterion applies to neuron and filter");
     if ((cli_flag(a, "rounds") || cli_flag(a, "rewind-iter") || cli_flag(a, "control-all") || cli_flag(a, "holdout")) &&
         m != M_LOTTERY)
         cli_die("--rounds, --rewind-iter, --control-all and --holdout apply to lottery");
+    if (m == M_BLOCKS && !strcmp(cli_str(a, "control", "none"), "random"))
+        cli_die("--control random applies to weights and units; blocks: --control scratch");
+    if (cli_flag(a, "samples") && m != M_OBD && m != M_SNIP && m != M_BLOCKS) cli_die("--samples applies to obd, snip and blocks");
     if (cli_flag(a, "control") && (m == M_SNIP || m == M_RANDOM))
         cli_die("--control applies to magnitude, obd, neuron, filter and lottery (snip: --shuffle; random is a control)");
     const char *k = cli_str(a, "control", "none");
@@ -247,7 +262,7 @@ static void check_opts(const cli_args *a, int m, int gradual, int at_init) {
                 METHODS[m]);
     if ((cli_flag(a, "dt") || cli_flag(a, "s-init") || cli_flag(a, "begin") || cli_flag(a, "end")) && !gradual)
         cli_die("--dt, --s-init, --begin and --end apply to --schedule gradual");
-    if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY || m == M_RANDOM))
+    if (cli_flag(a, "scope") && (m == M_NEURON || m == M_FILTER || m == M_LOTTERY || m == M_RANDOM || m == M_BLOCKS))
         cli_die("--scope applies to magnitude, snip and obd");
     /* the values (usage errors); the pass reads them again */
     cli_int(a, "steps", 1, 1, 1000);
@@ -271,10 +286,10 @@ int cmd_prune(int argc, char **argv) {
               "samples: rounds: rewind-iter: control: scratch-epochs: control-all shuffle holdout: data: split: val: o: json " CLI_TRAIN_OPTS,
               help);
     const char *ms = cli_str(&a, "method", NULL), *out = cli_str(&a, "o", NULL);
-    if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery, random)");
+    if (!ms) cli_die("--method is required (magnitude, neuron, filter, snip, obd, lottery, random, blocks)");
     int m = 0;
     while (METHODS[m] && strcmp(METHODS[m], ms)) m++;
-    if (!METHODS[m]) cli_die("unknown method '%s' (magnitude, neuron, filter, snip, obd, lottery or random)", ms);
+    if (!METHODS[m]) cli_die("unknown method '%s' (magnitude, neuron, filter, snip, obd, lottery, random or blocks)", ms);
     if (!out) cli_die("-o OUT.mnw is required (see --help)");
     const char *sched = cli_str(&a, "schedule", "oneshot");
     if (strcmp(sched, "oneshot") && strcmp(sched, "gradual")) cli_die("unknown schedule '%s' (oneshot or gradual)", sched);
@@ -310,12 +325,12 @@ int cmd_prune(int argc, char **argv) {
 
     /* Options are checked before the (slow) data and model loads. */
     float gl = 0;
-    int one_number = scope == MN_SCOPE_GLOBAL || m == M_LOTTERY;
+    int one_number = scope == MN_SCOPE_GLOBAL || m == M_LOTTERY || m == M_BLOCKS;
     if (one_number) {
         char *end;
         gl = strtof(spec, &end);
         if (!*spec || *end) cli_die("%s takes one sparsity for all layers, not '%s'",
-                                    m == M_LOTTERY ? "lottery" : "--scope global", spec);
+                                    m == M_LOTTERY ? "lottery" : m == M_BLOCKS ? "blocks" : "--scope global", spec);
         if (!(gl >= 0 && gl < 1)) cli_die("sparsity %s is outside [0, 1)", spec);
     }
     const char *dir = cli_data_dir(&a), *vsplit = cli_str(&a, "val", "val");

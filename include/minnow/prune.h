@@ -193,6 +193,40 @@ mn_status mn_prune_control(const mn_graph *before, const mn_graph *pruned, int s
                            const mn_dataset *train, const mn_dataset *val,
                            mn_control_result *res);
 
+/* ---- layer pruning: whole residual blocks (prune_blocks.c) --------------- */
+
+/* A residual block y = x + f(x) whose shortcut is the identity: removing it
+ * (f and the add, and a relu after the add when x is itself a relu's output,
+ * since relu(x) = x then) leaves x where y was. */
+typedef struct mn_res_block {
+    int add;     /* the add node */
+    int input;   /* x, the shortcut input */
+    int relu;    /* the relu removed with it, or -1 */
+    int nodes;   /* nodes removed with the block */
+} mn_res_block;
+#define MN_MAX_BLOCKS 256
+/* The removable blocks of g, in graph order (-1: out of memory). */
+int mn_res_blocks(const mn_graph *g, mn_res_block *b, int max);
+/* Residual blocks of g, removable or not (its add nodes). */
+int mn_res_adds(const mn_graph *g);
+/* out = g without blocks b[0..n) (from mn_res_blocks of this g). */
+mn_status mn_graph_drop_blocks(const mn_graph *g, const mn_res_block *b, int n, mn_graph *out);
+
+typedef struct mn_blocks_cfg {
+    float fraction;     /* of all residual blocks (add nodes) to remove */
+    int steps;          /* remove them in this many rounds, re-scoring each */
+    int samples;        /* training images the score is measured on (0: all) */
+    mn_train_cfg ft;    /* fine-tuning after each round: ft.epochs (0: none) */
+    void (*on_block)(void *ud, const char *add, double loss_increase);
+    void (*on_stage)(void *ud, const mn_prune_stage *s);
+    void *ud;
+} mn_blocks_cfg;
+/* Layer pruning: in each round, bypasses each removable block alone and
+ * measures the training loss on c->samples training images; removes those
+ * whose bypass raises it least, then fine-tunes.  g is replaced by the
+ * smaller graph.  val (may be NULL) is only reported on. */
+mn_status mn_prune_blocks(mn_graph *g, const mn_blocks_cfg *c, const mn_dataset *train, const mn_dataset *val);
+
 /* ---- lottery tickets ----------------------------------------------------- */
 
 typedef struct mn_lottery_round {

@@ -103,7 +103,7 @@ int mn_pass_opt_given(const mn_pass_def *d, const void *o, const char *name);
 
 /* The registry's entries, one per method (pass_*.c). */
 extern const mn_pass_def mn_pass_prune_magnitude, mn_pass_prune_snip, mn_pass_prune_obd, mn_pass_prune_random, mn_pass_prune_neuron,
-    mn_pass_prune_filter, mn_pass_prune_lottery;
+    mn_pass_prune_filter, mn_pass_prune_lottery, mn_pass_prune_blocks;
 extern const mn_pass_def mn_pass_quantize_fixed, mn_pass_quantize_affine, mn_pass_quantize_qat,
     mn_pass_quantize_kmeans;
 extern const mn_pass_def mn_pass_binarize_bc, mn_pass_binarize_xnor, mn_pass_binarize_bitwise;

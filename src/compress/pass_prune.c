@@ -1,5 +1,5 @@
 /* Pruning passes: magnitude, snip, obd, random (scores -> masks), neuron and filter
- * (remove units), lottery (tickets).  Options are `minnow prune`'s. */
+ * (remove units), blocks (remove residual blocks), lottery (tickets).  Options are `minnow prune`'s. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +72,17 @@ static const mn_pass_opt LOTTERY_OPTS[] = {
     O("holdout", MN_OPT_INT, holdout, 0, 1 << 30, 0, NULL, "hold out the last N training samples"),
     MN_PASS_TRAIN_OPTS(prune_opts, t),
 };
+/* Layer pruning: whole residual blocks, scored on `samples` training images. */
+static const mn_pass_opt BLOCK_OPTS[] = {
+    O("sparsity", MN_OPT_SPEC, sparsity, 0, 1, 1, NULL, "fraction of the residual blocks removed"),
+    STEPS, FINETUNE,
+    O("samples", MN_OPT_INT, samples, 1, 1 << 24, 0, NULL, "training images the blocks are scored on"),
+    O("control", MN_OPT_ENUM, control, 0, 0, 0, "none|scratch",
+      "also train the smaller net from scratch (Liu et al. 2019)"),
+    O("scratch-epochs", MN_OPT_INT, scratch_epochs, 1, 100000, 0, NULL,
+      "control scratch: epochs (default: the model's training epochs + the fine-tuning)"),
+    MN_PASS_TUNE_OPTS(prune_opts, t),
+};
 #define N(a) (int)(sizeof a / sizeof a[0])
 
 static void base_defaults(prune_opts *o, int epochs) {
@@ -87,6 +98,7 @@ static void def_random(void *v) { prune_opts *o = v; base_defaults(o, 0); o->sco
 static void def_obd(void *v) { prune_opts *o = v; base_defaults(o, 0); o->score = MN_SCORE_OBD; }
 static void def_neuron(void *v) { prune_opts *o = v; base_defaults(o, 0); o->sel = MN_SEL_NEURONS; }
 static void def_filter(void *v) { prune_opts *o = v; base_defaults(o, 0); o->sel = MN_SEL_FILTERS; }
+static void def_blocks(void *v) { prune_opts *o = v; base_defaults(o, 0); o->samples = 2000; }
 static void def_lottery(void *v) {
     prune_opts *o = v;
     base_defaults(o, 15);
@@ -137,6 +149,15 @@ static mn_status finish_obd(void *v) { return finish_common(&mn_pass_prune_obd, 
 static mn_status finish_neuron(void *v) { return finish_common(&mn_pass_prune_neuron, v); }
 static mn_status finish_filter(void *v) { return finish_common(&mn_pass_prune_filter, v); }
 static mn_status finish_lottery(void *v) { return finish_common(&mn_pass_prune_lottery, v); }
+static mn_status finish_blocks(void *v) {
+    prune_opts *o = v;
+    mn_status st = finish_common(&mn_pass_prune_blocks, o);
+    char *end;
+    double f = strtod(o->sparsity, &end);
+    if (!st && (*end || !(f > 0 && f < 1)))
+        return mn_error(MN_EARG, "blocks: 'sparsity' is one fraction of the residual blocks in (0, 1), not '%s'", o->sparsity);
+    return st;
+}
 
 static int train_magnitude(const void *v) { const prune_opts *o = v; return o->finetune > 0 || o->schedule; }
 static int train_random(const void *v) { const prune_opts *o = v; return o->finetune > 0 || o->t.epochs > 0; }
@@ -146,6 +167,7 @@ static int train_units(const void *v) {
     return o->finetune > 0 || o->criterion == MN_CRIT_ACTIVITY;
 }
 static int val_lottery(const void *v) { (void)v; return 1; }
+static int train_blocks(const void *v) { (void)v; return 1; } /* scored on training images */
 
 /* Per-layer targets t[g->nparams] and, for one number over a pool, gl. */
 static mn_status targets(const prune_opts *o, const mn_graph *g, float *t, float *gl) {
@@ -313,6 +335,35 @@ static mn_status run_filter(const void *v, mn_graph *g, const mn_pass_env *e) {
     return with_control(run_units, &mn_pass_prune_filter, v, g, e, 1);
 }
 
+static mn_status run_blocks_once(const mn_pass_def *d, const prune_opts *o, mn_graph *g, const mn_pass_env *env) {
+    mn_blocks_cfg c;
+    memset(&c, 0, sizeof c);
+    c.fraction = strtof(o->sparsity, NULL);
+    c.steps = o->steps;
+    c.samples = o->samples;
+    mn_pass_train_cfg(d, o, &o->t, env, &c.ft);
+    c.ft.epochs = o->finetune;
+    c.on_stage = env->on_stage;
+    c.ud = env->ud;
+    return mn_prune_blocks(g, &c, env->train, env->val);
+}
+static mn_status run_blocks(const void *v, mn_graph *g, const mn_pass_env *e) {
+    return with_control(run_blocks_once, &mn_pass_prune_blocks, v, g, e, 1);
+}
+static mn_status check_blocks(const void *v, const mn_graph *g, mn_pass_state *s) {
+    const prune_opts *o = v;
+    if (o->control) return check(v, g, s);
+    mn_status st = MN_OK;
+    if (!s->reshaped) {
+        mn_res_block b[MN_MAX_BLOCKS];
+        if (mn_res_blocks(g, b, MN_MAX_BLOCKS) <= 0)
+            st = mn_error(MN_EARG, "blocks: the model has no residual block with an identity shortcut");
+    }
+    s->reshaped = 1; /* nodes go */
+    s->codebooks = 0;
+    return st;
+}
+
 static mn_status run_lottery(const void *v, mn_graph *g, const mn_pass_env *env) {
     const prune_opts *o = v;
     float *t = malloc(sizeof(float) * (size_t)(g->nparams + 1)), gl;
@@ -345,3 +396,5 @@ DEF(mn_pass_prune_random, "random", 0, RANDOM_OPTS, finish_random, train_random,
 DEF(mn_pass_prune_neuron, "neuron", 0, UNIT_OPTS, finish_neuron, train_units, NULL, run_neuron, def_neuron);
 DEF(mn_pass_prune_filter, "filter", 0, UNIT_OPTS, finish_filter, train_units, NULL, run_filter, def_filter);
 DEF(mn_pass_prune_lottery, "lottery", 0, LOTTERY_OPTS, finish_lottery, train_always, val_lottery, run_lottery, def_lottery);
+const mn_pass_def mn_pass_prune_blocks = {"prune", "blocks", 0, BLOCK_OPTS, N(BLOCK_OPTS), sizeof(prune_opts), def_blocks,
+                                          finish_blocks, train_blocks, NULL, check_blocks, run_blocks};
