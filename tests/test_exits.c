@@ -45,6 +45,16 @@ static void t_init(void **s) {
     assert_int_equal(ex.macs[0], m0);
     mn_exits_free(&ex);
     mn_graph_free(&g);
+    /* The residual built-ins with a head after each stage (MSDNet-style):
+     * three exits, each costing more, the last the whole net. */
+    build(&g, "resnet20x3:0.25");
+    assert_int_equal(mn_exits_init(&ex, &g), MN_OK);
+    assert_int_equal(ex.n, 3);
+    assert_string_equal(g.nodes[ex.node[0]].name, "exit1");
+    assert_string_equal(g.nodes[ex.node[1]].name, "exit2");
+    assert_true(ex.macs[0] < ex.macs[1] && ex.macs[1] < ex.macs[2] && ex.macs[2] == mn_graph_macs(&g));
+    mn_exits_free(&ex);
+    mn_graph_free(&g);
     /* A head of the wrong width is refused. */
     assert_int_equal(mn_arch_build(&g, "input x; flatten f; dense a units=3; dense b units=classes in=f", 1, 4, 4, 5), MN_OK);
     assert_int_equal(mn_exits_init(&ex, &g), MN_ESHAPE);

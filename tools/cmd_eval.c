@@ -138,12 +138,15 @@ int cmd_eval(int argc, char **argv) {
     }
     mn_eval_result r;
     cli_check(mn_eval(&g, &d, batch, &r));
+    /* Without run-time decisions every sample runs the whole graph (with
+     * --exit-threshold, above, the average is over the exits taken). */
+    int64_t macs = mn_graph_macs(&g);
     if (cli_flag(&a, "json"))
-        printf("{\"split\":%s,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g}\n",
-               cli_jq(cli_str(&a, "split", "val")), r.n, r.errors, r.error, r.loss);
+        printf("{\"split\":%s,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g,\"avg_macs\":%lld}\n",
+               cli_jq(cli_str(&a, "split", "val")), r.n, r.errors, r.error, r.loss, (long long)macs);
     else
-        printf("%s on %s: error %.2f%% (%d of %d), loss %.4f\n", path, cli_str(&a, "split", "val"),
-               100 * r.error, r.errors, r.n, r.loss);
+        printf("%s on %s: error %.2f%% (%d of %d), loss %.4f, %lld MACs per sample\n", path, cli_str(&a, "split", "val"),
+               100 * r.error, r.errors, r.n, r.loss, (long long)macs);
     mn_graph_free(&g);
     mn_dataset_free(&d);
     return 0;

@@ -84,10 +84,12 @@ static const struct { const char *name, *spec; } g_builtin[] = {
  * ResNet-20, -32, -56.  "resnet20:0.5" scales every width by 0.5 (at least
  * one channel). */
 static int resnet_spec(int n, double wm, char *b, size_t cap);
+static int resnet_exits_spec(int n, double wm, char *b, size_t cap);
 static int mobilenet_spec(int n, double wm, char *b, size_t cap);
 static int mobilenetv2_spec(int n, double wm, char *b, size_t cap);
 static const struct { const char *name; int n; int (*spec)(int, double, char *, size_t); } g_resnet[] = {
     {"resnet20", 3, resnet_spec}, {"resnet32", 5, resnet_spec}, {"resnet56", 9, resnet_spec},
+    {"resnet20x3", 3, resnet_exits_spec}, {"resnet32x3", 5, resnet_exits_spec}, {"resnet56x3", 9, resnet_exits_spec},
     {"mobilenet", 0, mobilenet_spec}, {"mobilenetv2", 0, mobilenetv2_spec}};
 #define NRESNET ((int)(sizeof g_resnet / sizeof g_resnet[0]))
 #define RESNET_SPEC_MAX 32768
@@ -158,7 +160,9 @@ static int mobilenetv2_spec(int n, double wm, char *b, size_t cap) {
     return 1;
 }
 
-static int resnet_spec(int n, double wm, char *b, size_t cap) {
+/* exits: a classifier head (global average pool, dense) after stages 1
+ * and 2 as well, for early exit (docs/EARLY_EXIT.md), MSDNet-style. */
+static int resnet_body(int n, double wm, int exits, char *b, size_t cap) {
     size_t len = 0;
     int c0 = (int)(16 * wm + 0.5) < 1 ? 1 : (int)(16 * wm + 0.5);
     PUT("input x; conv conv1 filters=%d k=3 pad=1; batchnorm bn1; relu r1;", c0);
@@ -183,10 +187,13 @@ static int resnet_spec(int n, double wm, char *b, size_t cap) {
             snprintf(prev, sizeof prev, "%s_out", p);
             cin = c;
         }
+        if (exits && st < 3) PUT(" avgpool e%dp k=0 in=%s; flatten e%df; dense exit%d units=classes;", st, prev, st, st);
     }
-    PUT(" avgpool pool k=0; flatten flat; dense fc units=classes");
+    PUT(" avgpool pool k=0 in=%s; flatten flat; dense fc units=classes", prev);
     return 1;
 }
+static int resnet_spec(int n, double wm, char *b, size_t cap) { return resnet_body(n, wm, 0, b, cap); }
+static int resnet_exits_spec(int n, double wm, char *b, size_t cap) { return resnet_body(n, wm, 1, b, cap); }
 #undef PUT
 
 /* "NAME" or "NAME:W" of a generated net: its spec (malloc'd), else NULL. */
