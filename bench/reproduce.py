@@ -84,8 +84,7 @@ class Ctx:
         if self.quick:
             args += ["--epochs", "1"]
         r = self.minnow("dense-%s-s%d" % (net, seed), args)
-        with open(rep, "w") as f:
-            json.dump({"val_error": r["val_error"], "val_n": r["val_n"], "minutes": r["_minutes"]}, f)
+        write_atomic(rep, json.dumps({"val_error": r["val_error"], "val_n": r["val_n"], "minutes": r["_minutes"]}))
         return path, {"val_error": r["val_error"], "val_n": r["val_n"], "minutes": r["_minutes"]}
 
     def train_opts(self, net):
@@ -170,15 +169,26 @@ def row_dc(net):
     return run
 
 
+def write_atomic(path, text):
+    """Under mpirun several ranks write the same recipe: none may read
+    another's half-written file."""
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def quick_recipe(c, recipe):
     """The recipe with every fine-tuning shortened to one epoch."""
     q = os.path.join(c.out, "quick-" + os.path.basename(recipe))
-    with open(recipe) as f, open(q, "w") as g:
+    out = []
+    with open(recipe) as f:
         for line in f:
             s = line.split("#")[0]
             if s.strip().startswith(("finetune:", "steps:", "epochs:")):
                 line = s[:s.index(":") + 1] + " 1\n"
-            g.write(line)
+            out.append(line)
+    write_atomic(q, "".join(out))
     return q
 
 
@@ -323,8 +333,7 @@ def row_lecture_threshold(c, seed):
         t = c.minnow("mlp1024x5-s%d" % seed, ["train", "--arch", MLP1024X5, "-o", path, "--seed", str(seed)]
                      + c.train_opts("lenet300") + ["--epochs", str(c.E(10))] + c.data())
         dense = t["val_error"]
-        with open(rep, "w") as f:
-            json.dump({"val_error": dense}, f)
+        write_atomic(rep, json.dumps({"val_error": dense}))
     out = {"dense": dense}
     for thr in ("0.1", "0.01"):
         for ft in (0, c.E(3)):
@@ -426,13 +435,12 @@ def row_dc_sweep(net, levels, bits):
         for s in levels:
             for b in bits:
                 rec = os.path.join(c.out, "sweep-%s-%g-%d.yaml" % (net, s, b))
-                with open(rec, "w") as f:
-                    f.write("name: sweep\npasses:\n  - prune:\n      method: magnitude\n      sparsity: %g\n"
-                            "      scope: global\n      steps: %d\n      finetune: %d\n      opt: sgd\n      lr: 0.02\n"
-                            "      wd: 1.0e-4\n      batch: 128\n      sched: cosine\n"
-                            "  - quantize:\n      method: kmeans\n      bits: %d\n      finetune: %d\n"
-                            "      lr: 1.0e-3\n      bias_lr: 1.0e-4\n  - encode:\n      huffman: true\n"
-                            % (s, c.E(5), c.E(3), b, c.E(4)))
+                write_atomic(rec, "name: sweep\npasses:\n  - prune:\n      method: magnitude\n      sparsity: %g\n"
+                             "      scope: global\n      steps: %d\n      finetune: %d\n      opt: sgd\n      lr: 0.02\n"
+                             "      wd: 1.0e-4\n      batch: 128\n      sched: cosine\n"
+                             "  - quantize:\n      method: kmeans\n      bits: %d\n      finetune: %d\n"
+                             "      lr: 1.0e-3\n      bias_lr: 1.0e-4\n  - encode:\n      huffman: true\n"
+                             % (s, c.E(5), c.E(3), b, c.E(4)))
                 r = c.minnow("sweep-%s-%g-%d-s%d" % (net, s, b, seed),
                              ["compress", dense, "--recipe", rec, "-o", c.model("sweep-%s-%g-%d" % (net, s, b), seed)]
                              + c.data())
@@ -513,9 +521,9 @@ def spread_seeds(c, a, fn, seeds, rank, ranks, job):
             continue
         try:
             r = fn(c, seed)
-        except SystemExit as ex:
+        except BaseException as ex:  # rank 0 must hear of any failure
             with open(path(seed, "failed"), "w") as f:
-                f.write("rank %d, seed %d: %s\n" % (rank, seed, ex.code))
+                f.write("rank %d, seed %d: %s\n" % (rank, seed, ex.code if isinstance(ex, SystemExit) else repr(ex)))
             raise
         r = dict({"row": a.row, "seed": seed, "data": a.data, "split": a.val}, **r)
         with open(path(seed, "tmp"), "w") as f:

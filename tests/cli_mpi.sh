@@ -121,6 +121,10 @@ rc=$?
 [ $rc != 0 ] && ok || bad "a rank without data: exit 0"
 [ "$(wc -l <"$T/err")" = 1 ] && grep -q "rank 1: data directory" "$T/err" && ok || bad "a rank without data: stderr '$(head -c 300 "$T/err")'"
 absent "$T/bad.mnw"
+# A step must give every rank a sample: 600 in batches of 299 leave a last
+# batch of 2 for 3 ranks.
+expect_fail 1 "fewer than the 3 ranks" -- "${MPI[@]}" -np 3 "$BIN" train --arch "$SPEC" --data "$T/d" --batch 299 -o "$T/bad.mnw"
+absent "$T/bad.mnw"
 # The same bad input everywhere: rank 0's line alone.
 expect_fail 1 "not found" -- "${MPI[@]}" -np 2 "$BIN" train --arch "$SPEC" --data "$T/nowhere" -o "$T/bad.mnw"
 absent "$T/bad.mnw"

@@ -17,6 +17,7 @@ static int g_rank_err = -1;
 
 void cli_dist_start(int *argc, char ***argv) {
     mn_status st = mn_dist_init(argc, argv);
+    if (st && !mn_dist_root()) exit(1);
     if (st) cli_die("%s", mn_errmsg());
     if (mn_dist_root()) return;
     g_rank_err = dup(2);
@@ -36,10 +37,13 @@ _Noreturn void cli_die(const char *fmt, ...) {
          * the pause: one message.  Alone in failing, it speaks. */
         sleep(2);
         dprintf(g_rank_err, "minnow: rank %d: %s\n", mn_dist_world_rank(), msg);
-        exit(1);
+        mn_dist_abort(1);
     }
     fprintf(stderr, "minnow: %s\n", msg);
-    exit(1);
+    fflush(stderr);
+    /* Under MPI the other ranks may wait in a collective for this one;
+     * alone this is exit(1). */
+    mn_dist_abort(1);
 }
 
 static _Noreturn void usage(const char *fmt, const char *arg) {

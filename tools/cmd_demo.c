@@ -30,6 +30,9 @@ static void run(const char *title, int (*fn)(int, char **), int n, const char **
     /* args[0] is the verb, as typed; the verb functions take what follows. */
     if (fn(n - 1, (char **)args + 1) != 0) cli_die("demo step '%s' failed", title);
     fflush(stdout);
+    /* Under MPI the next step reads what rank 0 has just written: every
+     * rank waits for it here. */
+    cli_check(mn_dist_agree(MN_OK));
 }
 
 int cmd_demo(int argc, char **argv) {

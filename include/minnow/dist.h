@@ -24,6 +24,10 @@ mn_status mn_dist_init(int *argc, char ***argv);
 /* Ends MPI after a normal run (all ranks).  A failing rank exits without
  * it, and the launcher then ends the whole job: nothing waits forever. */
 void mn_dist_finalize(void);
+/* Ends the whole job now with exit status code (MPI_Abort), for a rank
+ * that fails where the others may be waiting in a collective: a launcher
+ * such as srun need not end the job when one rank exits.  Alone: exit. */
+void mn_dist_abort(int code) __attribute__((noreturn));
 /* 1 when built with MPI. */
 int mn_dist_built(void);
 

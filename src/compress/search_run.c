@@ -85,9 +85,17 @@ static int eligible(const mn_search_policy *p, unsigned dim, int l) {
     return dim != MN_SEARCH_UNITS || p->units_ok[l];
 }
 
-/* Moves layer l (every layer when l < 0) one notch along dim; 0 when a
- * layer is at its last notch. */
+/* Moves layer l (every layer when l < 0) one notch along dim; 0, with q
+ * unchanged, when a layer is at its last notch (so that a candidate can be
+ * replayed from its count of notches). */
+static int advance_all(mn_search_policy *q, unsigned dim, int l);
 static int advance(mn_search_policy *q, unsigned dim, int l) {
+    mn_search_policy t = *q;
+    if (!advance_all(&t, dim, l)) return 0;
+    *q = t;
+    return 1;
+}
+static int advance_all(mn_search_policy *q, unsigned dim, int l) {
     int moved = 0;
     for (int k = l < 0 ? 0 : l; k < (l < 0 ? q->nlayers : l + 1); k++) {
         if (!eligible(q, dim, k)) continue;

@@ -37,11 +37,14 @@ mn_status mn_dist_init(int *argc, char ***argv) {
 #ifndef MINNOW_HAVE_MPI
     /* N copies each training on everything and writing the same file
      * would look like it worked. */
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
-    if (!n) n = getenv("PMI_SIZE");
-    if (n && atoi(n) > 1)
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE"), *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!n) n = getenv("PMI_SIZE"), r = getenv("PMI_RANK");
+    if (!n && getenv("PMIX_RANK")) n = getenv("SLURM_NTASKS"), r = getenv("PMIX_RANK"); /* srun --mpi=pmix */
+    if (n && atoi(n) > 1) {
+        g_rank = r ? atoi(r) : 0; /* rank 0 alone says so (mn_dist_root) */
         return mn_error(MN_EUNSUPPORTED, "started as one of %s ranks, but this minnow was built without MPI "
                         "(install libopenmpi-dev and rebuild; docs/DISTRIBUTED.md)", n);
+    }
 #else
     int ok = 0;
     MPI_Initialized(&ok);
@@ -61,6 +64,13 @@ void mn_dist_finalize(void) {
     if (g_on) MPI_Finalize();
 #endif
     g_on = 0;
+}
+
+void mn_dist_abort(int code) {
+#ifdef MINNOW_HAVE_MPI
+    if (g_on && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    exit(code);
 }
 
 int mn_dist_world_rank(void) { return g_rank; }

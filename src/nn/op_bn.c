@@ -6,8 +6,6 @@
 
 #include "nn/ops.h"
 
-#include <stdlib.h>
-
 #include "minnow/dist.h"
 
 static mn_status infer(mn_graph *g, mn_node *n) {
@@ -25,10 +23,17 @@ static mn_status infer(mn_graph *g, mn_node *n) {
  * training batch is well above it, a batch-1 feature vector well below). */
 #define BN_PAR_MIN (1 << 15)
 
-/* Saved: per-channel mean and 1/std of the batch, then x-hat. */
+/* Saved: per-channel mean and 1/std of the batch; then room for a
+ * data-parallel step's statistics (3C floats) and sums (2C doubles), so
+ * that no rank can fail an allocation between the others' collectives;
+ * then x-hat.  The offsets are even, so the doubles are aligned (the aux
+ * arena is). */
+#define SYNC_OFF(C) (2 * (size_t)(C))
+#define ACC_OFF(C) ((SYNC_OFF(C) + 3 * (size_t)(C) + 1) & ~(size_t)1)
+#define XHAT_OFF(C) (ACC_OFF(C) + 4 * (size_t)(C))
 static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
     (void)g;
-    return 2 * (size_t)n->out.d[0] + (size_t)batch * mn_shape_numel(&n->out);
+    return XHAT_OFF(n->out.d[0]) + (size_t)batch * mn_shape_numel(&n->out);
 }
 
 /* Sums over this rank's samples of x (mode 0) or of (x - mean)^2 (mode 1)
@@ -53,36 +58,30 @@ static void sync_stats(mn_graph *g, mn_node *n, int batch, float *mean, float *v
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
     const float *x = mn__in(g, n, 0)->y;
-    double *acc = calloc((size_t)C, sizeof(double));
-    int bad = !acc;
-    if (!bad) {
-        channel_sums(x, batch, C, plane, NULL, acc);
-        bad = mn_dist_sum_f64(acc, C) != MN_OK;
-        for (int c = 0; c < C; c++) mean[c] = (float)(acc[c] / cnt);
-    }
-    if (!bad) {
-        channel_sums(x, batch, C, plane, mean, acc);
-        bad = mn_dist_sum_f64(acc, C) != MN_OK;
-        for (int c = 0; c < C; c++) {
-            var[c] = (float)(acc[c] / cnt);
-            uvar[c] = cnt > 1 ? (float)(acc[c] / (cnt - 1)) : var[c];
-        }
+    double *acc = (double *)(n->aux + ACC_OFF(C));
+    /* A failed reduction still takes part in the next one. */
+    channel_sums(x, batch, C, plane, NULL, acc);
+    int bad = mn_dist_sum_f64(acc, C) != MN_OK;
+    for (int c = 0; c < C; c++) mean[c] = (float)(acc[c] / cnt);
+    channel_sums(x, batch, C, plane, mean, acc);
+    bad |= mn_dist_sum_f64(acc, C) != MN_OK;
+    for (int c = 0; c < C; c++) {
+        var[c] = (float)(acc[c] / cnt);
+        uvar[c] = cnt > 1 ? (float)(acc[c] / (cnt - 1)) : var[c];
     }
     if (bad) for (int c = 0; c < C; c++) mean[c] = var[c] = uvar[c] = NAN;
-    free(acc);
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int C = n->out.d[0];
     if (train && g->dist_batch) {
-        float *st = malloc(sizeof(float) * 3 * (size_t)C);
-        if (!st) { for (int64_t i = 0; i < batch * mn_shape_numel(&n->out); i++) n->y[i] = NAN; return; }
+        float *st = n->aux + SYNC_OFF(C);
         sync_stats(g, n, batch, st, st + C, st + 2 * C);
         int64_t plane = mn_shape_numel(&n->out) / C;
         const float *x = mn__in(g, n, 0)->y;
         const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
         float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
-        float *xhat = n->aux + 2 * C, m = n->a.momentum;
+        float *xhat = n->aux + XHAT_OFF(C), m = n->a.momentum;
         MN_PAR_FOR(mn_par_worth(plane * batch * C, BN_PAR_MIN), c, C, {
             float mean = st[c], inv = 1.0f / sqrtf(st[C + c] + n->a.eps);
             rmean[c] = (1 - m) * rmean[c] + m * mean;
@@ -97,14 +96,13 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
                 }
             }
         });
-        free(st);
         return;
     }
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
     const float *x = mn__in(g, n, 0)->y;
     const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
     float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
-    float *bmean = n->aux, *binv = n->aux + C, *xhat = n->aux + 2 * C;
+    float *bmean = n->aux, *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
     /* Batch-1 inference never enters OpenMP (MN_PAR_FOR). */
     MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
         float mean, inv;
@@ -148,10 +146,9 @@ static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *d
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
     const float *gamma = mn__w(g, n, 0);
     float *ggamma = mn__gw(g, n, 0), *gbeta = mn__gw(g, n, 1);
-    const float *binv = n->aux + C, *xhat = n->aux + 2 * C;
-    double *acc = calloc(2 * (size_t)C, sizeof(double));
+    const float *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
+    double *acc = (double *)(n->aux + ACC_OFF(C));
     int par = mn_par_worth(plane * batch * C, BN_PAR_MIN);
-    if (!acc) { if (need) for (int64_t i = 0; i < batch * mn_shape_numel(&n->out); i++) dx[i] = NAN; return; }
     MN_PAR_FOR(par, c, C, {
         double sdy = 0, sdyx = 0;
         for (int b = 0; b < batch; b++) {
@@ -174,7 +171,6 @@ static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *d
                     dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
             }
         });
-    free(acc);
 }
 
 static void backward(mn_graph *g, mn_node *n, int batch) {
@@ -182,7 +178,7 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
     const float *gamma = mn__w(g, n, 0);
     float *ggamma = mn__gw(g, n, 0), *gbeta = mn__gw(g, n, 1);
-    const float *binv = n->aux + C, *xhat = n->aux + 2 * C;
+    const float *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
     int need = mn__needs_dx(g, n, 0);
     float *dx = g->nodes[n->in[0]].dy;
     if (g->dist_batch) { backward_sync(g, n, batch, need, dx); return; }

@@ -134,25 +134,24 @@ static int slice_start(int b, int r, int R) {
     return r * (b / R) + (r < b % R ? r : b % R);
 }
 
-static int has_batchnorm(const mn_graph *g) {
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].op == MN_OP_BATCHNORM) return 1;
-    return 0;
-}
+/* Before the first data-parallel step: every rank holds rank 0's weights,
+ * moments and loop state (a resumed or freshly initialised model is the
+ * same on all ranks when they read the same files, but a checkpoint seen by
+ * rank 0 alone would otherwise run the ranks through different epochs), and
+ * every step gives each rank a sample, since a rank with none would skip
+ * the collectives of batch norm and of the loss hooks (distillation peers,
+ * the hint regressor) and the random draws the others make. */
+typedef struct loop_state { int ep0; int64_t gstep; mn_rng rng, graph_rng; int64_t t; } loop_state;
 
-/* Before the first data-parallel step: every rank holds rank 0's weights
- * and moments (a resumed or freshly initialised model is the same on all
- * ranks when they read the same files, but a difference would otherwise
- * go unseen), and every step gives each rank a sample, since a rank with
- * none would skip the batch norm reductions the others wait in. */
-static mn_status dist_start(mn_graph *g, const mn_dataset *train, const mn_train_cfg *c, int ranks) {
+static mn_status dist_start(mn_graph *g, const mn_dataset *train, const mn_train_cfg *c, int ranks, loop_state *ls) {
     if (c->batch < ranks)
         return mn_error(MN_EARG, "a mini-batch of %d cannot be split over %d ranks (use --batch >= %d)", c->batch, ranks, ranks);
     int last = train->n % c->batch;
-    if (last && last < ranks && has_batchnorm(g))
+    if (last && last < ranks)
         return mn_error(MN_EARG, "the last mini-batch of each epoch has %d samples (%d %% %d), fewer than the %d ranks: "
-                        "batch norm needs a sample on every rank (choose another --batch)", last, train->n, c->batch, ranks);
+                        "every rank needs a sample (choose another --batch)", last, train->n, c->batch, ranks);
     mn_status st;
+    if ((st = mn_dist_bcast(ls, sizeof *ls, 0))) return st;
     if ((st = mn_dist_bcast_f32(g->w, g->nw, 0))) return st;
     if (g->m && (st = mn_dist_bcast_f32(g->m, g->nw, 0))) return st;
     if (g->v && (st = mn_dist_bcast_f32(g->v, g->nw, 0))) return st;
@@ -198,7 +197,11 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
         g->rng = c->resume->graph_rng;
         opt.t = c->resume->opt.t;
     }
-    if (ranks > 1 && (st = dist_start(g, train, c, ranks))) goto out;
+    if (ranks > 1) {
+        loop_state ls = {ep0, gstep, rng, g->rng, opt.t};
+        if ((st = dist_start(g, train, c, ranks, &ls))) goto out;
+        ep0 = ls.ep0, gstep = ls.gstep, rng = ls.rng, g->rng = ls.graph_rng, opt.t = ls.t;
+    }
     for (int ep = ep0; ep < c->epochs; ep++) {
         double t0 = mn_now(), lsum = 0;
         int correct = 0, seen = 0;
