@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/prune_impl.h"
 #include "minnow/fold.h"
 #include "store/store.h"
 
@@ -44,47 +45,28 @@ mn_status mn_graph_fold_bn(const mn_graph *g, mn_graph *out, int *nfolded) {
     *nfolded = 0;
     if (!g->finalized) return mn_error(MN_EARG, "fold: the graph is not finalized");
     int N = g->nnodes;
-    int *consumers = calloc((size_t)N, sizeof *consumers), *fold = calloc((size_t)N, sizeof *fold);
+    int *consumers = calloc((size_t)N, sizeof *consumers);
+    unsigned char *fold = calloc((size_t)N, 1);
     mn_status st = consumers && fold ? MN_OK : mn_error(MN_ENOMEM, "out of memory");
     for (int i = 0; i < N && !st; i++)
         for (int k = 0; k < g->nodes[i].nin; k++) consumers[g->nodes[i].in[k]]++;
     int any = 0;
-    for (int i = 0; i < N && !st; i++) any += fold[i] = foldable(g, i, consumers);
+    for (int i = 0; i < N && !st; i++) any += fold[i] = (unsigned char)foldable(g, i, consumers);
     if (!any) { /* nothing to fold: no copy */
         free(consumers);
         free(fold);
         return st;
     }
     /* The graph without the folded nodes; their consumers read the layer. */
-    for (int i = 0; i < N && !st; i++) {
-        const mn_node *n = &g->nodes[i];
-        if (fold[i]) continue;
-        const char *ins[MN_MAX_IN];
-        for (int k = 0; k < n->nin; k++) {
-            int j = n->in[k];
-            ins[k] = fold[j] ? g->nodes[g->nodes[j].in[0]].name : g->nodes[j].name;
-        }
-        if (mn_graph_add(out, n->op, n->name, ins, n->nin, &n->a) < 0) st = MN_EARG;
-    }
-    if (!st) st = mn_graph_finalize(out);
-    for (int i = 0; i < N && !st; i++) {
-        const mn_node *n = &g->nodes[i];
-        if (fold[i]) continue;
-        const mn_node *m = &out->nodes[mn_graph_find_node(out, n->name)];
-        for (int k = 0; k < n->np && !st; k++) {
-            const mn_param *sp = &g->params[n->p[k]];
-            const mn_param *dp = &out->params[m->p[k]];
-            memcpy(out->w + dp->off, g->w + sp->off, sizeof(float) * (size_t)sp->n);
-            out->params[m->p[k]].trainable = sp->trainable;
-            if (sp->mask) {
-                float *mk = mn_param_mask(out, m->p[k]);
-                if (!mk) st = mn_error(MN_ENOMEM, "out of memory");
-                else memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
-            }
-            /* the other layers keep their compressed storage (a folded
-             * layer has none: foldable() asks for f32) */
-            if (!st && sp->store) st = mn_store_clone(sp->store, &out->params[m->p[k]].store);
-        }
+    int *redirect = st ? NULL : malloc(sizeof(int) * (size_t)N);
+    if (!st && !redirect) st = mn_error(MN_ENOMEM, "out of memory");
+    for (int i = 0; i < N && !st; i++) redirect[i] = fold[i] ? g->nodes[i].in[0] : i;
+    if (!st) st = mn__graph_without(g, fold, redirect, out);
+    free(redirect);
+    if (st) {
+        free(consumers);
+        free(fold);
+        return st;
     }
     /* Scale each folded layer's rows and shift its bias. */
     for (int b = 0; b < N && !st; b++) {
@@ -102,11 +84,6 @@ mn_status mn_graph_fold_bn(const mn_graph *g, mn_graph *out, int *nfolded) {
             bias[r] = s * (bias[r] - mu[r]) + be[r];
         }
         (*nfolded)++;
-    }
-    if (!st) {
-        out->nmeta = g->nmeta;
-        memcpy(out->meta, g->meta, sizeof g->meta);
-        out->rng = g->rng;
     }
     free(consumers);
     free(fold);

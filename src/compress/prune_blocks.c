@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/prune_impl.h"
 #include "minnow/prune.h"
 #include "minnow/train.h"
 #include "store/store.h"
@@ -95,10 +96,7 @@ int mn_res_blocks(const mn_graph *g, mn_res_block *out, int max) {
     return n;
 }
 
-/* g without the dropped nodes; a reference to a dropped node goes to
- * redirect[node] (followed until it is a kept node).  Parameters, masks
- * and compressed stores of the kept nodes are copied. */
-static mn_status rebuild(const mn_graph *g, const unsigned char *drop, const int *redirect, mn_graph *out) {
+mn_status mn__graph_without(const mn_graph *g, const unsigned char *drop, const int *redirect, mn_graph *out) {
     mn_graph_init(out);
     mn_status st = MN_OK;
     for (int i = 0; i < g->nnodes && !st; i++) {
@@ -158,7 +156,7 @@ mn_status mn_graph_drop_blocks(const mn_graph *g, const mn_res_block *b, int n, 
             redirect[b[i].relu] = b[i].input;
         }
     }
-    if (!st) st = rebuild(g, drop, redirect, out);
+    if (!st) st = mn__graph_without(g, drop, redirect, out);
     free(redirect);
     free(drop);
     free(in);

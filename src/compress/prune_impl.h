@@ -1,4 +1,4 @@
-/* Private to the pruning code: channel groups of a graph. */
+/* Private to the pruning code: channel groups of a graph; graph surgery. */
 #ifndef MINNOW_COMPRESS_PRUNE_IMPL_H
 #define MINNOW_COMPRESS_PRUNE_IMPL_H
 #include "minnow/graph.h"
@@ -21,5 +21,11 @@ mn_status mn__chgroups(const mn_graph *g, mn_chgroups *cg);
 void mn__chgroups_free(mn_chgroups *cg);
 /* A conv whose every filter reads one input channel of its own. */
 int mn__is_depthwise(const mn_graph *g, const mn_node *n);
+
+/* out = g without the nodes marked in drop; a reference to a dropped node
+ * goes to redirect[node] (followed until a kept node).  The kept nodes'
+ * parameters, masks and compressed stores are copied, and the metadata
+ * (prune_blocks.c; fold_bn.c). */
+mn_status mn__graph_without(const mn_graph *g, const unsigned char *drop, const int *redirect, mn_graph *out);
 
 #endif

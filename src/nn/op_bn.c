@@ -138,6 +138,28 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     });
 }
 
+/* Channel c's sums of dy and of dy * x-hat over `batch` samples (shared by
+ * both backward paths, so that they add in the same order). */
+static inline void dy_sums(const mn_node *n, const float *xhat, int batch, int C, int64_t plane, int c,
+                           double *sdy, double *sdyx) {
+    double a = 0, b2 = 0;
+    for (int b = 0; b < batch; b++) {
+        int64_t o = ((int64_t)b * C + c) * plane;
+        for (int64_t i = 0; i < plane; i++) { a += n->dy[o + i]; b2 += n->dy[o + i] * xhat[o + i]; }
+    }
+    *sdy = a;
+    *sdyx = b2;
+}
+
+/* dx for channel c from the means of dy and dy * x-hat. */
+static inline void dx_channel(const mn_node *n, const float *xhat, float *dx, int batch, int C, int64_t plane, int c,
+                              float k, float mdy, float mdyx) {
+    for (int b = 0; b < batch; b++) {
+        int64_t o = ((int64_t)b * C + c) * plane;
+        for (int64_t i = 0; i < plane; i++) dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
+    }
+}
+
 /* The data-parallel backward: gamma's and beta's gradients are this rank's
  * share (the training loop sums the gradient arena), the input's needs the
  * means of dy and dy * x-hat over every rank's samples. */
@@ -150,11 +172,8 @@ static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *d
     double *acc = (double *)(n->aux + ACC_OFF(C));
     int par = mn_par_worth(plane * batch * C, BN_PAR_MIN);
     MN_PAR_FOR(par, c, C, {
-        double sdy = 0, sdyx = 0;
-        for (int b = 0; b < batch; b++) {
-            int64_t o = ((int64_t)b * C + c) * plane;
-            for (int64_t i = 0; i < plane; i++) { sdy += n->dy[o + i]; sdyx += n->dy[o + i] * xhat[o + i]; }
-        }
+        double sdy, sdyx;
+        dy_sums(n, xhat, batch, C, plane, c, &sdy, &sdyx);
         ggamma[c] += (float)sdyx;
         gbeta[c] += (float)sdy;
         acc[c] = sdy;
@@ -164,12 +183,7 @@ static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *d
         for (int c = 0; c < 2 * C; c++) acc[c] = NAN;
     if (need)
         MN_PAR_FOR(par, c, C, {
-            float k = gamma[c] * binv[c], mdy = (float)(acc[c] / cnt), mdyx = (float)(acc[C + c] / cnt);
-            for (int b = 0; b < batch; b++) {
-                int64_t o = ((int64_t)b * C + c) * plane;
-                for (int64_t i = 0; i < plane; i++)
-                    dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
-            }
+            dx_channel(n, xhat, dx, batch, C, plane, c, gamma[c] * binv[c], (float)(acc[c] / cnt), (float)(acc[C + c] / cnt));
         });
 }
 
@@ -183,20 +197,12 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
     float *dx = g->nodes[n->in[0]].dy;
     if (g->dist_batch) { backward_sync(g, n, batch, need, dx); return; }
     MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
-        double sdy = 0, sdyx = 0;
-        for (int b = 0; b < batch; b++) {
-            int64_t o = ((int64_t)b * C + c) * plane;
-            for (int64_t i = 0; i < plane; i++) { sdy += n->dy[o + i]; sdyx += n->dy[o + i] * xhat[o + i]; }
-        }
+        double sdy, sdyx;
+        dy_sums(n, xhat, batch, C, plane, c, &sdy, &sdyx);
         ggamma[c] += (float)sdyx;
         gbeta[c] += (float)sdy;
         if (!need) continue;
-        float k = gamma[c] * binv[c], mdy = (float)(sdy / cnt), mdyx = (float)(sdyx / cnt);
-        for (int b = 0; b < batch; b++) {
-            int64_t o = ((int64_t)b * C + c) * plane;
-            for (int64_t i = 0; i < plane; i++)
-                dx[o + i] += k * (n->dy[o + i] - mdy - xhat[o + i] * mdyx);
-        }
+        dx_channel(n, xhat, dx, batch, C, plane, c, gamma[c] * binv[c], (float)(sdy / cnt), (float)(sdyx / cnt));
     });
 }
 
