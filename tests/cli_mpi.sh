@@ -66,6 +66,14 @@ expect_ok "$BIN" prune "$T/mlp-1.mnw" --data "$T/d" --method magnitude --sparsit
 expect_ok "${MPI[@]}" -np 2 "$BIN" prune "$T/mlp-1.mnw" --data "$T/d" --method magnitude --sparsity 0.5 --finetune 2 --batch 50 --opt sgd --lr 0.05 -o "$T/p2.mnw"
 within "prune fine-tuning at 2 ranks" "$T/p1.mnw" "$T/p2.mnw"
 
+# Deep mutual learning: the second peer's steps are inside the loss hook,
+# with their own all-reduce and batch norm reductions.
+DML=(distill --mutual 2 --arch "$SPEC" --data "$T/d" --epochs 2 --batch 50 --opt sgd --lr 0.05)
+expect_ok "$BIN" "${DML[@]}" -o "$T/dml1.mnw"
+expect_ok "${MPI[@]}" -np 3 "$BIN" "${DML[@]}" -o "$T/dml3.mnw"
+within "mutual distillation at 3 ranks, peer 1" "$T/dml1.mnw" "$T/dml3.mnw"
+within "mutual distillation at 3 ranks, peer 2" "$T/dml1-peer2.mnw" "$T/dml3-peer2.mnw"
+
 # Evaluation split over the ranks: the same count of errors.
 "$BIN" eval "$T/resnet-1.mnw" --data "$T/img" --json >"$T/e1.json" 2>/dev/null
 "${MPI[@]}" -np 3 "$BIN" eval "$T/resnet-1.mnw" --data "$T/img" --json >"$T/e3.json" 2>/dev/null
