@@ -28,8 +28,6 @@ void mn_dist_finalize(void);
  * that fails where the others may be waiting in a collective: a launcher
  * such as srun need not end the job when one rank exits.  Alone: exit. */
 void mn_dist_abort(int code) __attribute__((noreturn));
-/* 1 when built with MPI. */
-int mn_dist_built(void);
 
 /* This rank and the number of ranks in the current group. */
 int mn_dist_rank(void);
@@ -64,9 +62,6 @@ double mn_dist_comm_seconds(void);
  * failure on the same rank are not run. */
 typedef mn_status (*mn_dist_job_fn)(void *ud, int job, double *row);
 mn_status mn_dist_sweep(int n, int width, double *table, mn_dist_job_fn fn, void *ud);
-
-/* Inside a sweep job: 1 (nested work runs alone). */
-int mn_dist_in_job(void);
 
 #ifdef __cplusplus
 }

@@ -217,7 +217,6 @@ typedef struct mn_blocks_cfg {
     int steps;          /* remove them in this many rounds, re-scoring each */
     int samples;        /* training images the score is measured on (0: all) */
     mn_train_cfg ft;    /* fine-tuning after each round: ft.epochs (0: none) */
-    void (*on_block)(void *ud, const char *add, double loss_increase);
     void (*on_stage)(void *ud, const mn_prune_stage *s);
     void *ud;
 } mn_blocks_cfg;

@@ -27,7 +27,8 @@ static int *consumer_counts(const mn_graph *g) {
  * input b: everything between s and b.  0 if f reaches past s (another
  * input) or one of its nodes feeds something outside the block. */
 static int branch(const mn_graph *g, int a, int s, int b, unsigned char *in) {
-    int *stack = malloc(sizeof(int) * (size_t)g->nnodes), sp = 0, ok = 1;
+    /* a node is pushed once per edge into it, so at most MN_MAX_IN per node */
+    int *stack = malloc(sizeof(int) * ((size_t)g->nnodes * MN_MAX_IN + 1)), sp = 0, ok = 1;
     if (!stack) return 0;
     memset(in, 0, (size_t)g->nnodes);
     stack[sp++] = b;
@@ -163,30 +164,32 @@ mn_status mn_graph_drop_blocks(const mn_graph *g, const mn_res_block *b, int n, 
     return st;
 }
 
-/* Mean training loss over every k-th training image (about `samples`). */
-static mn_status score_loss(mn_graph *g, const mn_dataset *d, int samples, double *loss) {
-    mn_dataset sub = *d;
+/* Every k-th training image, about `samples` of them (all when 0 or more
+ * than there are), copied once: the training order may be grouped.  *copy
+ * says whether sub owns its arrays. */
+static mn_status scoring_set(const mn_dataset *d, int samples, mn_dataset *sub, int *copy) {
+    *sub = *d;
+    *copy = 0;
     int stride = samples > 0 && samples < d->n ? d->n / samples : 1;
+    if (stride == 1) return MN_OK;
     int64_t isz = (int64_t)d->c * d->h * d->w;
-    mn_status st = MN_OK;
-    if (stride == 1) {
-        mn_eval_result r;
-        if (!(st = mn_eval(g, d, 250, &r))) *loss = r.loss;
-        return st;
+    sub->n = d->n / stride;
+    sub->x = malloc(sizeof(float) * (size_t)sub->n * (size_t)isz);
+    sub->y = malloc(sizeof(int32_t) * (size_t)sub->n);
+    *copy = 1;
+    if (!sub->x || !sub->y) return mn_error(MN_ENOMEM, "out of memory");
+    for (int i = 0; i < sub->n; i++) {
+        memcpy(sub->x + (int64_t)i * isz, d->x + (int64_t)i * stride * isz, sizeof(float) * (size_t)isz);
+        sub->y[i] = d->y[(int64_t)i * stride];
     }
-    /* a strided copy: the training order may be grouped */
-    sub.n = d->n / stride;
-    sub.x = malloc(sizeof(float) * (size_t)sub.n * (size_t)isz);
-    sub.y = malloc(sizeof(int32_t) * (size_t)sub.n);
-    if (!sub.x || !sub.y) st = mn_error(MN_ENOMEM, "out of memory");
-    for (int i = 0; i < sub.n && !st; i++) {
-        memcpy(sub.x + (int64_t)i * isz, d->x + (int64_t)i * stride * isz, sizeof(float) * (size_t)isz);
-        sub.y[i] = d->y[(int64_t)i * stride];
-    }
+    return MN_OK;
+}
+
+/* Mean training loss of g on the scoring set. */
+static mn_status score_loss(mn_graph *g, const mn_dataset *set, double *loss) {
     mn_eval_result r;
-    if (!st && !(st = mn_eval(g, &sub, 250, &r))) *loss = r.loss;
-    free(sub.x);
-    free(sub.y);
+    mn_status st = mn_eval(g, set, 250, &r);
+    if (!st) *loss = r.loss;
     return st;
 }
 
@@ -200,23 +203,23 @@ mn_status mn_prune_blocks(mn_graph *g, const mn_blocks_cfg *c, const mn_dataset 
     if (want > nb)
         return mn_error(MN_EARG, "layer pruning: removing %.0f%% of %d residual blocks means %d, but only %d have an "
                         "identity shortcut (the others change the shape)", 100.0 * c->fraction, total, want, nb);
-    int steps = c->steps < 1 ? 1 : c->steps > want ? (want ? want : 1) : c->steps, removed = 0;
-    mn_status st = MN_OK;
+    int steps = c->steps < 1 ? 1 : c->steps > want ? (want ? want : 1) : c->steps, removed = 0, copy;
+    mn_dataset set;
+    mn_status st = scoring_set(train, c->samples, &set, &copy);
     for (int s = 1; s <= steps && !st; s++) {
         int now = (int)((int64_t)want * s / steps) - removed;
         double base;
-        if ((st = score_loss(g, train, c->samples, &base))) break;
+        if ((st = score_loss(g, &set, &base))) break;
         nb = mn_res_blocks(g, b, MN_MAX_BLOCKS);
         double score[MN_MAX_BLOCKS];
         for (int i = 0; i < nb && !st; i++) {
             mn_graph h;
             double l = 0;
             if (!(st = mn_graph_drop_blocks(g, &b[i], 1, &h))) {
-                st = score_loss(&h, train, c->samples, &l);
+                st = score_loss(&h, &set, &l);
                 mn_graph_free(&h);
             }
             score[i] = l - base;
-            if (!st && c->on_block) c->on_block(c->ud, g->nodes[b[i].add].name, score[i]);
         }
         if (st) break;
         /* the `now` blocks whose bypass costs least */
@@ -242,6 +245,10 @@ mn_status mn_prune_blocks(mn_graph *g, const mn_blocks_cfg *c, const mn_dataset 
             if (!st && val && !(st = mn_eval(g, val, 250, &r))) ps.val_error_ft = r.error;
         }
         if (!st && c->on_stage) c->on_stage(c->ud, &ps);
+    }
+    if (copy) {
+        free(set.x);
+        free(set.y);
     }
     return st;
 }

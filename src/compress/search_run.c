@@ -46,6 +46,15 @@ static mn_status estimate(ctx *x, const mn_search_policy *q, int need_err, doubl
     return MN_OK;
 }
 
+/* An estimate another rank made, into this rank's cache (the state file of
+ * a resumable search is rank 0's). */
+static void cache_from(ctx *x, const mn_search_policy *q, double cost, float err) {
+    if (!x->c->cache_put) return;
+    char key[MN_SEARCH_KEY_MAX];
+    mn_search_key(q, x->c->dims, key, sizeof key);
+    x->c->cache_put(x->c->ud, key, cost, err);
+}
+
 /* estimate() outside the candidate sweeps (the start, bisection, the final
  * check): run by rank 0 alone under MPI and shared, so that every rank
  * takes the same value (a latency differs between ranks; a rank's cache
@@ -73,11 +82,7 @@ static mn_status estimate_shared(ctx *x, const mn_search_policy *q, int need_err
     *cost = row[0];
     *err = (float)row[1];
     x->r->evals = ev0 + (int)row[2];
-    if (mn_dist_rank() != 0 && x->c->cache_put) {
-        char key[MN_SEARCH_KEY_MAX];
-        mn_search_key(q, x->c->dims, key, sizeof key);
-        x->c->cache_put(x->c->ud, key, *cost, *err);
-    }
+    if (mn_dist_rank() != 0) cache_from(x, q, *cost, *err);
     return MN_OK;
 }
 
@@ -245,11 +250,7 @@ mn_status mn_search_run(const mn_graph *g, const mn_dataset *calib, const mn_dat
             /* The candidate's policy, replayed from its notch count. */
             mn_search_policy q = *p;
             for (int k = 0; k < (int)row[C_NADV]; k++) advance(&q, cs.dim[j], cs.layer[j]);
-            if (j % mn_dist_size() != mn_dist_rank() && c->cache_put) {
-                char key[MN_SEARCH_KEY_MAX];
-                mn_search_key(&q, c->dims, key, sizeof key);
-                c->cache_put(c->ud, key, cq, eq);
-            }
+            if (j % mn_dist_size() != mn_dist_rank()) cache_from(&x, &q, cq, eq);
             double score = fmax(eq - err, 0) / saved;
             if (score < bscore || (score == bscore && saved > bsaved)) {
                 best = q, bc = cq, be = eq, bscore = score, bsaved = saved, bdim = cs.dim[j], bl = cs.layer[j];

@@ -16,14 +16,6 @@ static int g_rank, g_size = 1;
 static int g_job;         /* inside a sweep job: the group is this rank */
 static double g_comm_s;
 
-int mn_dist_built(void) {
-#ifdef MINNOW_HAVE_MPI
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 /* Only a launcher sets these; MPI_Init without one (a "singleton") would
  * start a daemon, slow and noisy for a tool that mostly runs alone. */
 static int launched(void) {
@@ -78,7 +70,6 @@ int mn_dist_world_size(void) { return g_size; }
 int mn_dist_rank(void) { return g_job ? 0 : g_rank; }
 int mn_dist_size(void) { return g_job ? 1 : g_size; }
 int mn_dist_root(void) { return g_rank == 0; }
-int mn_dist_in_job(void) { return g_job; }
 double mn_dist_comm_seconds(void) { return g_comm_s; }
 
 static int alone(void) { return g_job || g_size <= 1; }
@@ -91,94 +82,70 @@ static mn_status mpi_err(int rc, const char *what) {
     MPI_Error_string(rc, s, &len);
     return mn_error(MN_EIO, "MPI %s failed: %s", what, s);
 }
+#endif
 
-/* MPI counts are ints: big buffers go in chunks. */
-#define CHUNK ((int64_t)1 << 28)
+/* The three collectives: sums of floats or doubles in place, a broadcast of
+ * bytes from root.  MPI counts are ints, so big buffers go in chunks; the
+ * time goes to mn_dist_comm_seconds.  Alone, nothing to do. */
+typedef enum { SUM_F32, SUM_F64, BCAST } coll;
 
-static mn_status sum(void *buf, int64_t n, MPI_Datatype t, size_t esz) {
-    double t0 = mn_now();
+static mn_status collective(coll op, void *buf, int64_t n, int root) {
+    if (alone() || n <= 0) return MN_OK;
     mn_status st = MN_OK;
-    for (int64_t o = 0; o < n && !st; o += CHUNK) {
-        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
-        st = mpi_err(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + o * esz, c, t, MPI_SUM, MPI_COMM_WORLD), "Allreduce");
+#ifdef MINNOW_HAVE_MPI
+    const int64_t chunk = (int64_t)1 << 28;
+    MPI_Datatype t = op == SUM_F32 ? MPI_FLOAT : op == SUM_F64 ? MPI_DOUBLE : MPI_BYTE;
+    int64_t esz = op == SUM_F32 ? 4 : op == SUM_F64 ? 8 : 1;
+    double t0 = mn_now();
+    for (int64_t o = 0; o < n && !st; o += chunk) {
+        int c = (int)(n - o < chunk ? n - o : chunk);
+        void *p = (char *)buf + o * esz;
+        st = op == BCAST ? mpi_err(MPI_Bcast(p, c, t, root, MPI_COMM_WORLD), "Bcast")
+                         : mpi_err(MPI_Allreduce(MPI_IN_PLACE, p, c, t, MPI_SUM, MPI_COMM_WORLD), "Allreduce");
     }
     g_comm_s += mn_now() - t0;
+#else
+    (void)op; (void)buf; (void)root;
+#endif
     return st;
 }
 
-static mn_status bcast(void *buf, int64_t bytes, int root) {
-    double t0 = mn_now();
-    mn_status st = MN_OK;
-    for (int64_t o = 0; o < bytes && !st; o += CHUNK) {
-        int c = (int)(bytes - o < CHUNK ? bytes - o : CHUNK);
-        st = mpi_err(MPI_Bcast((char *)buf + o, c, MPI_BYTE, root, MPI_COMM_WORLD), "Bcast");
-    }
-    g_comm_s += mn_now() - t0;
-    return st;
-}
-#endif
-
-mn_status mn_dist_sum_f32(float *buf, int64_t n) {
-    if (alone() || n <= 0) return MN_OK;
-#ifdef MINNOW_HAVE_MPI
-    return sum(buf, n, MPI_FLOAT, sizeof(float));
-#else
-    (void)buf;
-    return MN_OK;
-#endif
-}
-
-mn_status mn_dist_sum_f64(double *buf, int64_t n) {
-    if (alone() || n <= 0) return MN_OK;
-#ifdef MINNOW_HAVE_MPI
-    return sum(buf, n, MPI_DOUBLE, sizeof(double));
-#else
-    (void)buf;
-    return MN_OK;
-#endif
-}
-
-mn_status mn_dist_bcast(void *buf, int64_t bytes, int root) {
-    if (alone() || bytes <= 0) return MN_OK;
-#ifdef MINNOW_HAVE_MPI
-    return bcast(buf, bytes, root);
-#else
-    (void)buf; (void)root;
-    return MN_OK;
-#endif
-}
+mn_status mn_dist_sum_f32(float *buf, int64_t n) { return collective(SUM_F32, buf, n, 0); }
+mn_status mn_dist_sum_f64(double *buf, int64_t n) { return collective(SUM_F64, buf, n, 0); }
+mn_status mn_dist_bcast(void *buf, int64_t bytes, int root) { return collective(BCAST, buf, bytes, root); }
 
 mn_status mn_dist_bcast_f32(float *buf, int64_t n, int root) {
     return mn_dist_bcast(buf, n * (int64_t)sizeof(float), root);
 }
 
-/* The status of the lowest failing rank, and its message, on every rank. */
-static mn_status agree_from(mn_status st, int *who) {
-    /* first[0]: the lowest failing rank (size if none), as a sum of one
-     * nonzero entry per rank is not a min: every rank sends its own slot. */
-    int n = mn_dist_size();
-    double *v = calloc((size_t)n, sizeof(double));
-    if (!v) return mn_error(MN_ENOMEM, "out of memory");
-    v[mn_dist_rank()] = (double)st;
-    mn_status e = mn_dist_sum_f64(v, n);
-    int r = 0;
-    while (!e && r < n && v[r] == 0) r++;
-    mn_status code = e ? e : r < n ? (mn_status)v[r] : MN_OK;
-    free(v);
+/* After a failure anywhere: fails[n] holds, on each rank, the status of the
+ * items that rank ran (0 elsewhere); msg the message of this rank's first
+ * failing item.  Sums them and, if an item failed, gives every rank the
+ * status and message of the first failing one, which rank (item % size)
+ * ran and broadcasts.  One mechanism for mn_dist_agree (an item per rank)
+ * and mn_dist_sweep (an item per job). */
+static mn_status first_failure(double *fails, int n, char *msg, size_t cap) {
+    mn_status e = mn_dist_sum_f64(fails, n);
     if (e) return e;
-    *who = r;
-    if (code == MN_OK) return MN_OK;
-    char msg[1024] = {0};
-    if (mn_dist_rank() == r) snprintf(msg, sizeof msg, "%s", mn_errmsg());
-    if ((e = mn_dist_bcast(msg, sizeof msg, r))) return e;
-    msg[sizeof msg - 1] = 0;
-    return mn_error(code, "%s", msg);
+    int first = 0;
+    while (first < n && fails[first] == 0) first++;
+    if (first == n) return MN_OK;
+    if ((e = mn_dist_bcast(msg, (int64_t)cap, first % mn_dist_size()))) return e;
+    msg[cap - 1] = 0;
+    return mn_error((mn_status)fails[first], "%s", msg);
 }
 
 mn_status mn_dist_agree(mn_status st) {
     if (alone()) return st;
-    int who = 0;
-    return agree_from(st, &who);
+    int n = mn_dist_size();
+    double *v = calloc((size_t)n, sizeof(double));
+    char msg[1024] = {0};
+    if (!v) return mn_error(MN_ENOMEM, "out of memory");
+    v[mn_dist_rank()] = (double)st;
+    if (st) snprintf(msg, sizeof msg, "%s", mn_errmsg());
+    mn_status e = first_failure(v, n, msg, sizeof msg);
+    free(v);
+    return e;
 }
 
 mn_status mn_dist_sweep(int n, int width, double *table, mn_dist_job_fn fn, void *ud) {
@@ -197,14 +164,8 @@ mn_status mn_dist_sweep(int n, int width, double *table, mn_dist_job_fn fn, void
     }
     g_job = was;
     if (size == 1) { free(stat); return st ? mn_error(st, "%s", msg) : MN_OK; }
-    mn_status e = mn_dist_sum_f64(stat, n);
-    if (!e) e = mn_dist_sum_f64(table, (int64_t)n * width);
-    int first = 0;
-    while (!e && first < n && stat[first] == 0) first++;
-    mn_status code = e ? e : first < n ? (mn_status)stat[first] : MN_OK;
+    mn_status e = mn_dist_sum_f64(table, (int64_t)n * width);
+    if (!e) e = first_failure(stat, n, msg, sizeof msg);
     free(stat);
-    if (e || code == MN_OK) return e;
-    if ((e = mn_dist_bcast(msg, sizeof msg, first % size))) return e;
-    msg[sizeof msg - 1] = 0;
-    return mn_error(code, "%s", msg);
+    return e;
 }

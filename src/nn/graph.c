@@ -404,7 +404,8 @@ static void zero_dy(mn_graph *g, int batch) {
 /* Losses give the gradient of their mean over the batch they saw; a rank of
  * a data-parallel step saw `batch` of dist_batch samples, so its share of
  * the global mean's gradient is that times batch / dist_batch (the
- * training loop then sums the ranks' parameter gradients). */
+ * training loop then sums the ranks' parameter gradients).  Alone the
+ * share is 1, and 1.0f * x is x exactly. */
 static float share(const mn_graph *g, int batch) {
     return g->dist_batch ? (float)batch / (float)g->dist_batch : 1.0f;
 }
@@ -413,13 +414,12 @@ void mn_graph_backward(mn_graph *g, const float *dout, int batch) {
     zero_dy(g, batch);
     mn_node *o = &g->nodes[g->output];
     float s = share(g, batch);
-    if (s == 1.0f) memcpy(o->dy, dout, sizeof(float) * batch * mn_shape_numel(&o->out));
-    else for (int64_t j = 0; j < batch * mn_shape_numel(&o->out); j++) o->dy[j] = s * dout[j];
+    for (int64_t j = 0; j < batch * mn_shape_numel(&o->out); j++) o->dy[j] = s * dout[j];
     for (int i = g->nnodes - 1; i >= 0; i--) {
         mn_node *n = &g->nodes[i];
         if (n->op == MN_OP_INPUT) continue;
         if (n->dy_extra) /* every consumer has run, so dy is complete here */
-            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += s == 1.0f ? n->dy_extra[j] : s * n->dy_extra[j];
+            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += s * n->dy_extra[j];
         mn__opdef(n->op)->backward(g, n, batch);
     }
 }
@@ -430,13 +430,13 @@ void mn_graph_backward_multi(mn_graph *g, const int *nodes, const float *const *
     for (int e = 0; e < n; e++) {
         if (!douts[e]) continue;
         mn_node *o = &g->nodes[nodes[e]];
-        for (int64_t j = 0; j < batch * mn_shape_numel(&o->out); j++) o->dy[j] += s == 1.0f ? douts[e][j] : s * douts[e][j];
+        for (int64_t j = 0; j < batch * mn_shape_numel(&o->out); j++) o->dy[j] += s * douts[e][j];
     }
     for (int i = g->nnodes - 1; i >= 0; i--) {
         mn_node *n = &g->nodes[i];
         if (n->op == MN_OP_INPUT) continue;
         if (n->dy_extra)
-            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += s == 1.0f ? n->dy_extra[j] : s * n->dy_extra[j];
+            for (int64_t j = 0; j < batch * mn_shape_numel(&n->out); j++) n->dy[j] += s * n->dy_extra[j];
         mn__opdef(n->op)->backward(g, n, batch);
     }
 }

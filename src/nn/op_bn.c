@@ -36,34 +36,33 @@ static size_t aux(const mn_graph *g, const mn_node *n, int batch) {
     return XHAT_OFF(n->out.d[0]) + (size_t)batch * mn_shape_numel(&n->out);
 }
 
-/* Sums over this rank's samples of x (mode 0) or of (x - mean)^2 (mode 1)
- * per channel, into acc[C]. */
-static void channel_sums(const float *x, int batch, int C, int64_t plane, const float *mean, double *acc) {
-    MN_PAR_FOR(mn_par_worth(plane * batch * C, BN_PAR_MIN), c, C, {
-        double s = 0;
-        for (int b = 0; b < batch; b++) {
-            const float *xp = x + ((int64_t)b * C + c) * plane;
-            if (mean) for (int64_t i = 0; i < plane; i++) { double d = xp[i] - mean[c]; s += d * d; }
-            else for (int64_t i = 0; i < plane; i++) s += xp[i];
-        }
-        acc[c] = s;
-    });
+/* Channel c's sum over `batch` samples of x, or with squares set of
+ * (x - mean)^2, in double. */
+static inline double channel_sum(const float *x, int batch, int C, int64_t plane, int c, int squares, float mean) {
+    double s = 0;
+    for (int b = 0; b < batch; b++) {
+        const float *xp = x + ((int64_t)b * C + c) * plane;
+        if (squares) for (int64_t i = 0; i < plane; i++) { double d = xp[i] - mean; s += d * d; }
+        else for (int64_t i = 0; i < plane; i++) s += xp[i];
+    }
+    return s;
 }
 
-/* A data-parallel training step (graph.h dist_batch): the batch's mean and
- * variance over every rank's samples, as one process would compute them
- * (synchronised batch norm), at the cost of two small all-reduces.  A
- * failed reduction leaves NaNs, which the training loop reports. */
+/* A data-parallel training step (graph.h dist_batch): the batch's mean,
+ * variance and unbiased variance over every rank's samples, as one process
+ * would compute them (synchronised batch norm), at the cost of two small
+ * all-reduces.  A failed reduction leaves NaNs, which the training loop
+ * reports; it still takes part in the next one. */
 static void sync_stats(mn_graph *g, mn_node *n, int batch, float *mean, float *var, float *uvar) {
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
     const float *x = mn__in(g, n, 0)->y;
     double *acc = (double *)(n->aux + ACC_OFF(C));
-    /* A failed reduction still takes part in the next one. */
-    channel_sums(x, batch, C, plane, NULL, acc);
+    int par = mn_par_worth(plane * batch * C, BN_PAR_MIN);
+    MN_PAR_FOR(par, c, C, { acc[c] = channel_sum(x, batch, C, plane, c, 0, 0); });
     int bad = mn_dist_sum_f64(acc, C) != MN_OK;
     for (int c = 0; c < C; c++) mean[c] = (float)(acc[c] / cnt);
-    channel_sums(x, batch, C, plane, mean, acc);
+    MN_PAR_FOR(par, c, C, { acc[c] = channel_sum(x, batch, C, plane, c, 1, mean[c]); });
     bad |= mn_dist_sum_f64(acc, C) != MN_OK;
     for (int c = 0; c < C; c++) {
         var[c] = (float)(acc[c] / cnt);
@@ -74,54 +73,31 @@ static void sync_stats(mn_graph *g, mn_node *n, int batch, float *mean, float *v
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int C = n->out.d[0];
-    if (train && g->dist_batch) {
-        float *st = n->aux + SYNC_OFF(C);
-        sync_stats(g, n, batch, st, st + C, st + 2 * C);
-        int64_t plane = mn_shape_numel(&n->out) / C;
-        const float *x = mn__in(g, n, 0)->y;
-        const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
-        float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
-        float *xhat = n->aux + XHAT_OFF(C), m = n->a.momentum;
-        MN_PAR_FOR(mn_par_worth(plane * batch * C, BN_PAR_MIN), c, C, {
-            float mean = st[c], inv = 1.0f / sqrtf(st[C + c] + n->a.eps);
-            rmean[c] = (1 - m) * rmean[c] + m * mean;
-            rvar[c] = (1 - m) * rvar[c] + m * st[2 * C + c];
-            n->aux[c] = mean;
-            n->aux[C + c] = inv;
-            for (int b = 0; b < batch; b++) {
-                int64_t o = ((int64_t)b * C + c) * plane;
-                for (int64_t i = 0; i < plane; i++) {
-                    xhat[o + i] = (x[o + i] - mean) * inv;
-                    n->y[o + i] = gamma[c] * xhat[o + i] + beta[c];
-                }
-            }
-        });
-        return;
-    }
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
     const float *x = mn__in(g, n, 0)->y;
     const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
     float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
     float *bmean = n->aux, *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
+    /* A data-parallel step takes the statistics of the whole global batch. */
+    float *st = train && g->dist_batch ? n->aux + SYNC_OFF(C) : NULL;
+    if (st) sync_stats(g, n, batch, st, st + C, st + 2 * C);
     /* Batch-1 inference never enters OpenMP (MN_PAR_FOR). */
     MN_PAR_FOR(mn_par_worth(cnt * C, BN_PAR_MIN), c, C, {
         float mean, inv;
         if (train) {
-            double s = 0, ss = 0;
-            for (int b = 0; b < batch; b++) {
-                const float *xp = x + ((int64_t)b * C + c) * plane;
-                for (int64_t i = 0; i < plane; i++) s += xp[i];
+            float var, uvar;
+            if (st) {
+                mean = st[c], var = st[C + c], uvar = st[2 * C + c];
+            } else {
+                mean = (float)(channel_sum(x, batch, C, plane, c, 0, 0) / cnt);
+                double ss = channel_sum(x, batch, C, plane, c, 1, mean);
+                var = (float)(ss / cnt);
+                uvar = cnt > 1 ? (float)(ss / (cnt - 1)) : var;
             }
-            mean = (float)(s / cnt);
-            for (int b = 0; b < batch; b++) {
-                const float *xp = x + ((int64_t)b * C + c) * plane;
-                for (int64_t i = 0; i < plane; i++) { double d = xp[i] - mean; ss += d * d; }
-            }
-            float var = (float)(ss / cnt);
             inv = 1.0f / sqrtf(var + n->a.eps);
             float m = n->a.momentum;
             rmean[c] = (1 - m) * rmean[c] + m * mean;
-            rvar[c] = (1 - m) * rvar[c] + m * (cnt > 1 ? (float)(ss / (cnt - 1)) : var);
+            rvar[c] = (1 - m) * rvar[c] + m * uvar;
         } else {
             mean = rmean[c];
             inv = 1.0f / sqrtf(rvar[c] + n->a.eps);

@@ -219,15 +219,11 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                 g->dist_off = off;
                 g->dist_batch = b;
             }
-            float l = 0;
-            int ok = 0;
-            const char *badl = NULL;
-            if (nb > 0) {
-                const float *z = mn_graph_forward(g, x + off * isz, nb, 1);
-                l = loss(c->loss_ud, g, x + off * isz, y + off, nb, z, dl);
-                ok = count_correct(z, y + off, nb, k);
-                if (!isfinite(l)) badl = first_bad_layer(g, nb);
-            }
+            /* nb >= 1 on every rank (dist_start) */
+            const float *z = mn_graph_forward(g, x + off * isz, nb, 1);
+            float l = loss(c->loss_ud, g, x + off * isz, y + off, nb, z, dl);
+            int ok = count_correct(z, y + off, nb, k);
+            const char *badl = isfinite(l) ? NULL : first_bad_layer(g, nb);
             if (ranks > 1) { /* the global mean loss and count; one decision on every rank */
                 double r3[3] = {(double)l * nb, ok, badl != NULL};
                 if ((st = mn_dist_sum_f64(r3, 3))) goto out;
@@ -253,7 +249,7 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
             }
             correct += ok;
             mn_graph_zero_grad(g);
-            if (nb > 0) mn_graph_backward(g, dl, nb);
+            mn_graph_backward(g, dl, nb);
             /* One all-reduce of the whole gradient arena per step: each
              * rank's share is already weighted (graph.c), so the sum is the
              * global batch's gradient, the same on every rank. */
