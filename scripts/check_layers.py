@@ -29,7 +29,7 @@ PUBLIC = {
     "prune.h": "compress", "quant.h": "compress", "binary.h": "compress",
     "cluster.h": "compress", "lowrank.h": "compress", "distill.h": "compress",
     "recipe.h": "compress", "sparse.h": "compress", "pass.h": "compress",
-    "search.h": "compress", "fold.h": "compress",
+    "search.h": "compress", "fold.h": "compress", "slim.h": "compress", "gate.h": "compress",
     "io.h": "io", "checkpoint.h": "io", "onnx.h": "io",
     "export_c.h": "deploy",
 }

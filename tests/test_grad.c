@@ -98,6 +98,9 @@ static void t_bn(void **s) {
     (void)s;
     gradcheck("input x; dense pre units=6; batchnorm bn; dense o units=3", 5, 1, 1, 5);
     gradcheck("input x; conv pre filters=3 k=1; batchnorm bn; flatten f; dense o units=3", 2, 4, 4, 3);
+    /* switchable batch norm (slimmable nets): the last row runs, the others get no gradient */
+    gradcheck("input x; dense pre units=6; sbn bn slots=3; dense o units=3", 5, 1, 1, 5);
+    gradcheck("input x; conv pre filters=3 k=1; sbn bn slots=2; flatten f; dense o units=3", 2, 4, 4, 3);
 }
 static void t_add(void **s) {
     (void)s;

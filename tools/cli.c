@@ -10,6 +10,7 @@
 #include "minnow/datasets.h"
 #include "minnow/dist.h"
 #include "minnow/io.h"
+#include "minnow/slim.h"
 
 /* Under MPI the ranks other than 0 print nothing (stdout and stderr go to
  * /dev/null) but keep the real stderr here for their own errors. */
@@ -181,7 +182,33 @@ void cli_load_data(const char *dir, const char *split, mn_dataset *d) {
     fflush(stdout);
 }
 
-void cli_load_model(const char *path, mn_graph *g) { cli_check(mn_model_load(path, g)); }
+void cli_load_model(const char *path, mn_graph *g) {
+    cli_check(mn_model_load(path, g));
+    float ws[MN_SLIM_MAX];
+    int n = mn_slim_widths(g, ws);
+    if (n < 0) cli_die("%s: %s", path, mn_errmsg());
+    if (n > 0)
+        cli_die("%s is a slimmable model (widths %s): cut one width out with `minnow slim %s --width W -o OUT`, "
+                "or give --width W to eval, bench, info or export-c", path, mn_graph_get_meta(g, "widths"), path);
+}
+
+void cli_load_model_width(const char *path, mn_graph *g, double w, int *widths) {
+    cli_check(mn_model_load(path, g));
+    float ws[MN_SLIM_MAX];
+    int n = mn_slim_widths(g, ws);
+    if (n < 0) cli_die("%s: %s", path, mn_errmsg());
+    if (widths) *widths = n;
+    if (n == 0) {
+        if (w > 0) cli_die("--width applies to slimmable models (minnow train --widths); %s is not one", path);
+        return;
+    }
+    mn_graph s;
+    if (mn_slim_select(g, w > 0 ? (float)w : 1.0f, &s)) cli_die("%s: %s", path, mn_errmsg());
+    mn_graph_free(g);
+    *g = s;
+}
+
+double cli_width(const cli_args *a) { return cli_flag(a, "width") ? cli_num(a, "width", 1, 1e-6, 1) : 0; }
 
 void cli_threads(const cli_args *a) { mn_set_threads((int)cli_int(a, "threads", 1, 1, 256)); }
 

@@ -77,7 +77,19 @@ const char *cli_data_dir(const cli_args *a);
  * has no val of its own) and, without --json, says on stdout which split
  * and how many samples. */
 void cli_load_data(const char *dir, const char *split, mn_dataset *d);
+/* Loads a model; a slimmable one (minnow/slim.h) is refused, naming the
+ * verbs that take --width and `minnow slim`. */
 void cli_load_model(const char *path, mn_graph *g);
+/* Loads a model and, if it is slimmable, cuts out width w (w <= 0: the full
+ * width); --width (w > 0) of a plain model is refused.  *widths, if
+ * non-NULL, gets the widths' count (0: plain). */
+void cli_load_model_width(const char *path, mn_graph *g, double w, int *widths);
+/* A gated model's per-sample report (minnow/gate.h): one line and a table
+ * by open gates, or a JSON member "what":{...} (cmd_gate.c). */
+struct mn_gate_eval;
+void cli_gate_report(const char *what, const struct mn_gate_eval *r, int json);
+/* --width W (0 when absent). */
+double cli_width(const cli_args *a);
 /* Applies --threads (default 1). */
 void cli_threads(const cli_args *a);
 

@@ -6,20 +6,21 @@
 #include "kernels/kernels.h"
 
 static const char *HELP =
-    "usage: minnow bench FILE [--batch B] [--threads N] [--runs N] [--json]\n"
+    "usage: minnow bench FILE [--batch B] [--threads N] [--runs N] [--width W] [--json]\n"
     "Median (and p10/p90) latency of one forward pass over a batch of random inputs.\n"
     "  --batch B     default 1\n"
     "  --threads N   default 1\n"
-    "  --runs N      timed runs (default: as many as fit in about 1 s, at least 20)\n";
+    "  --runs N      timed runs (default: as many as fit in about 1 s, at least 20)\n"
+    "  --width W     slimmable models: run width W only (default the full width)\n";
 
 int cmd_bench(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 batch: threads: runs: json", HELP);
+    cli_parse(&a, argc, argv, "@1 batch: threads: runs: width: json", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     cli_threads(&a);
     int batch = (int)cli_int(&a, "batch", 1, 1, 1 << 16);
     mn_graph g;
-    cli_load_model(path, &g);
+    cli_load_model_width(path, &g, cli_width(&a), NULL);
     cli_check(mn_graph_reserve(&g, batch));
     int64_t isz = mn_shape_numel(mn_graph_input_shape(&g));
     float *x = mn_alloc((size_t)batch * isz, sizeof(float));
@@ -44,8 +45,9 @@ int cmd_bench(int argc, char **argv) {
     double med = t[runs / 2], p10 = t[runs / 10], p90 = t[runs * 9 / 10];
     if (cli_flag(&a, "json"))
         printf("{\"batch\":%d,\"threads\":%d,\"runs\":%d,\"latency_us\":%.3f,\"p10_us\":%.3f,\"p90_us\":%.3f,"
-               "\"samples_per_s\":%.1f,\"blas\":%s,\"blas_bypassed\":%s}\n", batch, mn_get_threads(), runs, med, p10,
-               p90, batch / med * 1e6, cli_jq(mn_blas_core()), mn_blas_weak() ? "true" : "false");
+               "\"samples_per_s\":%.1f,\"macs\":%lld,\"blas\":%s,\"blas_bypassed\":%s}\n", batch, mn_get_threads(), runs, med,
+               p10, p90, batch / med * 1e6, (long long)mn_graph_macs(&g), cli_jq(mn_blas_core()),
+               mn_blas_weak() ? "true" : "false");
     else
         printf("%s: batch %d, %d thread(s): median %.1f us (p10 %.1f, p90 %.1f) over %d runs, %.0f samples/s\n",
                path, batch, mn_get_threads(), med, p10, p90, runs, batch / med * 1e6);

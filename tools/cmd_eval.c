@@ -7,11 +7,14 @@
 #include "cli_svg.h"
 #include "minnow/exits.h"
 #include "minnow/io.h"
+#include "minnow/gate.h"
+#include "minnow/slim.h"
 #include "core/file.h"
 
 static const char *HELP =
     "usage: minnow eval FILE [--data DIR|NAME] [--split train|val|test] [--label COL] [--batch B] [--json]\n"
     "       minnow eval FILE --exit-threshold P | --sweep [--svg FILE] [--json]\n"
+    "       minnow eval FILE --width W | --sweep-width [--svg FILE] [--json]\n"
     "Error (fraction in [0,1]) and mean cross-entropy of a model on a split.\n"
     "  --split NAME      default val\n"
     "  --threads N       threads (default 1)\n"
@@ -20,7 +23,12 @@ static const char *HELP =
     "                    probability is >= P (later layers really skipped); reports\n"
     "                    error, average MACs per sample and how many left at each head\n"
     "  --sweep           error vs average MACs over thresholds (table, or --json)\n"
-    "  --svg FILE        with --sweep: also write the curve as an SVG plot (atomically)\n";
+    "  --svg FILE        with --sweep or --sweep-width: also write the curve as an SVG plot\n"
+    "Slimmable models (minnow train --widths ...; docs/DYNAMIC.md):\n"
+    "  --width W         run width W only (default the full width)\n"
+    "  --sweep-width     error, parameters and MACs at each of the model's widths\n"
+    "Gated models (minnow gate): each sample runs alone (batch 1), as its gates decide;\n"
+    "avg_macs is what ran, with the latency by how many gates opened.\n";
 
 static const float g_sweep[] = {0.0f, 0.5f, 0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 0.97f, 0.98f,
                                 0.99f, 0.995f, 0.999f, 0.9999f, 1.01f};
@@ -120,21 +128,80 @@ static int early_exit(const cli_args *a, const char *path, mn_graph *g, const mn
     return 0;
 }
 
+/* --sweep-width: each width of a slimmable model cut out and evaluated. */
+static int sweep_width(const cli_args *a, const char *path, const mn_dataset *d, int batch) {
+    mn_graph g;
+    cli_check(mn_model_load(path, &g));
+    float ws[MN_SLIM_MAX];
+    int n = mn_slim_widths(&g, ws), json = cli_flag(a, "json");
+    if (n < 0) cli_die("%s: %s", path, mn_errmsg());
+    if (n == 0) cli_die("--sweep-width: %s is not a slimmable model (minnow train --widths)", path);
+    double x[MN_SLIM_MAX], y[MN_SLIM_MAX];
+    const char *split = cli_str(a, "split", "val");
+    if (json) printf("{\"split\":%s,\"widths\":[", cli_jq(split));
+    else printf("%s on %s:\n%8s %8s %10s %12s\n", path, split, "width", "error%", "params", "MACs");
+    for (int i = 0; i < n; i++) {
+        mn_graph s;
+        cli_check(mn_slim_select(&g, ws[i], &s));
+        mn_eval_result r;
+        cli_check(mn_eval(&s, d, batch, &r));
+        int64_t params = 0, macs = mn_graph_macs(&s);
+        for (int p = 0; p < s.nparams; p++) params += s.params[p].trainable ? s.params[p].n : 0;
+        x[i] = macs / 1e6, y[i] = 100.0 * r.error;
+        if (json)
+            printf("%s{\"width\":%g,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g,\"params\":%lld,\"avg_macs\":%lld}",
+                   i ? "," : "", (double)ws[i], r.n, r.errors, r.error, r.loss, (long long)params, (long long)macs);
+        else
+            printf("%8g %8.2f %10lld %12lld\n", (double)ws[i], 100.0 * r.error, (long long)params, (long long)macs);
+        mn_graph_free(&s);
+    }
+    if (json) printf("]}\n");
+    const char *svg = cli_str(a, "svg", NULL);
+    if (svg) {
+        cli_series sr = {"widths", n, x, y, NULL, NULL};
+        cli_plot pl = {"slimmable network: error vs MACs per width", "MMACs per sample", "error (%)", 0, 0, 0, 1, &sr};
+        cli_svg_plot(svg, &pl);
+    }
+    mn_graph_free(&g);
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 data: split: batch: json threads: exit-threshold: sweep svg:", HELP);
+    cli_parse(&a, argc, argv, "@1 data: split: batch: json threads: exit-threshold: sweep svg: width: sweep-width", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     cli_threads(&a);
-    mn_graph g;
-    cli_load_model(path, &g);
-    mn_dataset d;
-    cli_load_data(cli_data_dir(&a), cli_str(&a, "split", "val"), &d);
+    int xflags = cli_flag(&a, "exit-threshold") || cli_flag(&a, "sweep");
+    if (cli_flag(&a, "sweep-width") && (xflags || cli_flag(&a, "width")))
+        cli_die("--sweep-width runs every width; it excludes --width, --sweep and --exit-threshold");
     int batch = (int)cli_int(&a, "batch", 250, 1, 1 << 16);
+    mn_dataset d;
+    if (cli_flag(&a, "sweep-width")) {
+        cli_load_data(cli_data_dir(&a), cli_str(&a, "split", "val"), &d);
+        int rc = sweep_width(&a, path, &d, batch);
+        mn_dataset_free(&d);
+        return rc;
+    }
+    mn_graph g;
+    cli_load_model_width(path, &g, cli_width(&a), NULL);
+    cli_load_data(cli_data_dir(&a), cli_str(&a, "split", "val"), &d);
     if (cli_str(&a, "exit-threshold", NULL) || cli_flag(&a, "sweep") || cli_str(&a, "svg", NULL)) {
         int rc = early_exit(&a, path, &g, &d, batch);
         mn_graph_free(&g);
         mn_dataset_free(&d);
         return rc;
+    }
+    if (mn_graph_is_gated(&g)) { /* per-sample decisions: run one sample at a time */
+        mn_gate_eval ge;
+        cli_check(mn_gate_evaluate(&g, &d, &ge));
+        int json = cli_flag(&a, "json");
+        if (json) printf("{\"split\":%s,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"avg_macs\":%.1f,", cli_jq(cli_str(&a, "split", "val")),
+                         ge.n, ge.errors, ge.n ? (double)ge.errors / ge.n : 0.0, ge.avg_macs);
+        cli_gate_report(json ? "gates" : path, &ge, json);
+        if (json) printf("}\n");
+        mn_graph_free(&g);
+        mn_dataset_free(&d);
+        return 0;
     }
     mn_eval_result r;
     cli_check(mn_eval(&g, &d, batch, &r));

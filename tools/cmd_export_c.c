@@ -9,7 +9,7 @@
 
 static const char *HELP =
     "usage: minnow export-c MODEL.mnw -o DIR [--target T] [--check N [--data DIR] [--split val]]\n"
-    "                       [--report] [--max-ram B] [--max-flash B] [--json]\n"
+    "                       [--report] [--max-ram B] [--max-flash B] [--width W] [--json]\n"
     "Writes DIR/model.c and DIR/model.h: standalone C99 for a device, holding the\n"
     "weights in their compressed storage (f32, CSR, int8 affine, codebook with\n"
     "Huffman-coded indices, packed sign bits of binary layers with XNOR/popcount)\n"
@@ -38,6 +38,8 @@ static const char *HELP =
     "  --data DIR        data for --check (DIR or data set name, default mnist)\n"
     "  --split NAME      split for --check (default val)\n"
     "  --tol X           largest |difference| model_test.c accepts (default 1e-4)\n"
+    "  --width W         slimmable models: export width W alone (default the full width):\n"
+    "                    the C holds and runs only that width's units\n"
     "  --json            one JSON object on stdout\n";
 
 static int shown(const mn_export_c_info *f) {
@@ -93,7 +95,7 @@ static void unwrite(const char *dir, const char *target, int nt) {
 
 int cmd_export_c(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: decode: report max-ram: max-flash: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: decode: report max-ram: max-flash: width: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.mnw"), *dir = cli_str(&a, "o", NULL);
     if (!dir) cli_die("-o DIR is required (see --help)");
     int nt = (int)cli_int(&a, "check", 0, 0, 10000);
@@ -106,7 +108,7 @@ int cmd_export_c(int argc, char **argv) {
     mn_export_c_opts opts = {.decode_startup = !strcmp(decode, "startup")};
     double max_ram = cli_num(&a, "max-ram", 0, 1, 1e15), max_flash = cli_num(&a, "max-flash", 0, 1, 1e15);
     mn_graph g;
-    cli_load_model(in, &g);
+    cli_load_model_width(in, &g, cli_width(&a), NULL);
     float *x = NULL, *y = NULL;
     if (nt > 0) {
         mn_dataset d;

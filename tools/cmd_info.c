@@ -4,14 +4,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/io.h"
+#include "minnow/slim.h"
 #include "store/store.h"
 
 static const char *HELP =
-    "usage: minnow info FILE [--json]\n"
+    "usage: minnow info FILE [--width W] [--json]\n"
     "Per layer: output shape, parameters, nonzeros, density, how the weight is stored\n"
     "(f32, csr, ...), its bytes in the file and MACs; totals and file size.\n"
     "  params/nonzero/density count trainable parameters; bytes counts every\n"
-    "  parameter of the layer as the file stores it.\n";
+    "  parameter of the layer as the file stores it.\n"
+    "  --width W     slimmable models: the network of width W (layers, MACs); without\n"
+    "                it the stored model and each width's parameters and MACs\n";
 
 static int64_t nonzeros(const mn_graph *g, int p) {
     const float *w = mn_param_data(g, p);
@@ -35,12 +39,39 @@ static const char *storage_of(const mn_graph *g, const mn_node *n) {
     return mn_storage_name(s ? s->kind : MN_ST_F32);
 }
 
+static int64_t trainable(const mn_graph *g) {
+    int64_t n = 0;
+    for (int p = 0; p < g->nparams; p++) n += g->params[p].trainable ? g->params[p].n : 0;
+    return n;
+}
+
+/* A slimmable model: each width's parameters and MACs (what it runs). */
+static void print_widths(const mn_graph *g, const float *ws, int nw, int json) {
+    if (json) printf("],\"widths\":[");
+    else printf("widths (slimmable):\n%8s %10s %12s\n", "width", "params", "MACs");
+    for (int i = 0; i < nw; i++) {
+        mn_graph s;
+        cli_check(mn_slim_select(g, ws[i], &s));
+        if (json) printf("%s{\"width\":%g,\"params\":%lld,\"macs\":%lld}", i ? "," : "", (double)ws[i],
+                         (long long)trainable(&s), (long long)mn_graph_macs(&s));
+        else printf("%8g %10lld %12lld\n", (double)ws[i], (long long)trainable(&s), (long long)mn_graph_macs(&s));
+        mn_graph_free(&s);
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 json", HELP);
+    cli_parse(&a, argc, argv, "@1 width: json", HELP);
     const char *path = cli_pos(&a, 0, "model FILE");
     mn_graph g;
-    cli_load_model(path, &g);
+    float ws[MN_SLIM_MAX];
+    int nw = 0;
+    if (cli_width(&a) > 0) {
+        cli_load_model_width(path, &g, cli_width(&a), NULL);
+    } else {
+        cli_check(mn_model_load(path, &g));
+        if ((nw = mn_slim_widths(&g, ws)) < 0) cli_die("%s: %s", path, mn_errmsg());
+    }
     int json = cli_flag(&a, "json");
     int64_t params = 0, nz = 0, pbytes = 0;
     long fbytes = cli_file_size(path);
@@ -78,6 +109,7 @@ int cmd_info(int argc, char **argv) {
                    (long long)np, (long long)nn, 100.0 * dens, stor ? stor : "-", (long long)nb, (long long)macs);
         }
     }
+    if (nw > 0) print_widths(&g, ws, nw, json);
     if (json) {
         printf("],\"params\":%lld,\"nonzero\":%lld,\"density\":%.6g,\"param_bytes\":%lld,\"file_bytes\":%ld,"
                "\"dense_fp32_bytes\":%lld,\"macs\":%lld}\n",
@@ -86,8 +118,12 @@ int cmd_info(int argc, char **argv) {
     } else {
         printf("total: %lld params, %lld nonzero (%.2f%%), %lld MACs per sample\n", (long long)params,
                (long long)nz, params ? 100.0 * nz / params : 0.0, (long long)mn_graph_macs(&g));
-        printf("file: %ld bytes, %lld of them parameters (dense fp32 weights: %lld bytes, %.2fx)\n", fbytes,
-               (long long)pbytes, (long long)params * 4, fbytes > 0 ? (double)params * 4 / fbytes : 0.0);
+        if (cli_width(&a) > 0)
+            printf("width %g: %lld bytes of parameters (the slimmable file, every width: %ld bytes)\n", cli_width(&a),
+                   (long long)pbytes, fbytes);
+        else
+            printf("file: %ld bytes, %lld of them parameters (dense fp32 weights: %lld bytes, %.2fx)\n", fbytes,
+                   (long long)pbytes, (long long)params * 4, fbytes > 0 ? (double)params * 4 / fbytes : 0.0);
     }
     mn_graph_free(&g);
     return 0;

@@ -11,6 +11,7 @@
 #include "minnow/exits.h"
 #include "minnow/io.h"
 #include "minnow/recipe.h"
+#include "minnow/slim.h"
 #include "core/file.h"
 
 static const char *HELP =
@@ -36,7 +37,13 @@ static const char *HELP =
     "  --exit-weights W1,W2,..  multi-exit net (e.g. lenet5x3): loss = sum of Wi * head i's loss\n"
     "  --self-distill A      with --exit-weights: self-distillation (Zhang et al. 2019): each inner\n"
     "                        head's loss is (1-A) xent(y) + A T^2 xent(last head's softmax(z/T))\n"
-    "  --self-temperature T  its temperature (default 3)\n";
+    "  --self-temperature T  its temperature (default 3)\n"
+    "  --widths W1,W2,..,1  slimmable network (Yu et al. 2019): one set of weights trained at\n"
+    "                    these widths (fractions of every hidden layer's units), each step\n"
+    "                    the sum of their losses, with a batch norm of its own per width\n"
+    "                    (eval/bench/info/export-c --width W run one; docs/DYNAMIC.md)\n"
+    "  --width W         train the network at width W alone (its first ceil(W x units) units\n"
+    "                    per hidden layer; the control beside a slimmable network)\n";
 
 /* Checkpoints (minnow/checkpoint.h): written atomically every N epochs from
  * the loop's on_state hook, read back by --resume. */
@@ -69,7 +76,7 @@ static int resume_from(const char *path, mn_graph *g, mn_checkpoint *ck, mn_trai
     return 1;
 }
 
-#define TRAIN_SPEC "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: self-distill: self-temperature: recipe: " CLI_TRAIN_OPTS
+#define TRAIN_SPEC "@0 arch: data: split: val: o: json binary: keep-first-last checkpoint-every: resume exit-weights: self-distill: self-temperature: widths: width: recipe: " CLI_TRAIN_OPTS
 /* Options a recipe may not set: where the output goes and how it is
  * reported belong to the command line. */
 static const char *const NOT_IN_RECIPE[] = {"o", "json", "recipe", "resume", "checkpoint-every", NULL};
@@ -119,6 +126,21 @@ static char **with_recipe(int *argc, char **argv) {
     return av;
 }
 
+/* A slimmable network's JSON report ends with each width's figures. */
+static void print_widths(const mn_graph *g, const float *ws, int n, const mn_dataset *val) {
+    printf(",\"widths\":[");
+    for (int i = 0; i < n; i++) {
+        mn_graph s;
+        cli_check(mn_slim_select(g, ws[i], &s));
+        mn_eval_result r = {0, 0, -1, -1};
+        if (val) cli_check(mn_eval(&s, val, 250, &r));
+        printf("%s{\"width\":%g,\"val_error\":%.6g,\"macs\":%lld}", i ? "," : "", (double)ws[i], r.error,
+               (long long)mn_graph_macs(&s));
+        mn_graph_free(&s);
+    }
+    printf("]");
+}
+
 int cmd_train(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 15);
@@ -148,6 +170,20 @@ int cmd_train(int argc, char **argv) {
     cli_check_labels(&tr, "training data");
     cli_check(mn_arch_build(&g, arch, tr.c, tr.h, tr.w, nclass));
     cli_check_trainable(&g, arch);
+    float widths[MN_SLIM_MAX];
+    int nwidths = 0;
+    const char *wl = cli_str(&a, "widths", NULL);
+    if (wl || cli_flag(&a, "width")) {
+        if (wl && cli_flag(&a, "width")) cli_die("--widths trains a slimmable network, --width one width alone: not both");
+        if (cli_flag(&a, "binary") || cli_flag(&a, "exit-weights")) cli_die("--widths and --width exclude --binary and --exit-weights");
+        if (wl && mn_slim_parse(wl, widths, &nwidths)) cli_die("--%s", mn_errmsg());
+        if (wl && widths[nwidths - 1] != 1.0f) cli_die("--widths: the last width must be 1 (the shared weights are the full network)");
+        mn_graph s;
+        if (wl) cli_check(mn_slim_make(&g, widths, nwidths, &s));
+        else cli_check(mn_slim_select(&g, (float)cli_width(&a), &s));
+        mn_graph_free(&g);
+        g = s;
+    }
     mn_rng rng;
     mn_rng_seed(&rng, cfg.seed);
     mn_graph_init_params(&g, &rng);
@@ -189,6 +225,7 @@ int cmd_train(int argc, char **argv) {
     if (bin) cli_check(mn_binarize_opts_init(&bo, bin));
     if (bin) bo.keep_first_last = cli_flag(&a, "keep-first-last");
     if (bin) cli_check(mn_binarize_train(&g, &bo, &tr, have_val ? &va : NULL, &cfg));
+    else if (nwidths) cli_check(mn_slim_train(&g, &tr, have_val ? &va : NULL, &cfg));
     else cli_check(mn_train(&g, &tr, have_val ? &va : NULL, &cfg));
     double secs = mn_now() - t0;
     if (xw) mn_exits_train_done(&xt);
@@ -210,9 +247,11 @@ int cmd_train(int argc, char **argv) {
                cli_jq(mn_graph_get_meta(&g, "arch")), cli_jq(out), (long long)g.nw, secs);
         cli_print_epochs_json(stdout, &log);
         printf(",\"val_error\":%.6g,\"train_split\":%s,\"train_n\":%d,\"val_split\":%s,\"val_n\":%d,"
-               "\"ranks\":%d,\"comm_seconds\":%.4f}\n",
+               "\"ranks\":%d,\"comm_seconds\":%.4f",
                log.n && have_val ? log.e[log.n - 1].val_error : -1.0, cli_jq(cli_str(&a, "split", "train")), tr.n,
                cli_jq(have_val ? vsplit : "none"), have_val ? va.n : 0, mn_dist_world_size(), mn_dist_comm_seconds());
+        if (nwidths) print_widths(&g, widths, nwidths, have_val ? &va : NULL);
+        printf("}\n");
     }
     mn_graph_free(&g);
     mn_dataset_free(&tr);

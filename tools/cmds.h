@@ -25,4 +25,6 @@ int cmd_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_fold(int argc, char **argv);
+int cmd_slim(int argc, char **argv);
+int cmd_gate(int argc, char **argv);
 #endif

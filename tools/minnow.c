@@ -21,6 +21,8 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"compress", cmd_compress, "run a compression recipe (YAML), e.g. Deep Compression: prune, share, encode"},
     {"quantize", cmd_quantize, "fixed-point, affine int8/int4/int2 (integer kernels) or quantization-aware training"},
     {"binarize", cmd_binarize, "binarized networks (BinaryConnect, XNOR-Net, bitwise) with XNOR/popcount inference"},
+    {"gate", cmd_gate, "SkipNet-style gates on residual blocks: depth chosen per sample, against a MACs cost"},
+    {"slim", cmd_slim, "one width of a slimmable network (train --widths) as a plain model"},
     {"fold", cmd_fold, "batch norm folded into the conv/dense layer before it (inference)"},
     {"import", cmd_import, "read an ONNX model (e.g. exported from PyTorch) into a minnow model"},
     {"export-onnx", cmd_export_onnx, "write a model (float, pruned, int8) as ONNX for ONNX Runtime"},

@@ -40,6 +40,12 @@ typedef enum mn_op {
     MN_OP_BDENSE,    /* dense with binarized weights (minnow/binary.h) */
     MN_OP_BCONV,     /* conv with binarized weights (groups 1) */
     MN_OP_CONCAT,    /* concatenation along channels (or features) of its inputs */
+    MN_OP_SBN,       /* switchable batch norm (slimmable nets, minnow/slim.h): attribute
+                        slots; params gamma, beta, mean, var [slots, c]; runs the last slot */
+    MN_OP_GATE,      /* per-sample decision b in {0, 1} from x's global average (SkipNet):
+                        params weight[1, c], bias[1]; b = [sigmoid(w . mean(x) + bias) >= 0.5] */
+    MN_OP_GADD,      /* gated residual add of (x, f, gate): y = x + b f; f's branch is not run
+                        at inference where b = 0 (mn_node.gate) */
     MN_OP__COUNT
 } mn_op;
 
@@ -81,7 +87,9 @@ typedef struct mn_attrs {
     int bfold;             /* bdense/bconv: batchnorm + sign folded into thresholds */
     int act_bits, act_frac; /* any node: output rounded to signed fixed point (quant.h); 0 = off */
     float max;             /* relu: upper clip (ReLU6: 6); 0 = none */
+    int slots;             /* sbn: parameter rows, one per width (at most MN_SLOTS_MAX) */
 } mn_attrs;
+#define MN_SLOTS_MAX 16
 
 typedef struct mn_param {
     char name[2 * MN_NAME_MAX];  /* "<node>.<role>", e.g. "fc1.weight" */
@@ -114,6 +122,8 @@ typedef struct mn_node {
                                so backward must compute its output gradient */
     const float *dy_extra;  /* optional, batch * numel(out) floats owned by the caller that
                                mn_graph_backward adds to dy (hint losses on inner nodes) */
+    int gate;               /* set by finalize: the gate node deciding whether this node runs
+                               (it is on the branch of a gadd), or -1 */
 } mn_node;
 
 typedef struct mn_meta { char key[MN_NAME_MAX]; char val[128]; } mn_meta;
@@ -211,6 +221,13 @@ const mn_shape *mn_graph_output_shape(const mn_graph *g);
 /* Multiply-accumulates of one sample's forward pass, per node and total. */
 int64_t mn_node_macs(const mn_graph *g, int node);
 int64_t mn_graph_macs(const mn_graph *g);
+/* After a forward pass of `batch` samples: the multiply-accumulates the
+ * samples' own decisions execute, summed over the batch (gated branches
+ * count where their gate is open; mn_graph_macs * batch without gates).
+ * At batch 1 it is exactly what ran. */
+int64_t mn_graph_run_macs(const mn_graph *g, int batch);
+/* 1 if g has gated blocks (gate / gadd nodes). */
+int mn_graph_is_gated(const mn_graph *g);
 
 /* Metadata key/values, saved with the model. */
 mn_status mn_graph_set_meta(mn_graph *g, const char *key, const char *val);

@@ -51,7 +51,9 @@ typedef struct mn_epoch_stats {
 
 /* A loss over a batch: writes dlogits and returns the mean loss.  The
  * default is mn_xent_hard at T = 1.  Distillation and multi-exit training
- * plug in here; x is the (raw) batch, handy for running a teacher. */
+ * plug in here; x is the (raw) batch, handy for running a teacher.  g->gw
+ * is zeroed before the forward pass, so a loss may add gradients of its
+ * own; the backward pass of dlogits adds to them. */
 typedef float (*mn_loss_fn)(void *ud, mn_graph *g, const float *x,
                             const int32_t *y, int batch, const float *logits,
                             float *dlogits);

@@ -357,6 +357,38 @@ static mn_status node_code(gen *G, int i) {
                      n->p[3], n->p[1]);
         return MN_OK;
     }
+    case MN_OP_GATE: { /* the same sums, in the same order, as the runtime: the same decision */
+        const mn_shape *in = &g->nodes[n->in[0]].out;
+        int C = in->d[0];
+        int64_t plane = mn_shape_numel(in) / C;
+        for (int k = 0; k < 2; k++) {
+            snprintf(nm, sizeof nm, "p%d", n->p[k]);
+            mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[k]), k ? 1 : C, &G->bytes);
+        }
+        mn_sb_printf(c, "    {\n        const float *x = ");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ";\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        double z = p%d[0];\n        int ch;\n        long i;\n"
+                        "        for (ch = 0; ch < %d; ch++) {\n            double t = 0;\n"
+                        "            for (i = 0; i < %lld; i++) t += x[ch * %lld + i];\n"
+                        "            z += p%d[ch] * (t / %lld);\n        }\n        y[0] = z >= 0 ? 1.0f : 0.0f;\n    }\n",
+                     n->p[1], C, (long long)plane, (long long)plane, n->p[0], (long long)plane);
+        return MN_OK;
+    }
+    case MN_OP_GADD: /* y = x + f where the gate is open, else x (f did not run) */
+        mn_sb_printf(c, "    {\n        const float *x = ");
+        buf(G, c, n->in[0]);
+        mn_sb_printf(c, ";\n        float *y = ");
+        buf(G, c, i);
+        mn_sb_printf(c, ";\n        long i;\n        if ((");
+        buf(G, c, n->in[2]);
+        mn_sb_printf(c, ")[0] != 0) {\n            const float *f = ");
+        buf(G, c, n->in[1]);
+        mn_sb_printf(c, ";\n            for (i = 0; i < %lld; i++) y[i] = x[i] + f[i];\n        } else {\n"
+                        "            for (i = 0; i < %lld; i++) y[i] = x[i];\n        }\n    }\n",
+                     (long long)numel, (long long)numel);
+        return MN_OK;
     case MN_OP_SOFTMAX:
         G->math = 1;
         mn_sb_printf(c, "    {\n        const float *x = ");
@@ -421,7 +453,15 @@ static mn_status emit(const mn_graph *g, const char *dir, const float *test_x, c
     int64_t ni = mn_shape_numel(mn_graph_input_shape(g)), no = mn_shape_numel(mn_graph_output_shape(g));
     for (int i = 0; i < g->nnodes && !st; i++) {
         size_t before = G.code.n;
+        /* A gated block's branch runs where its gate is open (SkipNet). */
+        int gate = g->nodes[i].gate;
+        if (gate >= 0) {
+            mn_sb_printf(&G.code, "    if ((");
+            buf(&G, &G.code, gate);
+            mn_sb_printf(&G.code, ")[0] != 0) {\n");
+        }
         st = node_code(&G, i);
+        if (gate >= 0) mn_sb_printf(&G.code, "    }\n");
         /* flatten, dropout and an identity input only print their comment */
         const mn_node *n = &g->nodes[i];
         G.nemitted += G.code.n > before && n->op != MN_OP_FLATTEN && n->op != MN_OP_DROPOUT &&

@@ -41,6 +41,7 @@ static const mn_attr_desc mn_attr_schema[] = {
     {"act_bits", MN_ATTR_I32, offsetof(mn_attrs, act_bits)},
     {"act_frac", MN_ATTR_I32, offsetof(mn_attrs, act_frac)},
     {"max", MN_ATTR_F32, offsetof(mn_attrs, max)},
+    {"slots", MN_ATTR_I32, offsetof(mn_attrs, slots)},
 };
 #define MN_NATTRS ((int)(sizeof mn_attr_schema / sizeof mn_attr_schema[0]))
 

@@ -19,7 +19,8 @@ static const mn_opdef *const g_ops[MN_OP__COUNT] = {
     [MN_OP_FLATTEN] = &mn_op_flatten, [MN_OP_BATCHNORM] = &mn_op_batchnorm,
     [MN_OP_ADD] = &mn_op_add,         [MN_OP_SOFTMAX] = &mn_op_softmax,
     [MN_OP_SIGN] = &mn_op_sign, [MN_OP_BDENSE] = &mn_op_bdense, [MN_OP_BCONV] = &mn_op_bconv,
-    [MN_OP_CONCAT] = &mn_op_concat,
+    [MN_OP_CONCAT] = &mn_op_concat,   [MN_OP_SBN] = &mn_op_sbn,
+    [MN_OP_GATE] = &mn_op_gate,       [MN_OP_GADD] = &mn_op_gadd,
 };
 
 const mn_opdef *mn__opdef(mn_op op) {
@@ -244,6 +245,34 @@ out:
 
 mn_status mn_graph_finalize(mn_graph *g) { return mn_graph_finalize_max(g, INT64_MAX); }
 
+/* The branch of each gadd (x, f, gate): the chain of one-input nodes from
+ * f back to x, each feeding the next alone, run only where the gate is
+ * open.  The gate reads x and comes first in the order, so that its
+ * decision is known before the branch would run. */
+static mn_status mark_gated(mn_graph *g) {
+    for (int i = 0; i < g->nnodes; i++) g->nodes[i].gate = -1;
+    for (int s = 0; s < g->nnodes; s++) {
+        const mn_node *n = &g->nodes[s];
+        if (n->op != MN_OP_GADD) continue;
+        int x = n->in[0], gt = n->in[2], cur = n->in[1], next = s;
+        if (g->nodes[gt].in[0] != x) return mn_error(MN_ESHAPE, "gadd '%s': its gate must read its first input", n->name);
+        while (cur != x) {
+            const mn_node *c = &g->nodes[cur];
+            int users = 0;
+            for (int j = 0; j < g->nnodes; j++)
+                for (int k = 0; k < g->nodes[j].nin; k++) users += g->nodes[j].in[k] == cur;
+            if (c->nin != 1 || users != 1 || c->gate >= 0 || cur < gt)
+                return mn_error(MN_ESHAPE, "gadd '%s': its branch must be a chain of one-input nodes from its first "
+                                "input, each feeding only the next, after the gate ('%s' is not)", n->name, c->name);
+            g->nodes[cur].gate = gt;
+            next = cur;
+            cur = c->in[0];
+        }
+        if (next == s) return mn_error(MN_ESHAPE, "gadd '%s': its branch is empty", n->name);
+    }
+    return MN_OK;
+}
+
 mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
     if (g->finalized) return MN_OK;
     if (g->nnodes == 0) return mn_error(MN_ESHAPE, "graph has no nodes");
@@ -282,11 +311,12 @@ mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
         if (n->op == MN_OP_INPUT) {
             float *s = mn__w(g, n, 1);
             for (int64_t k = 0; k < g->params[n->p[1]].n; k++) s[k] = 1;
-        } else if (n->op == MN_OP_BATCHNORM) {
+        } else if (n->op == MN_OP_BATCHNORM || n->op == MN_OP_SBN) {
             float *ga = mn__w(g, n, 0), *var = mn__w(g, n, 3);
             for (int64_t k = 0; k < g->params[n->p[0]].n; k++) ga[k] = var[k] = 1;
         }
     }
+    if ((st = mark_gated(g))) return st;
     /* Topological order: a node's inputs are settled before it. */
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
@@ -301,7 +331,7 @@ mn_status mn_graph_finalize_max(mn_graph *g, int64_t max_values) {
 void mn_graph_init_params(mn_graph *g, mn_rng *r) {
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
-        if (n->op == MN_OP_BATCHNORM) { /* a fresh init: the identity, whatever was learned */
+        if (n->op == MN_OP_BATCHNORM || n->op == MN_OP_SBN) { /* a fresh init: the identity, whatever was learned */
             for (int k = 0; k < 4; k++) {
                 float *d = mn__w(g, n, k);
                 for (int64_t j = 0; j < g->params[n->p[k]].n; j++) d[j] = k == 0 || k == 3 ? 1.0f : 0.0f;
@@ -380,10 +410,21 @@ mn_status mn_graph_reserve(mn_graph *g, int batch) {
     return MN_OK;
 }
 
+/* Inference skips a gated branch closed for the whole batch; training runs
+ * every branch (the gate learns from what f would add). */
+static int skipped(const mn_graph *g, const mn_node *n, int batch, int train) {
+    if (train || n->gate < 0) return 0;
+    const float *b = g->nodes[n->gate].y;
+    for (int i = 0; i < batch; i++)
+        if (b[i] != 0) return 0;
+    return 1;
+}
+
 const float *mn_graph_forward(mn_graph *g, const float *x, int batch, int train) {
     g->in_x = x;
     for (int i = 0; i < g->nnodes; i++) {
         mn_node *n = &g->nodes[i];
+        if (skipped(g, n, batch, train)) continue;
         mn__opdef(n->op)->forward(g, n, batch, train);
         if (n->a.act_bits) mn_fixed_round(n->y, batch * mn_shape_numel(&n->out), n->a.act_bits, n->a.act_frac);
     }
@@ -444,8 +485,8 @@ void mn_graph_backward_multi(mn_graph *g, const int *nodes, const float *const *
 void mn_graph_forward_nodes(mn_graph *g, const float *x, int batch, int train, const unsigned char *run) {
     if (x) g->in_x = x;
     for (int i = 0; i < g->nnodes; i++) {
-        if (!run[i]) continue;
         mn_node *n = &g->nodes[i];
+        if (!run[i] || skipped(g, n, batch, train)) continue;
         mn__opdef(n->op)->forward(g, n, batch, train);
         if (n->a.act_bits) mn_fixed_round(n->y, batch * mn_shape_numel(&n->out), n->a.act_bits, n->a.act_frac);
     }
@@ -492,6 +533,26 @@ int64_t mn_graph_macs(const mn_graph *g) {
     int64_t s = 0;
     for (int i = 0; i < g->nnodes; i++) s += mn_node_macs(g, i);
     return s;
+}
+
+int64_t mn_graph_run_macs(const mn_graph *g, int batch) {
+    int64_t s = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        int64_t m = mn_node_macs(g, i), k = batch;
+        if (n->gate >= 0) {
+            k = 0;
+            for (int b = 0; b < batch; b++) k += g->nodes[n->gate].y[b] != 0;
+        }
+        s += m * k;
+    }
+    return s;
+}
+
+int mn_graph_is_gated(const mn_graph *g) {
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == MN_OP_GATE || g->nodes[i].op == MN_OP_GADD) return 1;
+    return 0;
 }
 
 mn_status mn_graph_set_meta(mn_graph *g, const char *key, const char *val) {

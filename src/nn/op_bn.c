@@ -1,22 +1,37 @@
 /* Batch normalisation over (batch, h, w) per channel, or over the batch per
  * feature for 1-D inputs.  Training uses batch statistics and updates the
  * running ones PyTorch's way (momentum, unbiased variance); inference uses
- * the running statistics. */
+ * the running statistics.
+ *
+ * Switchable batch norm ("sbn", slimmable networks, Yu et al. 2019) holds
+ * `slots` rows of each parameter, one per width of the network; the node
+ * runs the last row (the full width).  The narrower widths run as plain
+ * batchnorm nodes of the network that minnow/slim.h cuts out for them. */
 #include <math.h>
 
 #include "nn/ops.h"
 
 #include "minnow/dist.h"
 
+/* Parameters of batchnorm: [C]; of sbn: [slots, C]. */
 static mn_status infer(mn_graph *g, mn_node *n) {
     n->out = *mn__in_shape(g, n, 0);
     if (n->a.eps <= 0) n->a.eps = 1e-5f;
     if (n->a.momentum <= 0 || n->a.momentum > 1) n->a.momentum = 0.1f;
-    int d[1] = {n->out.d[0]};
-    if (mn__declare_param(g, n, "gamma", 1, d, 1, 0) < 0 || mn__declare_param(g, n, "beta", 1, d, 1, 0) < 0 ||
-        mn__declare_param(g, n, "mean", 1, d, 0, 0) < 0 || mn__declare_param(g, n, "var", 1, d, 0, 0) < 0)
+    int sw = n->op == MN_OP_SBN;
+    if (sw && (n->a.slots < 1 || n->a.slots > MN_SLOTS_MAX))
+        return mn_error(MN_ESHAPE, "sbn '%s': slots must be 1..%d", n->name, MN_SLOTS_MAX);
+    if (!sw && n->a.slots) return mn_error(MN_ESHAPE, "batchnorm '%s': 'slots' is sbn's attribute", n->name);
+    int d[2] = {sw ? n->a.slots : n->out.d[0], n->out.d[0]}, nd = sw ? 2 : 1;
+    if (mn__declare_param(g, n, "gamma", nd, d, 1, 0) < 0 || mn__declare_param(g, n, "beta", nd, d, 1, 0) < 0 ||
+        mn__declare_param(g, n, "mean", nd, d, 0, 0) < 0 || mn__declare_param(g, n, "var", nd, d, 0, 0) < 0)
         return MN_ESHAPE;
     return MN_OK;
+}
+
+/* Where the running row starts in each parameter: sbn runs its last slot. */
+static inline int64_t row(const mn_node *n) {
+    return n->op == MN_OP_SBN ? (int64_t)(n->a.slots - 1) * n->out.d[0] : 0;
 }
 
 /* Elements below which one thread beats a fork/join (a conv layer's
@@ -75,8 +90,9 @@ static void forward(mn_graph *g, mn_node *n, int batch, int train) {
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
     const float *x = mn__in(g, n, 0)->y;
-    const float *gamma = mn__w(g, n, 0), *beta = mn__w(g, n, 1);
-    float *rmean = mn__w(g, n, 2), *rvar = mn__w(g, n, 3);
+    const int64_t r = row(n);
+    const float *gamma = mn__w(g, n, 0) + r, *beta = mn__w(g, n, 1) + r;
+    float *rmean = mn__w(g, n, 2) + r, *rvar = mn__w(g, n, 3) + r;
     float *bmean = n->aux, *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
     /* A data-parallel step takes the statistics of the whole global batch. */
     float *st = train && g->dist_batch ? n->aux + SYNC_OFF(C) : NULL;
@@ -142,8 +158,9 @@ static inline void dx_channel(const mn_node *n, const float *xhat, float *dx, in
 static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *dx) {
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * g->dist_batch;
-    const float *gamma = mn__w(g, n, 0);
-    float *ggamma = mn__gw(g, n, 0), *gbeta = mn__gw(g, n, 1);
+    const int64_t r = row(n);
+    const float *gamma = mn__w(g, n, 0) + r;
+    float *ggamma = mn__gw(g, n, 0) + r, *gbeta = mn__gw(g, n, 1) + r;
     const float *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
     double *acc = (double *)(n->aux + ACC_OFF(C));
     int par = mn_par_worth(plane * batch * C, BN_PAR_MIN);
@@ -166,8 +183,9 @@ static void backward_sync(mn_graph *g, mn_node *n, int batch, int need, float *d
 static void backward(mn_graph *g, mn_node *n, int batch) {
     int C = n->out.d[0];
     int64_t plane = mn_shape_numel(&n->out) / C, cnt = plane * batch;
-    const float *gamma = mn__w(g, n, 0);
-    float *ggamma = mn__gw(g, n, 0), *gbeta = mn__gw(g, n, 1);
+    const int64_t r = row(n);
+    const float *gamma = mn__w(g, n, 0) + r;
+    float *ggamma = mn__gw(g, n, 0) + r, *gbeta = mn__gw(g, n, 1) + r;
     const float *binv = n->aux + C, *xhat = n->aux + XHAT_OFF(C);
     int need = mn__needs_dx(g, n, 0);
     float *dx = g->nodes[n->in[0]].dy;
@@ -185,3 +203,4 @@ static void backward(mn_graph *g, mn_node *n, int batch) {
 static int64_t macs(const mn_graph *g, const mn_node *n) { (void)g; return mn_shape_numel(&n->out); }
 
 const mn_opdef mn_op_batchnorm = {"batchnorm", 1, 1, infer, aux, NULL, forward, backward, macs};
+const mn_opdef mn_op_sbn = {"sbn", 1, 1, infer, aux, NULL, forward, backward, macs};

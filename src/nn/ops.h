@@ -23,9 +23,9 @@ typedef struct mn_opdef {
 
 extern const mn_opdef mn_op_input, mn_op_dense, mn_op_conv, mn_op_maxpool,
     mn_op_avgpool, mn_op_relu, mn_op_tanh, mn_op_dropout, mn_op_flatten,
-    mn_op_batchnorm, mn_op_add, mn_op_softmax;
+    mn_op_batchnorm, mn_op_add, mn_op_softmax, mn_op_sbn;
 extern const mn_opdef mn_op_sign, mn_op_bdense, mn_op_bconv;
-extern const mn_opdef mn_op_concat;
+extern const mn_opdef mn_op_concat, mn_op_gate, mn_op_gadd;
 /* Depthwise conv (op_dwconv.c): op_conv.c dispatches nodes it applies to. */
 int mn__dw_applies(const mn_graph *g, const mn_node *n);
 void mn__dw_forward(mn_graph *g, mn_node *n, int batch);

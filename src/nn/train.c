@@ -219,7 +219,10 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                 g->dist_off = off;
                 g->dist_batch = b;
             }
-            /* nb >= 1 on every rank (dist_start) */
+            /* nb >= 1 on every rank (dist_start).  Gradients are zeroed
+             * before the loss: a loss may add some of its own (slimmable
+             * training adds the narrower widths'). */
+            mn_graph_zero_grad(g);
             const float *z = mn_graph_forward(g, x + off * isz, nb, 1);
             float l = loss(c->loss_ud, g, x + off * isz, y + off, nb, z, dl);
             int ok = count_correct(z, y + off, nb, k);
@@ -248,7 +251,6 @@ mn_status mn_train(mn_graph *g, const mn_dataset *train, const mn_dataset *val,
                 goto out;
             }
             correct += ok;
-            mn_graph_zero_grad(g);
             mn_graph_backward(g, dl, nb);
             /* One all-reduce of the whole gradient arena per step: each
              * rank's share is already weighted (graph.c), so the sum is the
