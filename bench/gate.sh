@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Depth chosen per sample (SkipNet-style gates) on ResNet-20, Fashion-MNIST
 # (docs/DYNAMIC.md): gates on the 7 identity-shortcut blocks of a trained
-# ResNet-20, trained 3 epochs against each compute cost.
+# ResNet-20, trained EPOCHS epochs against each compute cost.
 #
 #   bench/gate.sh [COSTS] [SEED]     (default "0.5 1 2", seed 1)
 #
@@ -11,7 +11,8 @@
 # opened, batch-1 latency per sample (all val images, one thread) overall
 # and by the number of gates open, before and after.
 # Environment: MINNOW (default build/minnow), OUT (default bench-gate/),
-# THREADS for training (default 1).  Data: Debian's dataset-fashion-mnist.
+# THREADS for training (default 1), EPOCHS (default 3).  Data: Debian's
+# dataset-fashion-mnist.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 COSTS=${1:-0.5 1 2}
@@ -19,6 +20,7 @@ s=${2:-1}
 BIN=${MINNOW:-build/minnow}
 OUT=${OUT:-bench-gate}
 TH=${THREADS:-1}
+EP=${EPOCHS:-3}
 mkdir -p "$OUT"
 [ -x "$BIN" ] || { echo "bench/gate.sh: no minnow at $BIN" >&2; exit 1; }
 dense="$OUT/resnet20-s$s.mnw"
@@ -28,14 +30,14 @@ if [ ! -s "$dense" ]; then
 fi
 for c in $COSTS; do
   t0=$(date +%s)
-  "$BIN" gate "$dense" --cost "$c" --epochs 3 --opt sgd --lr 0.01 --wd 5e-4 --sched cosine --batch 128 \
-    --data fashion-mnist --threads "$TH" --seed "$s" --json -o "$OUT/gated-c$c-s$s.mnw" \
-    >"$OUT/gate-c$c-s$s.json" 2>"$OUT/gate-c$c-s$s.log" || { echo "gate failed: $(tail -1 "$OUT/gate-c$c-s$s.log")" >&2; exit 1; }
-  python3 - "$OUT/gate-c$c-s$s.json" "$c" "$s" "$(( $(date +%s) - t0 ))" <<'PY'
+  "$BIN" gate "$dense" --cost "$c" --epochs "$EP" --opt sgd --lr 0.01 --wd 5e-4 --sched cosine --batch 128 \
+    --data fashion-mnist --threads "$TH" --seed "$s" --json -o "$OUT/gated-c$c-e$EP-s$s.mnw" \
+    >"$OUT/gate-c$c-e$EP-s$s.json" 2>"$OUT/gate-c$c-e$EP-s$s.log" || { echo "gate failed: $(tail -1 "$OUT/gate-c$c-e$EP-s$s.log")" >&2; exit 1; }
+  python3 - "$OUT/gate-c$c-e$EP-s$s.json" "$c" "$s" "$(( $(date +%s) - t0 ))" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 b, a = r["before"], r["after"]
-print(json.dumps({"seed": int(sys.argv[3]), "cost": float(sys.argv[2]), "gates": r["gates"],
+print(json.dumps({"seed": int(sys.argv[3]), "cost": float(sys.argv[2]), "epochs": len(r["epochs"]), "gates": r["gates"],
                   "dense_error": b["error"], "dense_macs": b["avg_macs"], "dense_latency_us": b["latency_us"],
                   "error": a["error"], "avg_macs": a["avg_macs"], "macs_fraction": round(a["avg_macs"] / b["avg_macs"], 4),
                   "latency_us": a["latency_us"], "open": a["open"], "by_open_gates": a["by_open_gates"],

@@ -39,6 +39,39 @@ grep -q "fewer" "$T/out" && ok || bad "threshold text $(head -c 300 "$T/out")"
 # plain eval of a multi-exit model is the last head
 expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --json
 
+# export-c with the decisions: model_run returns at the first sure head, with
+# minnow's answers and, sample by sample, the same exits as eval
+expect_ok "$BIN" eval "$T/x.mnw" --data "$T/d" --exit-threshold 0.9 --json
+cp "$T/out" "$T/taken.json"
+if command -v gcc >/dev/null; then
+  expect_ok "$BIN" export-c "$T/x.mnw" --exit-threshold 0.9 -o "$T/xc" --check 150 --data "$T/d" --target host
+  cat >"$T/xc/count.c" <<'EOF'
+#include <stdio.h>
+#include "model.h"
+static float x[MODEL_IN_SIZE], y[MODEL_OUT_SIZE], s[MODEL_SCRATCH_BYTES / sizeof(float) + 1];
+int main(void) {
+    int taken[8] = {0}, r;
+    FILE *f = fopen("inputs.bin", "rb");
+    if (!f) return 2;
+    while (fread(x, sizeof(float), MODEL_IN_SIZE, f) == MODEL_IN_SIZE)
+        if ((r = model_run(x, y, s)) >= 0 && r < 8) taken[r]++;
+    printf("[%d,%d]\n", taken[0], taken[1]);
+    return 0;
+}
+EOF
+  if (cd "$T/xc" && gcc -std=c99 -Wall -Wextra -Werror -pedantic -c model.c -o model.o &&
+      gcc -std=c99 -O2 model_test.c model.c -o check -lm && gcc -std=c99 -O2 count.c model.c -o count -lm) 2>"$T/err"; then
+    "$T/xc/check" >"$T/xc.out" && ok || bad "exported early exit differs from minnow: $(cat "$T/xc.out")"
+    (cd "$T/xc" && ./count) >"$T/xc.count"
+    py 'import json,sys; t=json.load(open(sys.argv[1]))["taken"]; c=json.load(open(sys.argv[2])); assert c==t and c[0]>0, (c,t)' \
+      "$T/taken.json" "$T/xc.count" && ok || bad "exported exits $(cat "$T/xc.count") vs eval's $(head -c 200 "$T/taken.json")"
+  else
+    bad "early-exit model.c does not compile: $(head -3 "$T/err")"
+  fi
+fi
+expect_fail 1 "one head" -- "$BIN" export-c "$T/s.mnw" --exit-threshold 0.9 -o "$T/sc"
+absent "$T/sc"
+
 # bad input
 expect_fail 1 "exit weights" -- "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 1 --exit-weights 1 -o "$T/bad.mnw"
 expect_fail 1 "exit-weights" -- "$BIN" train --arch "$XSPEC" --data "$T/d" --epochs 1 --exit-weights 1,x -o "$T/bad.mnw"

@@ -41,6 +41,14 @@ if command -v gcc >/dev/null; then
   fi
 fi
 
+# a recipe pass
+printf 'name: gated\npasses:\n  - gate:\n      cost: 20\n      epochs: 4\n      opt: sgd\n      lr: 0.05\n      batch: 20\n' >"$T/g.yaml"
+expect_ok "$BIN" compress "$T/m.mnw" --recipe "$T/g.yaml" --data "$T/d" -o "$T/rg.mnw"
+expect_ok "$BIN" eval "$T/rg.mnw" --data "$T/d" --json
+check "$T/out" "r['avg_macs'] < 0.9 * r['gates']['full_macs']"
+printf 'name: gated\npasses:\n  - gate:\n      epochs: 1\n' >"$T/g2.yaml"
+expect_fail 1 "needs 'cost'" -- "$BIN" compress "$T/m.mnw" --recipe "$T/g2.yaml" --data "$T/d" -o "$T/x.mnw"
+
 # misuse
 expect_fail 1 "--cost C is required" -- "$BIN" gate "$T/m.mnw" --data "$T/d" -o "$T/x.mnw"
 expect_fail 1 "gated already" -- "$BIN" gate "$T/g.mnw" --cost 1 --data "$T/d" -o "$T/x.mnw"

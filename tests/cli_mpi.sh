@@ -61,6 +61,15 @@ compare_train mlp "${MLP[@]}"
 compare_train lenet300 train --arch lenet300 --data "$T/img" --batch 25 --epochs 2 --opt sgd --lr 0.05 --augment 1
 compare_train resnet train --arch resnet20:0.25 --data "$T/img" --batch 200 --epochs 1 --opt sgd --lr 0.05 --augment 1
 
+# A slimmable net: the narrower widths run inside the loss hook, each with
+# its own batch norm reductions; gates: the cost's gradient per sample.
+compare_train slim "${MLP[@]}" --widths 0.5,1
+RSPEC="input x; dense fc0 units=16; relu r0; dense b1 units=16; relu b1r; dense b2 units=16; add a1 in=b2,r0; relu r1; dense out units=classes"
+expect_ok "$BIN" train --arch "$RSPEC" --data "$T/d" --batch 50 --epochs 2 --opt sgd --lr 0.05 -o "$T/res.mnw"
+GATE=(gate "$T/res.mnw" --cost 2 --data "$T/d" --batch 50 --epochs 1 --opt sgd --lr 0.05)
+expect_ok "$BIN" "${GATE[@]}" -o "$T/g1.mnw"
+expect_ok "${MPI[@]}" -np 3 "$BIN" "${GATE[@]}" -o "$T/g3.mnw" && within "gate training at 3 ranks" "$T/g1.mnw" "$T/g3.mnw"
+
 # Every verb that trains goes through the same loop: fine-tuning too.
 expect_ok "$BIN" prune "$T/mlp-1.mnw" --data "$T/d" --method magnitude --sparsity 0.5 --finetune 2 --batch 50 --opt sgd --lr 0.05 -o "$T/p1.mnw"
 expect_ok "${MPI[@]}" -np 2 "$BIN" prune "$T/mlp-1.mnw" --data "$T/d" --method magnitude --sparsity 0.5 --finetune 2 --batch 50 --opt sgd --lr 0.05 -o "$T/p2.mnw"

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "minnow/dist.h"
+#include "minnow/exits.h"
 #include "minnow/export_c.h"
 
 static const char *HELP =
@@ -38,6 +39,9 @@ static const char *HELP =
     "  --data DIR        data for --check (DIR or data set name, default mnist)\n"
     "  --split NAME      split for --check (default val)\n"
     "  --tol X           largest |difference| model_test.c accepts (default 1e-4)\n"
+    "  --exit-threshold P  multi-exit models (e.g. lenet5x3, resnet20x3): model_run stops at the\n"
+    "                    first head whose top softmax probability is >= P, with that head's\n"
+    "                    logits in out, and returns its index (later layers not run)\n"
     "  --width W         slimmable models: export width W alone (default the full width):\n"
     "                    the C holds and runs only that width's units\n"
     "  --json            one JSON object on stdout\n";
@@ -95,7 +99,7 @@ static void unwrite(const char *dir, const char *target, int nt) {
 
 int cmd_export_c(int argc, char **argv) {
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: decode: report max-ram: max-flash: width: json", HELP);
+    cli_parse(&a, argc, argv, "@1 o:dir target: check: data: split: tol: decode: report max-ram: max-flash: width: exit-threshold: json", HELP);
     const char *in = cli_pos(&a, 0, "input model MODEL.mnw"), *dir = cli_str(&a, "o", NULL);
     if (!dir) cli_die("-o DIR is required (see --help)");
     int nt = (int)cli_int(&a, "check", 0, 0, 10000);
@@ -105,7 +109,8 @@ int cmd_export_c(int argc, char **argv) {
         cli_die("--target: unknown target '%s' (one of %s)", target, mn_export_c_targets());
     const char *decode = cli_str(&a, "decode", "fly");
     if (strcmp(decode, "fly") && strcmp(decode, "startup")) cli_die("--decode: fly or startup, not '%s'", decode);
-    mn_export_c_opts opts = {.decode_startup = !strcmp(decode, "startup")};
+    mn_export_c_opts opts = {.decode_startup = !strcmp(decode, "startup"),
+                             .exit_threshold = (float)cli_num(&a, "exit-threshold", 0, 1e-6, 1)};
     double max_ram = cli_num(&a, "max-ram", 0, 1, 1e15), max_flash = cli_num(&a, "max-flash", 0, 1, 1e15);
     mn_graph g;
     cli_load_model_width(in, &g, cli_width(&a), NULL);
@@ -122,7 +127,8 @@ int cmd_export_c(int argc, char **argv) {
         memcpy(x, d.x, sizeof(float) * (size_t)(ni * nt));
         mn_dataset_free(&d);
         cli_check(mn_graph_reserve(&g, nt));
-        memcpy(y, mn_graph_forward(&g, x, nt, 0), sizeof(float) * (size_t)(no * nt));
+        if (opts.exit_threshold > 0) cli_check(mn_exits_answer(&g, x, nt, opts.exit_threshold, y, NULL));
+        else memcpy(y, mn_graph_forward(&g, x, nt, 0), sizeof(float) * (size_t)(no * nt));
     }
     /* The plan first: a model over budget writes nothing. */
     mn_export_c_info info;

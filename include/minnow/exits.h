@@ -75,6 +75,12 @@ typedef struct mn_exit_result {
 mn_status mn_exits_eval(mn_graph *g, const mn_dataset *d, float threshold, int batch,
                         mn_exit_result *r);
 
+/* What early exit answers for n samples x (n * input floats): each one's
+ * logits at the first exit whose top softmax probability is >= threshold
+ * (the last exit otherwise) into out (n * nclass floats), the exit into
+ * taken[i] (may be NULL).  One full forward pass of the n samples. */
+mn_status mn_exits_answer(mn_graph *g, const float *x, int n, float threshold, float *out, int *taken);
+
 /* For threshold sweeps: one full forward pass records, per sample and exit,
  * the top probability and whether the exit is right; mn_exits_at then gives
  * what mn_exits_eval would at any threshold, without running the graph. */

@@ -58,6 +58,10 @@ typedef struct mn_export_c_info {
  * until that first call returns). */
 typedef struct mn_export_c_opts {
     int decode_startup;
+    /* > 0: a multi-exit model (minnow/exits.h) stops at the first exit whose
+     * top softmax probability reaches it: model_run returns after that
+     * exit's head, with its logits in out, and returns the exit (0-based) */
+    float exit_threshold;
 } mn_export_c_opts;
 
 /* Generates the two sources into dir (created if missing; files written

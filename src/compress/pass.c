@@ -13,7 +13,7 @@ static const mn_pass_def *const REGISTRY[] = {
     &mn_pass_prune_magnitude, &mn_pass_prune_snip,     &mn_pass_prune_obd,      &mn_pass_prune_random, &mn_pass_prune_neuron,
     &mn_pass_prune_filter,    &mn_pass_prune_lottery,  &mn_pass_quantize_fixed, &mn_pass_quantize_affine,
     &mn_pass_quantize_qat,    &mn_pass_quantize_kmeans, &mn_pass_binarize_bc,   &mn_pass_binarize_xnor,
-    &mn_pass_binarize_bitwise, &mn_pass_factorize,     &mn_pass_distill,        &mn_pass_encode,
+    &mn_pass_binarize_bitwise, &mn_pass_factorize,     &mn_pass_distill,        &mn_pass_encode, &mn_pass_gate,
     &mn_pass_prune_blocks,
 };
 #define NREG (int)(sizeof REGISTRY / sizeof REGISTRY[0])

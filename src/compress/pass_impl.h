@@ -107,6 +107,6 @@ extern const mn_pass_def mn_pass_prune_magnitude, mn_pass_prune_snip, mn_pass_pr
 extern const mn_pass_def mn_pass_quantize_fixed, mn_pass_quantize_affine, mn_pass_quantize_qat,
     mn_pass_quantize_kmeans;
 extern const mn_pass_def mn_pass_binarize_bc, mn_pass_binarize_xnor, mn_pass_binarize_bitwise;
-extern const mn_pass_def mn_pass_factorize, mn_pass_distill, mn_pass_encode;
+extern const mn_pass_def mn_pass_factorize, mn_pass_distill, mn_pass_encode, mn_pass_gate;
 
 #endif

@@ -28,8 +28,8 @@ static mn_status err(ctx *c, const yaml_node_t *n, const char *fmt, ...) {
     return mn_error(MN_EARG, "%s:%d: %s", c->label, n ? line_of(n) : 0, msg);
 }
 
-static const char *const VERBS[] = {"prune", "quantize", "encode", "binarize", "factorize", "distill"};
-#define NVERBS 6
+static const char *const VERBS[] = {"prune", "quantize", "encode", "binarize", "factorize", "distill", "gate"};
+#define NVERBS 7
 
 const char *mn_pass_name(mn_pass_kind k) { return (unsigned)k < NVERBS ? VERBS[k] : "?"; }
 
@@ -132,7 +132,7 @@ static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
         kn = node(c, item->data.mapping.pairs.start->key);
         body = node(c, item->data.mapping.pairs.start->value);
     } else if (item->type != YAML_SCALAR_NODE) {
-        return err(c, item, "a pass must be prune, quantize, binarize, factorize, distill or encode with its options");
+        return err(c, item, "a pass must be prune, quantize, binarize, factorize, distill, encode or gate with its options");
     }
     const char *name = scalar(kn);
     memset(p, 0, sizeof *p);
@@ -141,7 +141,7 @@ static mn_status parse_pass(ctx *c, yaml_node_t *item, mn_recipe_pass *p) {
     for (int i = 0; name && i < NVERBS; i++)
         if (!strcmp(name, VERBS[i])) kind = i;
     if (kind < 0)
-        return err(c, kn, "unknown pass '%s' (expected prune, quantize, binarize, factorize, distill or encode)",
+        return err(c, kn, "unknown pass '%s' (expected prune, quantize, binarize, factorize, distill, encode or gate)",
                    name ? name : "(not a name)");
     p->kind = (mn_pass_kind)kind;
     const char *bs = scalar(body);

@@ -219,6 +219,22 @@ mn_status mn_exits_eval(mn_graph *g, const mn_dataset *d, float threshold, int b
     return MN_OK;
 }
 
+mn_status mn_exits_answer(mn_graph *g, const float *x, int n, float threshold, float *out, int *taken) {
+    mn_exits ex;
+    mn_status st = mn_graph_reserve(g, n);
+    if (st || (st = mn_exits_init(&ex, g))) return st;
+    mn_graph_forward(g, x, n, 0);
+    int k = ex.nclass;
+    for (int i = 0; i < n; i++) {
+        int e = 0, pred;
+        while (e < ex.n - 1 && top_prob(g->nodes[ex.node[e]].y + (int64_t)i * k, k, &pred) < threshold) e++;
+        memcpy(out + (int64_t)i * k, g->nodes[ex.node[e]].y + (int64_t)i * k, sizeof(float) * (size_t)k);
+        if (taken) taken[i] = e;
+    }
+    mn_exits_free(&ex);
+    return MN_OK;
+}
+
 mn_status mn_exits_probe_run(mn_graph *g, const mn_dataset *d, int batch, mn_exits_probe *p) {
     mn_status st;
     mn_exits ex;
