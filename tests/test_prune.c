@@ -849,7 +849,8 @@ static void test_residual_groups(void **state) {
     assert_int_equal(mn_graph_reserve(&o, 2), MN_OK);
     float y[20];
     memcpy(y, mn_graph_forward(&g, x, 2, 0), sizeof y);
-    const float *z = mn_graph_forward(&o, x, 2, 0);
+    const float *z;
+    z = mn_graph_forward(&o, x, 2, 0);
     for (int i = 0; i < 20; i++) assert_true(fabsf(y[i] - z[i]) <= 1e-4f * (1 + fabsf(y[i])));
     mn_graph_free(&o);
     /* Network slimming's score: |gamma| of b1 + b2 per channel. */
@@ -876,10 +877,51 @@ static void test_residual_groups(void **state) {
     mn_graph_free(&o);
     free(t);
     mn_graph_free(&g);
-    /* A conv feeding a concat keeps its filters. */
+    /* Through a concat: a's filters map to the first 4 of c's channels, b's
+     * to the last 4; the depthwise conv and the 1x1 conv after it read
+     * what is left. */
     build(&g, "input x; conv a filters=4 k=3 pad=1; conv b filters=4 k=3 pad=1 in=x; concat c in=a,b; relu r; "
-              "flatten f; dense fc units=10", 8, 3);
+              "conv dw filters=8 k=3 pad=1 groups=8; conv d filters=6 k=1; relu r2; flatten f; dense fc units=10", 8, 3);
+    int pa = mn_graph_find_param(&g, "a.weight");
+    assert_true(mn_prune_selectable(&g, pa, MN_SEL_FILTERS));
+    assert_true(mn_prune_selectable(&g, mn_graph_find_param(&g, "b.weight"), MN_SEL_FILTERS));
+    float tc[64];
+    for (int p = 0; p < g.nparams; p++) tc[p] = p == pa ? 0.5f : -1;
+    assert_int_equal(mn_prune_units(&g, tc, MN_CRIT_L1, NULL, &o), MN_OK);
+    assert_int_equal(o.nodes[mn_graph_find_node(&o, "a")].a.filters, 2);
+    assert_int_equal(o.nodes[mn_graph_find_node(&o, "c")].out.d[0], 6);
+    assert_true(o.nodes[mn_graph_find_node(&o, "dw")].a.groups == 6 && o.nodes[mn_graph_find_node(&o, "dw")].a.filters == 6);
+    assert_int_equal(o.params[mn_graph_find_param(&o, "d.weight")].shape.d[1], 6);
+    assert_true(mn_graph_macs(&o) < mn_graph_macs(&g));
+    /* the same outputs as the original with a's 2 weakest filters silenced
+     * (their weights, biases and the depthwise filters reading them) */
+    unsigned char ka[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int k = 0; k < 2; k++) {
+        int m = -1;
+        for (int c = 0; c < 4; c++)
+            if (ka[c] && (m < 0 || row_l1(&g, "a.weight", c) < row_l1(&g, "a.weight", m))) m = c;
+        ka[m] = 0;
+    }
+    zero_rows(&g, "a.weight", ka);
+    zero_rows(&g, "dw.weight", ka);
+    for (int c = 0; c < 4; c++)
+        if (!ka[c]) mn_param_data(&g, mn_graph_find_param(&g, "a.bias"))[c] = mn_param_data(&g, mn_graph_find_param(&g, "dw.bias"))[c] = 0;
+    assert_int_equal(mn_graph_reserve(&g, 2), MN_OK);
+    assert_int_equal(mn_graph_reserve(&o, 2), MN_OK);
+    memcpy(y, mn_graph_forward(&g, x, 2, 0), sizeof y);
+    z = mn_graph_forward(&o, x, 2, 0);
+    for (int i = 0; i < 20; i++) assert_true(fabsf(y[i] - z[i]) <= 1e-4f * (1 + fabsf(y[i])));
+    mn_graph_free(&o);
+    mn_graph_free(&g);
+    /* A concat whose channels are tied further (an add with another conv,
+     * or the output) keeps its inputs whole. */
+    build(&g, "input x; conv a filters=4 k=3 pad=1; conv b filters=4 k=3 pad=1 in=x; concat c in=a,b; "
+              "conv e filters=8 k=1 in=x; add s in=c,e; relu r; flatten f; dense fc units=10", 8, 3);
     assert_false(mn_prune_selectable(&g, mn_graph_find_param(&g, "a.weight"), MN_SEL_FILTERS));
+    assert_false(mn_prune_selectable(&g, mn_graph_find_param(&g, "e.weight"), MN_SEL_FILTERS));
+    mn_graph_free(&g);
+    build(&g, "input x; flatten f; dense a units=5; dense b units=5 in=f; concat c in=a,b", 8, 3);
+    assert_false(mn_prune_selectable(&g, mn_graph_find_param(&g, "a.weight"), MN_SEL_NEURONS));
     mn_graph_free(&g);
 }
 

@@ -17,9 +17,10 @@ extern "C" {
  * override the shape).  Spec statements, one per line or ';'-separated:
  *     OP NAME [key=value ...] [in=A[,B...]]
  * OP is a node op (input, dense, conv, maxpool, avgpool, relu, tanh,
- * dropout, flatten, batchnorm, add, softmax); keys are the mn_attrs fields
- * (units, filters, k, stride, pad, groups, c, h, w, rate, eps, momentum;
- * relu max=6 is ReLU6);
+ * dropout, flatten, batchnorm, add, softmax, concat; sbn, gate, gadd of
+ * minnow/slim.h and minnow/gate.h); keys are the mn_attrs fields
+ * (units, filters, k, stride, pad, groups, c, h, w, rate, eps, momentum,
+ * slots; relu max=6 is ReLU6);
  * `units=classes` means nclass.  Without in=, a node takes the previous one.
  * '#' starts a comment. */
 mn_status mn_arch_build(mn_graph *g, const char *arch, int c, int h, int w,

@@ -48,12 +48,38 @@ mn_status mn__chgroups(const mn_graph *g, mn_chgroups *cg) {
                 if (a != b) { up[b] = a; bad[a] |= bad[b]; }
             }
             break;
-        default: /* concat, softmax, sign, binary layers: channels mix */
+        case MN_OP_CONCAT: break; /* a set of its own; its inputs keep theirs (below) */
+        default: /* softmax, sign, binary layers: channels mix */
             for (int k = 0; k < n->nin; k++) bad[find(up, n->in[k])] = 1;
             bad[i] = 1;
         }
     }
     if (g->output >= 0) bad[find(up, g->output)] = 1;
+    /* A concat maps its inputs' channels to ranges of its own, so their
+     * units can go (remove_units cuts the same channels out of it) unless
+     * its channels are tied to something else: an add with another
+     * producer, the output, an op that mixes them.  Then its inputs are
+     * stuck too, and so on through concats of concats. */
+    unsigned char *layer = calloc((size_t)N, 1);
+    if (!layer) {
+        free(up), free(root_id), free(bad), mn__chgroups_free(cg);
+        return mn_error(MN_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < N; i++)
+        if ((g->nodes[i].op == MN_OP_DENSE || g->nodes[i].op == MN_OP_CONV) && !mn__is_depthwise(g, &g->nodes[i]))
+            layer[find(up, i)] = 1;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < N; i++) {
+            const mn_node *n = &g->nodes[i];
+            if (n->op != MN_OP_CONCAT || !(bad[find(up, i)] || layer[find(up, i)])) continue;
+            for (int k = 0; k < n->nin; k++)
+                if (!bad[find(up, n->in[k])]) bad[find(up, n->in[k])] = 1, changed = 1;
+        }
+    }
+    for (int i = 0; i < N; i++) /* no weights of its own to choose by */
+        if (g->nodes[i].op == MN_OP_CONCAT) bad[find(up, i)] = 1;
+    free(layer);
     for (int i = 0; i < N; i++) root_id[i] = -1;
     for (int i = 0; i < N; i++) {
         int r = find(up, i);

@@ -9,7 +9,10 @@
  * add merges its inputs' groups (their channels must stay aligned).  A
  * group is "bad" when its units cannot be removed: it holds the input or
  * the graph output, or feeds an op that mixes channels in another way
- * (concat, softmax, a grouped conv that is not depthwise, binary layers).
+ * (softmax, a grouped conv that is not depthwise, binary layers).  A
+ * concat starts a (bad) group of its own and maps its inputs' channels:
+ * they stay removable unless the concat's channels are tied further (an
+ * add with another producer, the output, a mixing op).
  * gid[node] is the group (0..ngroups-1). */
 typedef struct mn_chgroups {
     int ngroups;

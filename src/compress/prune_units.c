@@ -184,6 +184,19 @@ mn_status mn_graph_remove_units(const mn_graph *g, const unsigned char *const *k
             if (in && !owned[i]) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
             break;
         }
+        case MN_OP_CONCAT: { /* its inputs' kept channels, one range after another */
+            int any = 0;
+            for (int k = 0; k < n->nin; k++) any |= chan[n->in[k]] != NULL;
+            if (!any) break;
+            if (!(chan[i] = owned[i] = malloc((size_t)n->out.d[0]))) { st = mn_error(MN_ENOMEM, "out of memory"); goto out; }
+            for (int k = 0, o = 0; k < n->nin; k++) {
+                int C = g->nodes[n->in[k]].out.d[0];
+                if (chan[n->in[k]]) memcpy(owned[i] + o, chan[n->in[k]], (size_t)C);
+                else memset(owned[i] + o, 1, (size_t)C);
+                o += C;
+            }
+            break;
+        }
         default:
             for (int k = 0; k < n->nin; k++)
                 if (chan[n->in[k]]) { st = mn_error(MN_EARG, "cannot remove units feeding '%s'", n->name); goto out; }

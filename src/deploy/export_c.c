@@ -123,6 +123,15 @@ static void buf(gen *G, mn_sb *b, int i) {
     else mn_sb_printf(b, "s + %lld", (long long)G->plan.off[i]);
 }
 
+/* "{ const float *x = <in>; float *y = <out>": the opening of an
+ * elementwise node's block (the caller goes on from ';'). */
+static void xy_open(gen *G, mn_sb *c, int in, int out) {
+    mn_sb_printf(c, "    {\n        const float *x = ");
+    buf(G, c, in);
+    mn_sb_printf(c, ";\n        float *y = ");
+    buf(G, c, out);
+}
+
 /* One weighted layer's bytes for the report. */
 static void layer(gen *G, const char *name, const char *storage, size_t bytes) {
     if (!G->info) return;
@@ -147,10 +156,7 @@ static mn_status weighted(gen *G, int i) {
     snprintf(nm, sizeof nm, "p%d", n->p[1]);
     mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[1]), g->params[n->p[1]].n, &G->bytes);
     need(G, H_KIND0 + (int)w.kind);
-    mn_sb_printf(c, "    {\n        const float *x = ");
-    buf(G, c, n->in[0]);
-    mn_sb_printf(c, ";\n        float *y = ");
-    buf(G, c, i);
+    xy_open(G, c, n->in[0], i);
     mn_sb_printf(c, ";\n        long r;\n");
     if (w.kind == MN_CW_CODEBOOK && G->decode_startup) {
         int p = n->p[0];
@@ -293,10 +299,7 @@ static mn_status node_code(gen *G, int i) {
     case MN_OP_RELU:
     case MN_OP_TANH:
         if (n->op == MN_OP_TANH) G->math = 1;
-        mn_sb_printf(c, "    {\n        const float *x = ");
-        buf(G, c, n->in[0]);
-        mn_sb_printf(c, ";\n        float *y = ");
-        buf(G, c, i);
+        xy_open(G, c, n->in[0], i);
         if (n->op == MN_OP_RELU && n->a.max > 0) { /* ReLU6 */
             mn_sb_printf(c, ";\n        long i;\n        for (i = 0; i < %lld; i++) y[i] = x[i] > 0 ? (x[i] < ", (long long)numel);
             mn_sb_float(c, n->a.max);
@@ -347,10 +350,7 @@ static mn_status node_code(gen *G, int i) {
         snprintf(nm, sizeof nm, "p%d_inv", n->p[3]);
         mn_sb_farray(&G->data, nm, inv, C, &G->bytes);
         free(inv);
-        mn_sb_printf(c, "    {\n        const float *x = ");
-        buf(G, c, n->in[0]);
-        mn_sb_printf(c, ";\n        float *y = ");
-        buf(G, c, i);
+        xy_open(G, c, n->in[0], i);
         mn_sb_printf(c, ";\n        int ch;\n        long i;\n        for (ch = 0; ch < %d; ch++)\n"
                         "            for (i = 0; i < %lld; i++)\n"
                         "                y[ch * %lld + i] = p%d[ch] * ((x[ch * %lld + i] - p%d[ch]) * p%d_inv[ch]) + p%d[ch];\n    }\n",
@@ -366,10 +366,7 @@ static mn_status node_code(gen *G, int i) {
             snprintf(nm, sizeof nm, "p%d", n->p[k]);
             mn_sb_farray(&G->data, nm, mn_param_data(g, n->p[k]), k ? 1 : C, &G->bytes);
         }
-        mn_sb_printf(c, "    {\n        const float *x = ");
-        buf(G, c, n->in[0]);
-        mn_sb_printf(c, ";\n        float *y = ");
-        buf(G, c, i);
+        xy_open(G, c, n->in[0], i);
         mn_sb_printf(c, ";\n        double z = p%d[0];\n        int ch;\n        long i;\n"
                         "        for (ch = 0; ch < %d; ch++) {\n            double t = 0;\n"
                         "            for (i = 0; i < %lld; i++) t += x[ch * %lld + i];\n"
@@ -378,10 +375,7 @@ static mn_status node_code(gen *G, int i) {
         return MN_OK;
     }
     case MN_OP_GADD: /* y = x + f where the gate is open, else x (f did not run) */
-        mn_sb_printf(c, "    {\n        const float *x = ");
-        buf(G, c, n->in[0]);
-        mn_sb_printf(c, ";\n        float *y = ");
-        buf(G, c, i);
+        xy_open(G, c, n->in[0], i);
         mn_sb_printf(c, ";\n        long i;\n        if ((");
         buf(G, c, n->in[2]);
         mn_sb_printf(c, ")[0] != 0) {\n            const float *f = ");
@@ -392,10 +386,7 @@ static mn_status node_code(gen *G, int i) {
         return MN_OK;
     case MN_OP_SOFTMAX:
         G->math = 1;
-        mn_sb_printf(c, "    {\n        const float *x = ");
-        buf(G, c, n->in[0]);
-        mn_sb_printf(c, ";\n        float *y = ");
-        buf(G, c, i);
+        xy_open(G, c, n->in[0], i);
         mn_sb_printf(c, ";\n        float mx = x[0], sum = 0;\n        long i;\n"
                         "        for (i = 1; i < %lld; i++) if (x[i] > mx) mx = x[i];\n"
                         "        for (i = 0; i < %lld; i++) { y[i] = expf(x[i] - mx); sum += y[i]; }\n"
