@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Slimmable network on Fashion-MNIST (docs/DYNAMIC.md): one set of weights
 # trained at widths 0.25, 0.5, 0.75 and 1 (switchable batch norm, the sum
-# of the widths' losses), against the 0.5x and 1.0x networks trained alone
-# with the same recipe.
+# of the widths' losses), against the network of each width trained alone
+# with the same recipe (ALONE="0.5 1" to train only those two).
 #
 #   bench/slim.sh [SEEDS]      (default "1"; e.g. "1 2 3")
 #
@@ -18,6 +18,7 @@ BIN=${MINNOW:-build/minnow}
 OUT=${OUT:-bench-slim}
 TH=${THREADS:-1}
 EP=${EPOCHS:-15}
+ALONE=${ALONE:-0.25 0.5 0.75 1}
 mkdir -p "$OUT"
 [ -x "$BIN" ] || { echo "bench/slim.sh: no minnow at $BIN" >&2; exit 1; }
 # A VGG-style net with batch norm: 4.8M MACs at full width.
@@ -36,21 +37,24 @@ for s in $SEEDS; do
   t0=$(date +%s)
   run "slim-s$s" --widths 0.25,0.5,0.75,1 --seed "$s"
   t1=$(date +%s)
-  run "alone1-s$s" --seed "$s"
+  for w in $ALONE; do
+    if [ "$w" = 1 ]; then run "alone1-s$s" --seed "$s"; else run "alone${w/./}-s$s" --width "$w" --seed "$s"; fi
+  done
   t2=$(date +%s)
-  run "alone05-s$s" --width 0.5 --seed "$s"
-  t3=$(date +%s)
   "$BIN" eval "$OUT/slim-s$s.mnw" --sweep-width --data fashion-mnist --json --svg "$OUT/slim-s$s.svg" \
     >"$OUT/sweep-s$s.json" 2>/dev/null || { echo "eval --sweep-width failed" >&2; exit 1; }
   for w in 0.25 0.5 0.75 1; do
     "$BIN" bench "$OUT/slim-s$s.mnw" --width "$w" --json >"$OUT/bench-$w-s$s.json" 2>/dev/null
   done
-  "$BIN" bench "$OUT/alone1-s$s.mnw" --json >"$OUT/bench-alone1-s$s.json" 2>/dev/null
-  "$BIN" bench "$OUT/alone05-s$s.mnw" --json >"$OUT/bench-alone05-s$s.json" 2>/dev/null
-  python3 - "$s" "$OUT" "$t0" "$t1" "$t2" "$t3" <<'PY'
+  for w in $ALONE; do
+    n="alone${w/./}"; [ "$w" = 1 ] && n=alone1
+    "$BIN" bench "$OUT/$n-s$s.mnw" --json >"$OUT/bench-$n-s$s.json" 2>/dev/null
+  done
+  python3 - "$s" "$OUT" "$t0" "$t1" "$t2" "$ALONE" <<'PY'
 import json, sys
 s, out = sys.argv[1], sys.argv[2]
-t0, t1, t2, t3 = map(int, sys.argv[3:])
+t0, t1, t2 = map(int, sys.argv[3:6])
+alone = sys.argv[6].split()
 ld = lambda n: json.load(open("%s/%s" % (out, n)))
 sw = ld("sweep-s%s.json" % s)
 row = {"seed": int(s), "widths": []}
@@ -58,11 +62,13 @@ for w in sw["widths"]:
     b = ld("bench-%g-s%s.json" % (w["width"], s))
     row["widths"].append({"width": w["width"], "val_error": w["error"], "macs": w["avg_macs"], "params": w["params"],
                           "latency_us": b["latency_us"]})
-for n, tag in (("alone1", "alone_1.0"), ("alone05", "alone_0.5")):
+row["alone"] = []
+for w in alone:
+    n = "alone1" if w == "1" else "alone" + w.replace(".", "")
     r = ld("%s-s%s.json" % (n, s))
-    row[tag] = {"val_error": r["val_error"], "latency_us": ld("bench-%s-s%s.json" % (n, s))["latency_us"]}
-row["minutes"] = {"slimmable": round((t1 - t0) / 60, 1), "alone_1.0": round((t2 - t1) / 60, 1),
-                  "alone_0.5": round((t3 - t2) / 60, 1)}
+    row["alone"].append({"width": float(w), "val_error": r["val_error"],
+                         "latency_us": ld("bench-%s-s%s.json" % (n, s))["latency_us"]})
+row["minutes"] = {"slimmable": round((t1 - t0) / 60, 1), "alone": round((t2 - t1) / 60, 1)}
 print(json.dumps(row))
 PY
 done
