@@ -11,7 +11,8 @@
 # opened, batch-1 latency per sample (all val images, one thread) overall
 # and by the number of gates open, before and after.
 # Environment: MINNOW (default build/minnow), OUT (default bench-gate/),
-# THREADS for training (default 1), EPOCHS (default 3).  Data: Debian's
+# THREADS for training (default 1), EPOCHS (default 3), DISTILL=1 (the
+# ungated net as a distillation teacher, T 4, alpha 0.9).  Data: Debian's
 # dataset-fashion-mnist.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ BIN=${MINNOW:-build/minnow}
 OUT=${OUT:-bench-gate}
 TH=${THREADS:-1}
 EP=${EPOCHS:-3}
+KD=(); tag=""
+[ "${DISTILL:-0}" = 1 ] && KD=(--distill) && tag="-kd"
 mkdir -p "$OUT"
 [ -x "$BIN" ] || { echo "bench/gate.sh: no minnow at $BIN" >&2; exit 1; }
 dense="$OUT/resnet20-s$s.mnw"
@@ -31,13 +34,14 @@ fi
 for c in $COSTS; do
   t0=$(date +%s)
   "$BIN" gate "$dense" --cost "$c" --epochs "$EP" --opt sgd --lr 0.01 --wd 5e-4 --sched cosine --batch 128 \
-    --data fashion-mnist --threads "$TH" --seed "$s" --json -o "$OUT/gated-c$c-e$EP-s$s.mnw" \
-    >"$OUT/gate-c$c-e$EP-s$s.json" 2>"$OUT/gate-c$c-e$EP-s$s.log" || { echo "gate failed: $(tail -1 "$OUT/gate-c$c-e$EP-s$s.log")" >&2; exit 1; }
-  python3 - "$OUT/gate-c$c-e$EP-s$s.json" "$c" "$s" "$(( $(date +%s) - t0 ))" <<'PY'
+    --data fashion-mnist --threads "$TH" --seed "$s" "${KD[@]}" --json -o "$OUT/gated-c$c-e$EP$tag-s$s.mnw" \
+    >"$OUT/gate-c$c-e$EP$tag-s$s.json" 2>"$OUT/gate-c$c-e$EP$tag-s$s.log" || { echo "gate failed: $(tail -1 "$OUT/gate-c$c-e$EP$tag-s$s.log")" >&2; exit 1; }
+  python3 - "$OUT/gate-c$c-e$EP$tag-s$s.json" "$c" "$s" "$(( $(date +%s) - t0 ))" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 b, a = r["before"], r["after"]
-print(json.dumps({"seed": int(sys.argv[3]), "cost": float(sys.argv[2]), "epochs": len(r["epochs"]), "gates": r["gates"],
+print(json.dumps({"seed": int(sys.argv[3]), "cost": float(sys.argv[2]), "epochs": len(r["epochs"]), "distill": r["distill"],
+                  "gates": r["gates"],
                   "dense_error": b["error"], "dense_macs": b["avg_macs"], "dense_latency_us": b["latency_us"],
                   "error": a["error"], "avg_macs": a["avg_macs"], "macs_fraction": round(a["avg_macs"] / b["avg_macs"], 4),
                   "latency_us": a["latency_us"], "open": a["open"], "by_open_gates": a["by_open_gates"],

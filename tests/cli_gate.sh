@@ -23,6 +23,11 @@ cp "$T/out" "$T/gate.json"
 check "$T/gate.json" "r['after']['avg_macs'] < 0.9 * r['after']['full_macs'] and len(r['after']['open']) == 2"
 check "$T/gate.json" "sum(b['n'] for b in r['after']['by_open_gates']) == r['after']['n'] == 300"
 
+# with the ungated model as a distillation teacher
+expect_ok "$BIN" gate "$T/m.mnw" --cost 20 --distill --temperature 2 --epochs 2 --opt sgd --lr 0.05 --data "$T/d" --batch 20 --json -o "$T/gk.mnw"
+check "$T/out" "r['distill'] and r['after']['avg_macs'] <= r['after']['full_macs']"
+expect_fail 1 "go with --distill" -- "$BIN" gate "$T/m.mnw" --cost 1 --alpha 0.5 --data "$T/d" -o "$T/x.mnw"
+
 # eval runs each sample as its gates decide
 expect_ok "$BIN" eval "$T/g.mnw" --data "$T/d" --json
 check "$T/out" "r['avg_macs'] == json.load(open('$T/gate.json'))['after']['avg_macs'] and r['errors'] == json.load(open('$T/gate.json'))['after']['errors']"

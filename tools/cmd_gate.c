@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "minnow/distill.h"
 #include "minnow/gate.h"
 #include "minnow/io.h"
 
@@ -19,6 +20,10 @@ static const char *HELP =
     "  --cost C          weight of the compute cost (e.g. 0.1 - 2; 0: gates learn accuracy only)\n"
     "  --epochs E        training epochs (default 3; --lr defaults to 0.01 sgd, 1e-4 adam)\n"
     "  --open B          the gates' starting bias: sigmoid(B) > 0.5, every block open (default 1)\n"
+    "  --distill         learn from the ungated model too: its softened predictions are the\n"
+    "                    targets of a knowledge-distillation term (minnow distill's loss)\n"
+    "  --temperature T   with --distill (default 4)\n"
+    "  --alpha A         with --distill: weight of the soft term (default 0.9)\n"
     "  --data DIR        data (DIR or data set name, default mnist)\n"
     "  --split NAME      training split (default train)\n"
     "  --val NAME        report split (default val)\n"
@@ -56,7 +61,7 @@ int cmd_gate(int argc, char **argv) {
     char help[4096];
     snprintf(help, sizeof help, "%s" CLI_TRAIN_HELP, HELP, 3);
     cli_args a;
-    cli_parse(&a, argc, argv, "@1 cost: open: data: split: val: o: json " CLI_TRAIN_OPTS, help);
+    cli_parse(&a, argc, argv, "@1 cost: open: distill temperature: alpha: data: split: val: o: json " CLI_TRAIN_OPTS, help);
     const char *in = cli_pos(&a, 0, "input model IN.mnw"), *out = cli_str(&a, "o", NULL);
     if (a.npos > 1) cli_die("one input model only, got '%s' too", a.pos[1]);
     if (!out) cli_die("-o FILE is required (see --help)");
@@ -82,8 +87,23 @@ int cmd_gate(int argc, char **argv) {
     cli_check(mn_gate_evaluate(&g, &va, &before));
     static cli_log log;
     cfg.ud = &log;
+    /* The ungated model as the teacher (Hinton et al.): the gated one
+     * learns its soft targets while its gates close. */
+    mn_distill *kd = NULL;
+    if (cli_flag(&a, "distill")) {
+        mn_distill_cfg dc;
+        mn_distill_default(&dc);
+        dc.temperature = (float)cli_num(&a, "temperature", dc.temperature, 1e-3, 1e3);
+        dc.alpha = (float)cli_num(&a, "alpha", dc.alpha, 0, 1);
+        mn_graph *t = &g;
+        cli_check(mn_distill_new(&gg, &t, 1, &dc, &kd));
+        mn_distill_attach(kd, &cfg);
+    } else if (cli_flag(&a, "temperature") || cli_flag(&a, "alpha")) {
+        cli_die("--temperature and --alpha go with --distill");
+    }
     double t0 = mn_now();
     cli_check(mn_gate_train(&gg, &tr, &va, &cfg, cost));
+    mn_distill_free(kd);
     double secs = mn_now() - t0;
     char buf[32];
     snprintf(buf, sizeof buf, "%g", (double)cost);
@@ -93,8 +113,8 @@ int cmd_gate(int argc, char **argv) {
     cli_check(mn_gate_evaluate(&gg, &va, &after));
     int json = cli_flag(&a, "json");
     if (json) {
-        printf("{\"input\":%s,\"output\":%s,\"gates\":%d,\"cost\":%g,\"seconds\":%.2f,\"val_split\":%s,", cli_jq(in),
-               cli_jq(out), ngates, (double)cost, secs, cli_jq(vs));
+        printf("{\"input\":%s,\"output\":%s,\"gates\":%d,\"cost\":%g,\"distill\":%s,\"seconds\":%.2f,\"val_split\":%s,",
+               cli_jq(in), cli_jq(out), ngates, (double)cost, kd ? "true" : "false", secs, cli_jq(vs));
         cli_gate_report("before", &before, 1);
         printf(",");
         cli_gate_report("after", &after, 1);
