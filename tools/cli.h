@@ -44,6 +44,8 @@ void cli_signals(void);
  * (compared with the input model re-read from in_path); layers stored in a
  * form the verb would drop (allowed: bit mask of 1 << mn_storage_kind). */
 void cli_check_train_cfg(const mn_train_cfg *c);
+/* Values of the trainable parameters (what info and eval call params). */
+int64_t cli_trainable_params(const mn_graph *g);
 void cli_check_trainable(const mn_graph *g, const char *arch);
 void cli_check_labels(const mn_dataset *d, const char *what);
 void cli_check_kept(const char *verb, const char *in_path, const mn_graph *out, int other_change);

@@ -14,11 +14,15 @@ void cli_check_train_cfg(const mn_train_cfg *c) {
     if (!(c->opt.lr > 0)) cli_die("--lr 0 leaves every weight as initialised: the model would be untrained");
 }
 
-void cli_check_trainable(const mn_graph *g, const char *arch) {
+int64_t cli_trainable_params(const mn_graph *g) {
     int64_t n = 0;
     for (int i = 0; i < g->nparams; i++)
         if (g->params[i].trainable) n += g->params[i].n;
-    if (n == 0)
+    return n;
+}
+
+void cli_check_trainable(const mn_graph *g, const char *arch) {
+    if (cli_trainable_params(g) == 0)
         cli_die("architecture '%s' has no trainable parameters (no dense or conv layer): training would change "
                 "nothing", strchr(arch, ';') ? "custom" : arch);
 }

@@ -145,8 +145,7 @@ static int sweep_width(const cli_args *a, const char *path, const mn_dataset *d,
         cli_check(mn_slim_select(&g, ws[i], &s));
         mn_eval_result r;
         cli_check(mn_eval(&s, d, batch, &r));
-        int64_t params = 0, macs = mn_graph_macs(&s);
-        for (int p = 0; p < s.nparams; p++) params += s.params[p].trainable ? s.params[p].n : 0;
+        int64_t params = cli_trainable_params(&s), macs = mn_graph_macs(&s);
         x[i] = macs / 1e6, y[i] = 100.0 * r.error;
         if (json)
             printf("%s{\"width\":%g,\"n\":%d,\"errors\":%d,\"error\":%.6g,\"loss\":%.6g,\"params\":%lld,\"avg_macs\":%lld}",

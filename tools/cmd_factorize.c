@@ -25,13 +25,6 @@ static const char *HELP =
     "  -o FILE           output model (.mnw), written atomically\n"
     "  --json            print a JSON report on stdout\n";
 
-static int64_t trainable_params(const mn_graph *g) {
-    int64_t s = 0;
-    for (int i = 0; i < g->nparams; i++)
-        if (g->params[i].trainable) s += g->params[i].n;
-    return s;
-}
-
 static float val_error(mn_graph *g, const mn_dataset *va) {
     mn_eval_result r;
     cli_check(mn_eval(g, va, 250, &r));
@@ -89,7 +82,7 @@ int cmd_factorize(int argc, char **argv) {
     if (fst) mn_graph_free(&dst);
     cli_check(fst);
     double svd_secs = mn_now() - t0;
-    int64_t p0 = trainable_params(&src), p1 = trainable_params(&dst);
+    int64_t p0 = cli_trainable_params(&src), p1 = cli_trainable_params(&dst);
     float e_src = -1, e_fact = -1, e_tuned = -1;
     if (have_val) { e_src = val_error(&src, &va); e_fact = val_error(&dst, &va); }
     int json = cli_flag(&a, "json");

@@ -39,12 +39,6 @@ static const char *storage_of(const mn_graph *g, const mn_node *n) {
     return mn_storage_name(s ? s->kind : MN_ST_F32);
 }
 
-static int64_t trainable(const mn_graph *g) {
-    int64_t n = 0;
-    for (int p = 0; p < g->nparams; p++) n += g->params[p].trainable ? g->params[p].n : 0;
-    return n;
-}
-
 /* A slimmable model: each width's parameters and MACs (what it runs). */
 static void print_widths(const mn_graph *g, const float *ws, int nw, int json) {
     if (json) printf("],\"widths\":[");
@@ -53,8 +47,8 @@ static void print_widths(const mn_graph *g, const float *ws, int nw, int json) {
         mn_graph s;
         cli_check(mn_slim_select(g, ws[i], &s));
         if (json) printf("%s{\"width\":%g,\"params\":%lld,\"macs\":%lld}", i ? "," : "", (double)ws[i],
-                         (long long)trainable(&s), (long long)mn_graph_macs(&s));
-        else printf("%8g %10lld %12lld\n", (double)ws[i], (long long)trainable(&s), (long long)mn_graph_macs(&s));
+                         (long long)cli_trainable_params(&s), (long long)mn_graph_macs(&s));
+        else printf("%8g %10lld %12lld\n", (double)ws[i], (long long)cli_trainable_params(&s), (long long)mn_graph_macs(&s));
         mn_graph_free(&s);
     }
 }

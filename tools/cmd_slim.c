@@ -29,7 +29,7 @@ int cmd_slim(int argc, char **argv) {
     cli_check(mn_model_save(&g, out));
     if (cli_flag(&a, "json"))
         printf("{\"input\":%s,\"output\":%s,\"width\":%g,\"params\":%lld,\"macs\":%lld,\"file_bytes\":%ld}\n", cli_jq(in),
-               cli_jq(out), w, (long long)g.nw, (long long)mn_graph_macs(&g), cli_file_size(out));
+               cli_jq(out), w, (long long)cli_trainable_params(&g), (long long)mn_graph_macs(&g), cli_file_size(out));
     else
         printf("%s -> %s: width %g, %lld MACs per sample, %ld bytes\n", in, out, w, (long long)mn_graph_macs(&g),
                cli_file_size(out));

@@ -7,6 +7,7 @@
 
 #include "minnow/gate.h"
 #include "minnow/prune.h"
+#include "compress/prune_impl.h"
 
 mn_status mn_gate_add(const mn_graph *g, float open, mn_graph *out, int *ngates) {
     mn_graph_init(out);
@@ -53,12 +54,7 @@ mn_status mn_gate_add(const mn_graph *g, float open, mn_graph *out, int *ngates)
         for (int k = 0; k < n->np && !st; k++) {
             const mn_param *sp = &g->params[n->p[k]];
             if (sp->store) { st = mn_error(MN_EUNSUPPORTED, "gate: '%s' is stored compressed; gate a plain f32 model", sp->name); break; }
-            memcpy(mn_param_data(out, m->p[k]), mn_param_data(g, n->p[k]), sizeof(float) * (size_t)sp->n);
-            if (sp->mask) {
-                float *mk = mn_param_mask(out, m->p[k]);
-                if (!mk) st = mn_error(MN_ENOMEM, "out of memory");
-                else memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
-            }
+            st = mn__copy_param(g, n->p[k], out, m->p[k]);
         }
     }
     for (int i = 0; i < out->nnodes && !st; i++)

@@ -97,6 +97,18 @@ int mn_res_blocks(const mn_graph *g, mn_res_block *out, int max) {
     return n;
 }
 
+mn_status mn__copy_param(const mn_graph *g, int p, mn_graph *out, int q) {
+    const mn_param *sp = &g->params[p];
+    memcpy(out->w + out->params[q].off, g->w + sp->off, sizeof(float) * (size_t)sp->n);
+    out->params[q].trainable = sp->trainable;
+    if (sp->mask) {
+        float *mk = mn_param_mask(out, q);
+        if (!mk) return mn_error(MN_ENOMEM, "out of memory");
+        memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
+    }
+    return sp->store ? mn_store_clone(sp->store, &out->params[q].store) : MN_OK;
+}
+
 mn_status mn__graph_without(const mn_graph *g, const unsigned char *drop, const int *redirect, mn_graph *out) {
     mn_graph_init(out);
     mn_status st = MN_OK;
@@ -116,18 +128,7 @@ mn_status mn__graph_without(const mn_graph *g, const unsigned char *drop, const 
         const mn_node *n = &g->nodes[i];
         if (drop[i]) continue;
         const mn_node *m = &out->nodes[mn_graph_find_node(out, n->name)];
-        for (int k = 0; k < n->np && !st; k++) {
-            const mn_param *sp = &g->params[n->p[k]];
-            const mn_param *dp = &out->params[m->p[k]];
-            memcpy(out->w + dp->off, g->w + sp->off, sizeof(float) * (size_t)sp->n);
-            out->params[m->p[k]].trainable = sp->trainable;
-            if (sp->mask) {
-                float *mk = mn_param_mask(out, m->p[k]);
-                if (!mk) st = mn_error(MN_ENOMEM, "out of memory");
-                else memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
-            }
-            if (!st && sp->store) st = mn_store_clone(sp->store, &out->params[m->p[k]].store);
-        }
+        for (int k = 0; k < n->np && !st; k++) st = mn__copy_param(g, n->p[k], out, m->p[k]);
     }
     if (!st) {
         out->nmeta = g->nmeta;

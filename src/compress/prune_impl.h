@@ -31,4 +31,9 @@ int mn__is_depthwise(const mn_graph *g, const mn_node *n);
  * (prune_blocks.c; fold_bn.c). */
 mn_status mn__graph_without(const mn_graph *g, const unsigned char *drop, const int *redirect, mn_graph *out);
 
+/* Parameter q of out (finalized, the same shape) takes parameter p of g:
+ * its values, whether it trains, its mask and a clone of its compressed
+ * store (prune_blocks.c; graph rebuilds in fold_bn.c, slim.c, gate.c). */
+mn_status mn__copy_param(const mn_graph *g, int p, mn_graph *out, int q);
+
 #endif

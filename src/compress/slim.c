@@ -97,12 +97,7 @@ static mn_status switch_bn(const mn_graph *g, int slots, int slot, mn_graph *out
                 int64_t C = out->params[m->p[k]].n;
                 memcpy(d, s + slot * C, sizeof(float) * (size_t)C);
             } else {
-                memcpy(d, s, sizeof(float) * (size_t)sp->n);
-                if (sp->mask) {
-                    float *mk = mn_param_mask(out, m->p[k]);
-                    if (!mk) st = mn_error(MN_ENOMEM, "out of memory");
-                    else memcpy(mk, sp->mask, sizeof(float) * (size_t)sp->n);
-                }
+                st = mn__copy_param(g, n->p[k], out, m->p[k]);
             }
         }
     }

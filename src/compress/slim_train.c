@@ -22,7 +22,6 @@ typedef struct slim_run {
     float *dl;              /* dlogits scratch */
     mn_loss_fn loss;        /* the full width's (NULL: cross-entropy) */
     void *loss_ud;
-    int batch;
 } slim_run;
 
 /* map[j]: the float of g that float j of g's width-w model comes from. */
