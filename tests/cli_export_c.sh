@@ -64,6 +64,11 @@ grep -q mdl_csr_row "$T/cnn_p/model.c" && grep -q mdl_dense_csr "$T/cnn_p/model.
 export_and_check "$T/cnn_q.mnw" "$T/cnn_q" || true
 grep -q 'signed char p' "$T/cnn_q/model.c" || bad "int8 cnn not exported as int8 codes"
 grep -q 'mdl_dot16' "$T/cnn_q/model.c" || bad "int8 cnn not run on the integer kernels"
+# int8 depthwise convs: integer window sums in minnow (mn_i8_dw) and here.
+"$BIN" train --arch lenet5dw --epochs 1 --threads 1 -o "$T/dw.mnw" 2>/dev/null || bad "train lenet5dw"
+"$BIN" quantize "$T/dw.mnw" --method affine --bits 8 -o "$T/dw_q.mnw" >/dev/null 2>&1 || bad "quantize lenet5dw"
+export_and_check "$T/dw_q.mnw" "$T/dw_q" || true
+[ "$(grep -c 'mdl_conv_plane16(xq' "$T/dw_q/model.c")" = 4 ] || bad "int8 depthwise convs not run on the integer kernels"
 
 # 3. Binarized models: the weights stay 1 bit (uint64_t sign planes, a zero
 # plane for bitwise sparsity), +-1 layers run XNOR + popcount, and the logits

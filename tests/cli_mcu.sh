@@ -148,7 +148,7 @@ MCU_EXPORT_OPTS="--decode startup" mcu "$T/cnn_cb.mnw" cortex-m4 mnist 20
 mcu "$T/bc.mnw" cortex-m4 mnist 20
 mcu "$T/xnor.mnw" cortex-m4 mnist 20
 mcu "$T/cnn.mnw" cortex-m7 mnist 20
-# int8 depthwise convs run in f32 on the decoded weights, as minnow runs them
+# int8 depthwise convs run on integer window sums, as minnow runs them
 expect_ok "$BIN" train --arch lenet5dw "${M[@]}" --epochs 1 -o "$T/l5dw.mnw"
 expect_ok "$BIN" quantize "$T/l5dw.mnw" --method affine --bits 8 "${M[@]}" -o "$T/l5dwq.mnw"
 mcu "$T/l5dwq.mnw" cortex-m4 mnist 20

@@ -329,6 +329,47 @@ static void t_sgemv(void **s) {
     print_message("sgemv: %d variant x shape x alpha/beta cases, best variant %d\n", checked, (int)mn_sgemv_best());
 }
 
+/* ReLU (plain, clipped at 6) and the residual sum: every SIMD variant the
+ * CPU runs gives the reference's bits, on odd lengths, with -0, NaN and
+ * infinities, without writing past the end. */
+static void t_eltwise(void **s) {
+    (void)s;
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    int checked = 0;
+    for (int n = 0; n <= 70; n += (n < 20 ? 1 : 17)) {
+        float *x = malloc(sizeof(float) * (n + 1)), *a = malloc(sizeof(float) * (n + 1));
+        float *y0 = malloc(sizeof(float) * (n + 1)), *y = malloc(sizeof(float) * (n + 16));
+        for (int i = 0; i < n; i++) {
+            x[i] = 16 * mn_rng_uniform(&r) - 8;
+            a[i] = 16 * mn_rng_uniform(&r) - 8;
+            if (i % 7 == 3) x[i] = (i & 8) ? NAN : (i & 16) ? -INFINITY : INFINITY;
+            if (i % 11 == 5) x[i] = -0.0f;
+        }
+        for (int v = MN_SIMD_REF; v <= MN_SIMD_AVX512; v++) {
+            if (!mn_sgemv_variant_ok((mn_simd_variant)v)) continue;
+            for (int mx = 0; mx <= 6; mx += 6) {
+                mn_relu_ref(x, y0, n, (float)mx);
+                for (int i = 0; i < n + 16; i++) y[i] = 77.0f;
+                mn_relu_variant((mn_simd_variant)v, x, y, n, (float)mx);
+                assert_memory_equal(y, y0, sizeof(float) * n);
+                for (int i = n; i < n + 16; i++) assert_true(y[i] == 77.0f);
+                for (int i = 0; i < n; i++) assert_true(mx ? y0[i] >= 0 && y0[i] <= 6 : y0[i] >= 0);
+            }
+            memcpy(y0, a, sizeof(float) * n);
+            mn_add_ref(y0, x, n);
+            memcpy(y, a, sizeof(float) * n);
+            for (int i = n; i < n + 16; i++) y[i] = 77.0f;
+            mn_add_variant((mn_simd_variant)v, y, x, n);
+            assert_memory_equal(y, y0, sizeof(float) * n);
+            for (int i = n; i < n + 16; i++) assert_true(y[i] == 77.0f);
+            checked++;
+        }
+        free(x); free(a); free(y0); free(y);
+    }
+    print_message("relu/add: %d length x variant cases\n", checked);
+}
+
 static void t_transpose(void **s) {
     (void)s;
     mn_rng r;
@@ -441,6 +482,7 @@ static void t_adam_exact(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
                                        cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_all_finite), cmocka_unit_test(t_transpose),
-                                       cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact), cmocka_unit_test(t_sgemv)};
+                                       cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact), cmocka_unit_test(t_sgemv),
+                                       cmocka_unit_test(t_eltwise)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,8 +70,15 @@ void mn_ci_emit_helpers(mn_sb *c) {
         "}\n\n");
 }
 
+/* Dense and groups-1 conv layers, and depthwise ones with a small window:
+ * the layers minnow's runtime runs on integer kernels (grouped convs that
+ * are not depthwise run in f32 on the decoded weights there, and here). */
 int mn_cw_int_layer(const mn_graph *g, const mn_node *n) {
-    if (n->op != MN_OP_DENSE && (n->op != MN_OP_CONV || n->a.groups > 1)) return 0;
+    if (n->op != MN_OP_DENSE && n->op != MN_OP_CONV) return 0;
+    if (n->op == MN_OP_CONV && n->a.groups > 1) {
+        int C = g->nodes[n->in[0]].out.d[0];
+        if (n->a.groups != C || n->a.filters % C || n->a.k * n->a.k > MN_AFFINE_DW_MAX_K) return 0;
+    }
     const mn_store *st = g->params[n->p[0]].store;
     mn_affine_info a;
     return st && st->kind == MN_ST_AFFINE && mn_affine_store_info(st, &a) == MN_OK && a.has_act;

@@ -27,8 +27,9 @@ int mn_i8_isa_ok(mn_i8_isa isa) {
     switch (isa) {
     case MN_I8_REF: return 1;
     case MN_I8_AVX2: return c->avx2;
-    case MN_I8_AVX512BW: return c->avx512f && c->avx512bw;
-    case MN_I8_VNNI: return c->avx512f && c->avx512bw && c->avx512vnni;
+    /* VL: the image quantizers store 128/256-bit halves with masks. */
+    case MN_I8_AVX512BW: return c->avx512f && c->avx512bw && c->avx512vl;
+    case MN_I8_VNNI: return c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni;
     default: return 0;
     }
 }

@@ -101,6 +101,20 @@ void mn_i8_im2panel(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, i
 void mn_i8_im2panel_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int k, int s, int pad, int OW,
                         int p0, int n, void *xp, int32_t *sumq);
 
+/* Depthwise conv (groups = C, F = C * mult filters of k x k, stride s) on
+ * the padded code image xq of one sample (mn_i8_quant_image, any ISA's
+ * layout): output channel f reads input channel f / mult and
+ *   y[f, p] = (float)acc * mul[f] (+ bias[f] if bias),
+ *   acc = sum over the k*k taps of (x code - za) * wz[f * k*k + tap],
+ * wz holding the weight codes less their zero point (|.| <= 255).  The
+ * int32 sum is exact (at most k*k * 255 * 255), so every ISA's version
+ * gives the reference's bits.  The fast versions take strides 1 and 2 and
+ * run the others on the reference; one thread per channel block. */
+void mn_i8_dw(mn_i8_isa isa, const void *xq, int C, int H, int W, int pad, int k, int s, int OH, int OW, int mult,
+              const int16_t *wz, int32_t za, const float *mul, const float *bias, float *y);
+void mn_i8_dw_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int pad, int k, int s, int OH, int OW,
+                  int mult, const int16_t *wz, int32_t za, const float *mul, const float *bias, float *y);
+
 /* Largest cols for which every zero-point-corrected sum fits int32. */
 #define MN_I8_OUT_MAX_K 33025
 /* y[r * ldy + j] = (float)(acc[r * ldacc + j] + c0[r] - zw[r] * sumq[j]) *

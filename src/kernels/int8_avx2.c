@@ -151,3 +151,32 @@ TGT void mn__i8_quant_panel_avx2(const float *B, int64_t ldb, int n, int cols, c
         }
     }
 }
+
+/* The padded image of codes of a conv input (int8_conv.c): one pass,
+ * the border rows and columns set to the code of 0.0 as it goes.  AVX2 has
+ * no 16-bit masked store: a row's last group of 8 is stored whole, its
+ * lanes past the row holding 0; the right border and the rows after it,
+ * written later, overwrite them, and the last row's spill falls in the
+ * image's 64 bytes of slack. */
+TGT void mn__i8_quant_image_avx2(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,
+                                 void *xq) {
+    qc c = qc_of(a);
+    int16_t z = (int16_t)a->zero, *o = (int16_t *)xq;
+    int64_t edge = (int64_t)pad * ld;
+    for (int ch = 0; ch < C; ch++) {
+        for (int64_t i = 0; i < edge; i++) o[i] = z;
+        o += edge;
+        for (int y = 0; y < H; y++, o += ld, x += W) {
+            for (int i = 0; i < pad; i++) o[i] = z;
+            int16_t *r = o + pad;
+            for (int k = 0; k < W; k += 8) {
+                __m256i v = qv(&c, lanes(W - k), x + k);
+                __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);
+                _mm_storeu_si128((__m128i *)(r + k), _mm256_castsi256_si128(p));
+            }
+            for (int i = pad + W; i < ld; i++) o[i] = z;
+        }
+        for (int64_t i = 0; i < edge; i++) o[i] = z;
+        o += edge;
+    }
+}

@@ -8,7 +8,7 @@
 #include "kernels/int8.h"
 #include "kernels/int8_impl.h"
 
-#define TGT __attribute__((target("avx512f,avx512bw")))
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define INL static inline __attribute__((always_inline)) TGT
 
 INL int32_t ld32(const int16_t *p) {
@@ -130,5 +130,40 @@ TGT void mn__i8_quant_panel_avx512bw(const float *B, int64_t ldb, int n, int col
             _mm512_store_si512((void *)o, _mm512_or_si512(_mm512_and_si512(v0, lo16), _mm512_slli_epi32(v1, 16)));
         }
         if (sumq) _mm512_storeu_si512((void *)(sumq + j0), s);
+    }
+}
+
+/* The padded image of codes of a conv input (int8_conv.c): one pass,
+ * the border rows and columns set to the code of 0.0 as it goes.  The
+ * codes come from the bits of t + 1.5 * 2^23 as in int8_vnni.c. */
+TGT void mn__i8_quant_image_avx512bw(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,
+                                     void *xq) {
+    qc c = qc_of(a);
+    __m512i zv = _mm512_set1_epi32(a->zero);
+    int16_t z = (int16_t)a->zero, *o = (int16_t *)xq;
+    int64_t edge = (int64_t)pad * ld;
+    int right = ld - pad - W;
+    __m256i zw = _mm256_set1_epi16(z);
+    /* a row's border: one masked store when it has at most 16 codes */
+    __mmask16 ml = pad <= 16 ? (__mmask16)((1u << pad) - 1) : 0, mr = right <= 16 ? (__mmask16)((1u << right) - 1) : 0;
+    for (int ch = 0; ch < C; ch++) {
+        for (int64_t i = 0; i < edge; i++) o[i] = z;
+        o += edge;
+        for (int y = 0; y < H; y++, o += ld, x += W) {
+            if (pad <= 16) _mm256_mask_storeu_epi16(o, ml, zw);
+            else for (int i = 0; i < pad; i++) o[i] = z;
+            for (int k = 0; k < W; k += 16) {
+                __mmask16 m = lanes(W - k);
+                __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), c.inv);
+                t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
+                t = _mm512_add_ps(_mm512_min_ps(_mm512_max_ps(t, c.lo), c.hi), c.magic);
+                __m512i q = _mm512_add_epi32(_mm512_castps_si512(t), zv);
+                _mm256_mask_storeu_epi16(o + pad + k, m, _mm512_cvtepi32_epi16(q));
+            }
+            if (right <= 16) _mm256_mask_storeu_epi16(o + pad + W, mr, zw);
+            else for (int i = pad + W; i < ld; i++) o[i] = z;
+        }
+        for (int64_t i = 0; i < edge; i++) o[i] = z;
+        o += edge;
     }
 }

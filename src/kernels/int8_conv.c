@@ -19,13 +19,6 @@
 /* The stored element of code 0 (VNNI keeps q + 128). */
 static int code0(mn_i8_isa isa) { return isa == MN_I8_VNNI ? 128 : 0; }
 
-/* The code at element `at` of the ISA's activation layout. */
-static inline int32_t get_x(mn_i8_isa isa, const void *p, int64_t at) {
-    if (isa == MN_I8_REF) return ((const int8_t *)p)[at];
-    if (isa == MN_I8_VNNI) return (int32_t)((const uint8_t *)p)[at] - 128;
-    return ((const int16_t *)p)[at];
-}
-
 /* The right border also takes the up to g-1 codes quant_rows writes past W. */
 int mn_i8_image_ld(mn_i8_isa isa, int W, int pad) {
     int a = W + 2 * pad, b = pad + mn_i8_ldx(isa, W);
@@ -46,22 +39,21 @@ static void fill(mn_i8_isa isa, void *p, int64_t from, int64_t to, int32_t v) {
 
 static void quant_image(mn_i8_isa isa, const float *x, int C, int H, int W, int pad, const mn_qact *a, void *xq,
                         int ref) {
-    int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad, es = mn__i8_esize(isa);
-    /* Unpadded rows that need no k-group padding: one call for the image
-     * (it writes up to g-1 codes into the slack). */
-    if (!ref && pad == 0 && ld == W && (int64_t)C * H * W <= INT32_MAX) {
-        mn_i8_quant_rows(isa, x, 1, C * H * W, a, xq, NULL);
-        return;
-    }
+    int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad;
+    if (!ref) switch (isa) {
+        case MN_I8_AVX2: mn__i8_quant_image_avx2(x, C, H, W, pad, ld, a, xq); return;
+        case MN_I8_AVX512BW: mn__i8_quant_image_avx512bw(x, C, H, W, pad, ld, a, xq); return;
+        case MN_I8_VNNI: mn__i8_quant_image_vnni(x, C, H, W, pad, ld, a, xq); return;
+        default: break;
+        }
+    /* The reference: the border, then each row by the reference quantizer. */
     for (int c = 0; c < C; c++)
         for (int y = 0; y < Hp; y++) {
             int64_t at = ((int64_t)c * Hp + y) * ld;
             if (y < pad || y >= pad + H) { fill(isa, xq, at, at + ld, a->zero); continue; }
             fill(isa, xq, at, at + pad, a->zero);
             const float *xr = x + ((int64_t)c * H + y - pad) * W;
-            void *o = (char *)xq + (at + pad) * es;
-            if (ref) mn_i8_quant_rows_ref(isa, xr, 1, W, a, o, NULL);
-            else mn_i8_quant_rows(isa, xr, 1, W, a, o, NULL);
+            mn_i8_quant_rows_ref(isa, xr, 1, W, a, (char *)xq + (at + pad) * mn__i8_esize(isa), NULL);
             fill(isa, xq, at + pad + W, at + ld, a->zero);
         }
 }
@@ -91,7 +83,7 @@ void mn_i8_im2panel_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int 
             int32_t v = 0;
             if (j < n && c < cols) {
                 int ch = c / (k * k), i = c / k % k, jj = c % k;
-                v = get_x(isa, xq, ((int64_t)ch * Hp + (int64_t)oy * s + i) * ld + (int64_t)ox * s + jj);
+                v = mn__i8_get_x(isa, xq, ((int64_t)ch * Hp + (int64_t)oy * s + i) * ld + (int64_t)ox * s + jj);
             }
             if (sumq) sumq[j] += v;
             mn__i8_put_x(isa, xp, mn__i8_at_panel(isa, cols, j, c), v);

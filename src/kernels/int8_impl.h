@@ -17,6 +17,12 @@ static inline void mn__i8_put_x(mn_i8_isa isa, void *p, int64_t at, int32_t v) {
     else if (isa == MN_I8_VNNI) ((uint8_t *)p)[at] = (uint8_t)(v + 128);
     else ((int16_t *)p)[at] = (int16_t)v;
 }
+/* The code at element `at` (the inverse of mn__i8_put_x). */
+static inline int32_t mn__i8_get_x(mn_i8_isa isa, const void *p, int64_t at) {
+    if (isa == MN_I8_REF) return ((const int8_t *)p)[at];
+    if (isa == MN_I8_VNNI) return (int32_t)((const uint8_t *)p)[at] - 128;
+    return ((const int16_t *)p)[at];
+}
 /* Element (j, c) of a panel operand: panels of 16 rows, interleaved by
  * the k group (REF: plain rows). */
 static inline int64_t mn__i8_at_panel(mn_i8_isa isa, int cols, int j, int c) {
@@ -34,7 +40,9 @@ static inline int64_t mn__i8_at_panel(mn_i8_isa isa, int cols, int j, int c) {
                               int ldacc);                                                                        \
     void mn__i8_quant_rows_##isa(const float *x, int nrows, int cols, const mn_qact *a, void *xr, int32_t *sumq); \
     void mn__i8_quant_panel_##isa(const float *B, int64_t ldb, int n, int cols, const mn_qact *a, void *xp,      \
-                                  int32_t *sumq);
+                                  int32_t *sumq);                                                                \
+    void mn__i8_quant_image_##isa(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,       \
+                                  void *xq);
 MN__I8_DECL(avx2)
 MN__I8_DECL(avx512bw)
 MN__I8_DECL(vnni)

@@ -9,7 +9,7 @@
 #include "kernels/int8.h"
 #include "kernels/int8_impl.h"
 
-#define TGT __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INL static inline __attribute__((always_inline)) TGT
 
 INL int32_t ld32(const void *p) {
@@ -184,5 +184,47 @@ TGT void mn__i8_quant_panel_vnni(const float *B, int64_t ldb, int n, int cols, c
             _mm512_store_si512((void *)o, w);
         }
         if (sumq) _mm512_storeu_si512((void *)(sumq + j0), s);
+    }
+}
+
+/* The padded image of codes of a conv input (int8_conv.c): one pass,
+ * the border rows and columns set to the code of 0.0 as it goes.  After
+ * the clamp, t + 1.5 * 2^23 holds round-half-even(t) in the low bits of
+ * its representation (as qv's add/sub of the magic relies on), so the
+ * zero point and the u8 offset are added to those bits and the low byte
+ * is the stored code: the same bits as qv + 128, without the float to
+ * int conversion.  The bytes are narrowed in a register and stored with a
+ * mask (a narrowing store to memory was half as fast; a whole 16-byte
+ * store that the border then overwrites, slower still). */
+TGT void mn__i8_quant_image_vnni(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,
+                                 void *xq) {
+    qc c = qc_of(a);
+    __m512i zoff = _mm512_set1_epi32(a->zero + 128);
+    uint8_t z = (uint8_t)(a->zero + 128), *o = (uint8_t *)xq;
+    __m128i zb = _mm_set1_epi8((char)z);
+    size_t edge = (size_t)pad * (size_t)ld;
+    int right = ld - pad - W;
+    /* A row's border bytes: one masked store when there are at most 16
+     * (a memset call per row cost more than quantizing the row). */
+    __mmask16 ml = pad <= 16 ? (__mmask16)((1u << pad) - 1) : 0, mr = right <= 16 ? (__mmask16)((1u << right) - 1) : 0;
+    for (int ch = 0; ch < C; ch++) {
+        memset(o, z, edge);
+        o += edge;
+        for (int y = 0; y < H; y++, o += ld, x += W) {
+            if (pad <= 16) _mm_mask_storeu_epi8(o, ml, zb);
+            else memset(o, z, (size_t)pad);
+            for (int k = 0; k < W; k += 16) {
+                __mmask16 m = lanes(W - k);
+                __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), c.inv);
+                t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
+                t = _mm512_add_ps(_mm512_min_ps(_mm512_max_ps(t, c.lo), c.hi), c.magic);
+                __m512i q = _mm512_add_epi32(_mm512_castps_si512(t), zoff);
+                _mm_mask_storeu_epi8(o + pad + k, m, _mm512_cvtepi32_epi8(q));
+            }
+            if (right <= 16) _mm_mask_storeu_epi8(o + pad + W, mr, zb);
+            else memset(o + pad + W, z, (size_t)right);
+        }
+        memset(o, z, edge);
+        o += edge;
     }
 }

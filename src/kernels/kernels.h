@@ -55,6 +55,16 @@ void mn_sgemv_cols_variant(mn_simd_variant v, int N, int K, float alpha, const f
                            int64_t ldb, float beta, float *y);
 mn_simd_variant mn_sgemv_best(void);
 
+/* y = min(max(x, 0), max) (max <= 0: no upper clip; NaN gives 0) and
+ * y += x, n floats (y may be x for the ReLU), on the best SIMD variant;
+ * the variants and the plain references for the tests (kernels/eltwise.c). */
+void mn_relu(const float *x, float *y, int64_t n, float max);
+void mn_add(float *y, const float *x, int64_t n);
+void mn_relu_ref(const float *x, float *y, int64_t n, float max);
+void mn_add_ref(float *y, const float *x, int64_t n);
+void mn_relu_variant(mn_simd_variant v, const float *x, float *y, int64_t n, float max);
+void mn_add_variant(mn_simd_variant v, float *y, const float *x, int64_t n);
+
 /* The small GEMMs of a conv layer run one image at a time (the operands stay
  * in L2), with no packing and no threads of its own:
  *   C[M,N] = A[M,K] * B[K,N] + (beta ? C : 0) + bias[i]   (bias may be NULL)

@@ -67,7 +67,7 @@ static size_t per_thread(const cdims *d) {
  * result followed by the work area of the weight's store (wb at
  * inference). */
 static size_t scratch(const mn_graph *g, const mn_node *n, int batch) {
-    if (mn__dw_applies(g, n)) return 0;
+    if (mn__dw_applies(g, n)) return mn__dw_scratch(g, n);
     cdims d = dims_of(g, n);
     size_t whole = A16((size_t)batch * d.P * d.F) + A16((mn_store_scratch_bytes(g->params[n->p[0]].store, batch) + 3) / 4);
     int nt = mn_get_threads() < batch ? mn_get_threads() : batch;
@@ -165,7 +165,10 @@ static void fill_cols(const mn_graph *g, const mn_node *n, const cdims *d, int b
 }
 
 static void forward(mn_graph *g, mn_node *n, int batch, int train) {
-    if (mn__dw_applies(g, n)) { mn__dw_forward(g, n, batch); return; }
+    if (mn__dw_applies(g, n)) {
+        if (train || !mn__dw_store_forward(g, n, batch)) mn__dw_forward(g, n, batch);
+        return;
+    }
     cdims d = dims_of(g, n);
     if (d.G == 1 && (train || !g->params[n->p[0]].store)) { img_forward(g, n, &d, batch); return; }
     int64_t ld = (int64_t)batch * d.P;

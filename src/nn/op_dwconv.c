@@ -5,12 +5,37 @@
 #include "kernels/dwconv.h"
 #include "kernels/kernels.h"
 #include "nn/ops.h"
+#include "store/store.h"
 
 int mn__dw_applies(const mn_graph *g, const mn_node *n) {
     const mn_shape *in = mn__in_shape(g, n, 0);
     /* groups 1 (one input channel) stays on the GEMM path: that is an
      * ordinary conv, and its compressed stores run their own kernels. */
     return n->a.groups > 1 && n->a.groups == in->d[0] && n->a.filters % in->d[0] == 0;
+}
+
+/* A compressed weight with a depthwise kernel of its own (affine int8:
+ * integer window sums) at inference: one sample's working copy of the
+ * input in the scratch. */
+static const mn_store_traits *dw_traits(const mn_graph *g, const mn_node *n) {
+    const mn_store *st = g->params[n->p[0]].store;
+    const mn_store_traits *t = st ? mn_store_traits_of(st->kind) : NULL;
+    return t && t->dw ? t : NULL;
+}
+
+size_t mn__dw_scratch(const mn_graph *g, const mn_node *n) {
+    if (!dw_traits(g, n)) return 0;
+    const mn_shape *in = mn__in_shape(g, n, 0);
+    return (mn_store_dw_scratch_bytes(in->d[0], in->d[1], in->d[2], n->a.pad) + 3) / 4;
+}
+
+int mn__dw_store_forward(mn_graph *g, mn_node *n, int batch) {
+    const mn_store_traits *t = dw_traits(g, n);
+    if (!t) return 0;
+    const mn_shape *in = mn__in_shape(g, n, 0);
+    mn_conv_geom cg = {in->d[0], in->d[1], in->d[2], n->a.k, n->a.stride, n->a.pad, n->out.d[1], n->out.d[2]};
+    return !t->dw(g->params[n->p[0]].store, &cg, n->a.filters / in->d[0], mn__in(g, n, 0)->y, batch,
+                  mn__w(g, n, 1), n->y, g->scratch, g->scratch_floats * sizeof(float));
 }
 
 void mn__dw_forward(mn_graph *g, mn_node *n, int batch) {

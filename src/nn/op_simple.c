@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 
 static mn_status same_shape(mn_graph *g, mn_node *n) {
@@ -48,15 +49,8 @@ const mn_opdef mn_op_input = {"input", 0, 0, input_infer, NULL, NULL, input_fwd,
  * conditional kept relu_bwd scalar (10 % of a lenet5 step). */
 static void relu_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     (void)train;
-    const float *restrict x = mn__in(g, n, 0)->y;
-    float *restrict y = n->y;
-    int64_t cnt = batch * mn_shape_numel(&n->out);
-    if (n->a.max > 0) { /* ReLU6 and friends: min(max(x, 0), max) */
-        const float m = n->a.max;
-        for (int64_t i = 0; i < cnt; i++) y[i] = x[i] > 0 ? (x[i] < m ? x[i] : m) : 0;
-        return;
-    }
-    for (int64_t i = 0; i < cnt; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    /* ReLU6 and friends (max > 0): min(max(x, 0), max) */
+    mn_relu(mn__in(g, n, 0)->y, n->y, batch * mn_shape_numel(&n->out), n->a.max);
 }
 
 static void relu_bwd(mn_graph *g, mn_node *n, int batch) {
@@ -174,10 +168,7 @@ static void add_fwd(mn_graph *g, mn_node *n, int batch, int train) {
     (void)train;
     int64_t cnt = batch * mn_shape_numel(&n->out);
     memcpy(n->y, mn__in(g, n, 0)->y, sizeof(float) * cnt);
-    for (int k = 1; k < n->nin; k++) {
-        const float *x = mn__in(g, n, k)->y;
-        for (int64_t i = 0; i < cnt; i++) n->y[i] += x[i];
-    }
+    for (int k = 1; k < n->nin; k++) mn_add(n->y, mn__in(g, n, k)->y, cnt);
 }
 
 static void add_bwd(mn_graph *g, mn_node *n, int batch) {

@@ -29,6 +29,10 @@ extern const mn_opdef mn_op_concat, mn_op_gate, mn_op_gadd;
 /* Depthwise conv (op_dwconv.c): op_conv.c dispatches nodes it applies to. */
 int mn__dw_applies(const mn_graph *g, const mn_node *n);
 void mn__dw_forward(mn_graph *g, mn_node *n, int batch);
+/* Inference through the weight's store when it has a depthwise kernel
+ * (returns 1 when it ran), and the scratch floats that takes. */
+int mn__dw_store_forward(mn_graph *g, mn_node *n, int batch);
+size_t mn__dw_scratch(const mn_graph *g, const mn_node *n);
 void mn__dw_backward(mn_graph *g, mn_node *n, int batch);
 
 const mn_opdef *mn__opdef(mn_op op);

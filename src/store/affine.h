@@ -23,6 +23,9 @@ typedef struct mn_affine_info {
     const float *scale;
     const int32_t *zero;
 } mn_affine_info;
+/* Depthwise layers whose window has at most this many taps run on the
+ * integer depthwise kernel (the store's dw trait); the C export follows. */
+#define MN_AFFINE_DW_MAX_K 64
 /* MN_EARG if s is not an MN_ST_AFFINE store. */
 mn_status mn_affine_store_info(const mn_store *s, mn_affine_info *out);
 

@@ -40,6 +40,7 @@ typedef struct aff {
     float *wf;       /* weight-only stores: decoded weights for f32 products */
     int nbj;         /* conv: output pixels per kernel call */
     int32_t *c0i, *zwi; /* conv trait: c0 and zw for the int32 epilogue */
+    int16_t *wz;     /* dw trait (cols <= MN_AFFINE_DW_MAX_K): codes less their zero point */
     /* The caller's scratch, laid out as: activation rows (dense), a panel
      * (conv), int32 sums, per-row/column code sums, 16 im2col rows of codes
      * (conv trait); each part 64-byte aligned. */
@@ -50,7 +51,7 @@ static void aff_free(aff *a) {
     if (!a) return;
     free(a->q); free(a->scale); free(a->zero);
     mn_free(a->wp); mn_free(a->wr); free(a->mul); free(a->c0); free(a->zw); mn_free(a->wf);
-    free(a->c0i); free(a->zwi);
+    free(a->c0i); free(a->zwi); free(a->wz);
     free(a);
 }
 
@@ -124,6 +125,7 @@ static mn_status prepare(aff *a, int rows, int cols) {
     a->o_sumq = a->o_acc + mn_up64((size_t)na * sizeof(int32_t));
     a->o_rbuf = a->o_sumq + mn_up64(sizeof(int32_t) * (size_t)(NB > a->nbj ? NB : a->nbj));
     a->work = a->o_rbuf + mn_up64(mn_i8_im2panel_rbytes(a->isa, cols));
+    if (cols <= MN_AFFINE_DW_MAX_K && !(a->wz = malloc(sizeof(int16_t) * (size_t)n))) return mn_error(MN_ENOMEM, "out of memory");
     if (!a->wp || !a->wr || !a->mul || !a->c0 || !a->zw || !a->c0i || !a->zwi)
         return mn_error(MN_ENOMEM, "out of memory");
     mn_i8_pack_w(a->isa, a->q, rows, cols, a->wp);
@@ -141,6 +143,8 @@ static mn_status prepare(aff *a, int rows, int cols) {
         /* |c0| <= 2 * 128 * 128 * cols: int32 where the conv trait runs */
         a->zwi[r] = a->zero[k];
         a->c0i[r] = cols <= MN_I8_OUT_MAX_K ? (int32_t)((int64_t)cols * za * a->zero[k] - za * sq) : 0;
+        for (int c = 0; a->wz && c < cols; c++)
+            a->wz[(int64_t)r * cols + c] = (int16_t)(a->q[(int64_t)r * cols + c] - a->zero[k]);
     }
     return MN_OK;
 }
@@ -356,6 +360,25 @@ static int conv(const mn_store *s, const mn_conv_geom *g, const float *x, int ba
     return 0;
 }
 
+/* Depthwise: each sample quantized once into a padded code image, then
+ * the integer window sums of mn_i8_dw (no GEMM: k*k products per output). */
+static int dw(const mn_store *s, const mn_conv_geom *g, int mult, const float *x, int batch, const float *bias,
+              float *y, void *scratch, size_t sbytes) {
+    const aff *a = s->impl;
+    if (!a->has_act || !a->wz || mult < 1 || (int64_t)g->k * g->k != s->cols || (int64_t)g->C * mult != s->rows ||
+        g->OH <= 0 || g->OW <= 0)
+        return 1;
+    size_t need = mn_i8_image_bytes(a->isa, g->C, g->H, g->W, g->pad);
+    if (!need || need > sbytes) return 1;
+    int64_t isz = (int64_t)g->C * g->H * g->W, osz = (int64_t)s->rows * g->OH * g->OW;
+    for (int b = 0; b < batch; b++) {
+        mn_i8_quant_image(a->isa, x + b * isz, g->C, g->H, g->W, g->pad, &a->act, scratch);
+        mn_i8_dw(a->isa, scratch, g->C, g->H, g->W, g->pad, g->k, g->stride, g->OH, g->OW, mult, a->wz,
+                 a->act.zero, a->mul, bias, y + b * osz);
+    }
+    return 0;
+}
+
 /* Whatever the batch: xwt and wb run NB samples / nbj columns at a time. */
 static size_t scratch_bytes(const mn_store *s, int batch) {
     (void)batch;
@@ -364,4 +387,4 @@ static size_t scratch_bytes(const mn_store *s, int batch) {
 }
 
 const mn_store_traits mn_st_affine = {"affine", bytes, decode, serialize, deserialize, st_free, xwt, wb, conv,
-                                      scratch_bytes};
+                                      scratch_bytes, dw};

@@ -229,4 +229,4 @@ static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
 }
 
 const mn_store_traits mn_st_binary = {"binary", st_bytes, st_decode, st_serialize, st_deserialize,
-                                      st_free, st_xwt, st_wb, NULL, NULL};
+                                      st_free, st_xwt, st_wb, NULL, NULL, NULL};

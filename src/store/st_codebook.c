@@ -311,7 +311,7 @@ static void cb_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
 }
 
 const mn_store_traits mn_st_codebook = {
-    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL, NULL,
+    "codebook", cb_bytes, cb_decode, cb_serialize, cb_deserialize, cb_free, cb_xwt, cb_wb, NULL, NULL, NULL,
 };
 
 /* ---- building ---- */

@@ -265,7 +265,8 @@ static void st_wb(const mn_store *s, const float *B, int n, int64_t ldb, float *
     mn_csr_wb(csr(s), B, n, ldb, C, ldc);
 }
 
-const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize, st_free, st_xwt, st_wb, NULL, NULL};
+const mn_store_traits mn_st_csr = {"csr", st_bytes, st_decode, st_serialize, st_deserialize,
+                                   st_free, st_xwt, st_wb, NULL, NULL, NULL};
 
 mn_status mn_csr_from_dense(const float *w, int rows, int cols, mn_store **out) {
     if (rows <= 0 || cols <= 0) return mn_error(MN_EARG, "csr: bad matrix shape %dx%d", rows, cols);

@@ -40,6 +40,16 @@ size_t mn_store_scratch_bytes(const mn_store *s, int batch) {
     return t && t->scratch ? t->scratch(s, batch) : 0;
 }
 
+size_t mn_store_dw_scratch_bytes(int C, int H, int W, int pad) {
+    size_t most = 0; /* the largest of the int8 kernels' image layouts */
+    for (int i = 0; i < MN_I8__COUNT; i++) {
+        size_t b = mn_i8_image_bytes((mn_i8_isa)i, C, H, W, pad);
+        if (!b) return 0;
+        if (b > most) most = b;
+    }
+    return most;
+}
+
 mn_status mn_store_clone(const mn_store *s, mn_store **out) {
     const mn_store_traits *t = mn_store_traits_of(s->kind);
     if (!t) return mn_error(MN_EUNSUPPORTED, "storage kind %d is not available", (int)s->kind);

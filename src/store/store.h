@@ -75,6 +75,14 @@ typedef struct mn_store_traits {
      * takes, as CMSIS-NN's *_get_buffer_size; NULL = none.  The graph
      * reserves it once (mn_store_scratch_bytes). */
     size_t (*scratch)(const mn_store *s, int batch);
+    /* Optional, NULL = not provided.  A depthwise conv at inference
+     * (groups = C, rows = C * mult filters, cols = k*k): y[batch, rows,
+     * OH*OW] from x[batch, C, H, W] + bias[r] (may be NULL).  scratch:
+     * room for one sample's working copy of x (mn_store_dw_scratch_bytes).
+     * Returns 0 when done, non-zero when it does not apply (the caller
+     * then runs the f32 depthwise kernel on the decoded weights). */
+    int (*dw)(const mn_store *s, const mn_conv_geom *g, int mult, const float *x, int batch,
+              const float *bias, float *y, void *scratch, size_t scratch_bytes);
 } mn_store_traits;
 
 /* NULL for MN_ST_F32 or a kind this build does not have. */
@@ -83,6 +91,9 @@ const char *mn_storage_name(mn_storage_kind k);
 
 /* The work area s's kernels take for `batch` (0 for none). */
 size_t mn_store_scratch_bytes(const mn_store *s, int batch);
+/* An upper bound of the scratch a dw trait takes for one sample of a
+ * C x H x W input padded by pad (int16 codes, rows with slack). */
+size_t mn_store_dw_scratch_bytes(int C, int H, int W, int pad);
 /* A deep copy of s via serialize/deserialize. */
 mn_status mn_store_clone(const mn_store *s, mn_store **out);
 void mn_store_free(mn_store *s);
