@@ -9,6 +9,7 @@
 
 #include "minnow/arch.h"
 #include "minnow/data.h"
+#include "minnow/fold.h"
 #include "minnow/io.h"
 #include "minnow/onnx.h"
 #include "core/file.h"
@@ -35,9 +36,41 @@ static float *read_f32(const char *path, size_t n) {
     return (float *)buf;
 }
 
+/* Weights of the conv and of the dense layers. */
+static void layer_weights(const mn_graph *g, int64_t *conv, int64_t *dense) {
+    *conv = *dense = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mn_node *n = &g->nodes[i];
+        if (n->op == MN_OP_CONV) *conv += g->params[n->p[0]].n;
+        if (n->op == MN_OP_DENSE) *dense += g->params[n->p[0]].n;
+    }
+}
+
+/* The imported PyTorch net has the shapes of minnow's built-in `arch`: the
+ * same conv and dense weights, and the built-in's MACs once its batch norms
+ * are folded (the importer folds them into the convs). */
+static void same_as_builtin(const mn_graph *g, const char *arch) {
+    mn_graph b, f;
+    assert_int_equal(mn_arch_build(&b, arch, 1, 28, 28, 10), MN_OK);
+    int nf = 0;
+    assert_int_equal(mn_graph_fold_bn(&b, &f, &nf), MN_OK);
+    assert_true(nf > 0);
+    int64_t c0, d0, c1, d1;
+    layer_weights(g, &c0, &d0);
+    layer_weights(&b, &c1, &d1);
+    if (c0 != c1 || d0 != d1 || mn_graph_macs(g) != mn_graph_macs(&f))
+        fail_msg("%s: torch conv/dense weights %lld/%lld, MACs %lld; built-in %lld/%lld, MACs %lld folded", arch,
+                 (long long)c0, (long long)d0, (long long)mn_graph_macs(g), (long long)c1, (long long)d1,
+                 (long long)mn_graph_macs(&f));
+    mn_graph_free(&b);
+    mn_graph_free(&f);
+}
+
 /* PyTorch exports lenet300, lenet5, a small ResNet (skip connection, BN,
- * groups, strided conv, pools, tanh) and an MLP of MatMul + Add + BN1d +
- * softmax; minnow imports each and matches PyTorch's outputs to 1e-4. */
+ * groups, strided conv, pools, tanh), an MLP of MatMul + Add + BN1d +
+ * softmax, and ResNet-20, MobileNet v1 and MobileNetV2 (width 0.25) as
+ * minnow builds them; minnow imports each and matches PyTorch's outputs to
+ * 1e-4, and the last three have the built-ins' shapes. */
 static void test_torch_roundtrip(void **state) {
     (void)state;
     if (!mn_onnx_available()) skip();
@@ -56,14 +89,17 @@ static void test_torch_roundtrip(void **state) {
         skip();
     }
     assert_int_equal(WEXITSTATUS(rc), 0);
-    static const char *models[] = {"lenet300", "lenet5", "resnet_s", "matmul_mlp"};
-    for (int i = 0; i < 4; i++) {
+    static const char *models[] = {"lenet300", "lenet5", "resnet_s", "matmul_mlp", "resnet20", "mobilenet_0.25",
+                                   "mobilenetv2_0.25"};
+    static const char *builtin[] = {NULL, NULL, NULL, NULL, "resnet20", "mobilenet:0.25", "mobilenetv2:0.25"};
+    for (int i = 0; i < 7; i++) {
         snprintf(path, sizeof path, "%s/%s.onnx", tmp, models[i]);
         mn_graph g;
         mn_status st = mn_onnx_import(path, &g);
         if (st) fprintf(stderr, "%s: %s\n", models[i], mn_errmsg());
         assert_int_equal(st, MN_OK);
         assert_int_equal(mn_shape_numel(mn_graph_output_shape(&g)), 10);
+        if (builtin[i]) same_as_builtin(&g, builtin[i]);
         assert_int_equal(mn_graph_reserve(&g, n), MN_OK);
         const float *y = mn_graph_forward(&g, x, n, 0);
         snprintf(path, sizeof path, "%s/%s.out.f32", tmp, models[i]);

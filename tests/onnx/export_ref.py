@@ -75,6 +75,97 @@ class ResNetS(nn.Module):
         return self.fc(x)
 
 
+def conv_bn(ci, co, k, stride=1, groups=1):
+    return [nn.Conv2d(ci, co, k, stride=stride, padding=k // 2, groups=groups, bias=False), nn.BatchNorm2d(co)]
+
+
+def scaled(c, wm):
+    return max(1, int(c * wm + 0.5))
+
+
+class Basic(nn.Module):
+    """He et al. 2016's basic block; a 1x1 conv + BN projection where the shape changes."""
+
+    def __init__(self, ci, co, stride):
+        super().__init__()
+        self.f = nn.Sequential(*conv_bn(ci, co, 3, stride), nn.ReLU(), *conv_bn(co, co, 3))
+        self.proj = nn.Sequential(*conv_bn(ci, co, 1, stride)) if stride != 1 or ci != co else None
+
+    def forward(self, x):
+        return torch.relu(self.f(x) + (self.proj(x) if self.proj is not None else x))
+
+
+class ResNet20(nn.Module):
+    """The CIFAR ResNet-20 (minnow's built-in resnet20, the same shapes)."""
+
+    def __init__(self, cin=1, n=3):
+        super().__init__()
+        layers, c = [*conv_bn(cin, 16, 3), nn.ReLU()], 16
+        for co, st in ((16, 1), (32, 2), (64, 2)):
+            for i in range(n):
+                layers.append(Basic(c, co, st if i == 0 else 1))
+                c = co
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(nn.functional.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
+
+
+class MobileNet(nn.Module):
+    """MobileNet v1, CIFAR form (first conv stride 1), ReLU6, width wm (minnow's mobilenet:wm)."""
+
+    def __init__(self, wm, cin=1):
+        super().__init__()
+        cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
+               (512, 1), (1024, 2), (1024, 1)]
+        c = scaled(32, wm)
+        layers = [*conv_bn(cin, c, 3), nn.ReLU6()]
+        for co, st in cfg:
+            co = scaled(co, wm)
+            layers += [*conv_bn(c, c, 3, st, groups=c), nn.ReLU6(), *conv_bn(c, co, 1), nn.ReLU6()]
+            c = co
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x):
+        return self.fc(nn.functional.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
+
+
+class Inverted(nn.Module):
+    def __init__(self, ci, co, t, stride):
+        super().__init__()
+        hid = ci * t
+        ex = [*conv_bn(ci, hid, 1), nn.ReLU6()] if t != 1 else []
+        self.f = nn.Sequential(*ex, *conv_bn(hid, hid, 3, stride, groups=hid), nn.ReLU6(), *conv_bn(hid, co, 1))
+        self.res = stride == 1 and ci == co
+
+    def forward(self, x):
+        return self.f(x) + x if self.res else self.f(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2, CIFAR form, width wm (minnow's mobilenetv2:wm)."""
+
+    def __init__(self, wm, cin=1):
+        super().__init__()
+        cfg = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        c = scaled(32, wm)
+        layers = [*conv_bn(cin, c, 3), nn.ReLU6()]
+        for t, co, reps, st in cfg:
+            co = scaled(co, wm)
+            for r in range(reps):
+                layers.append(Inverted(c, co, t, st if r == 0 else 1))
+                c = co
+        last = scaled(1280, wm) if wm > 1 else 1280
+        layers += [*conv_bn(c, last, 1), nn.ReLU6()]
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(last, 10)
+
+    def forward(self, x):
+        return self.fc(nn.functional.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
+
+
 class MatMulMLP(nn.Module):
     """x @ W + b (MatMul + Add), BatchNorm1d, dropout and a softmax output."""
 
@@ -107,7 +198,9 @@ def main():
     torch.manual_seed(7)
     g = torch.Generator().manual_seed(11)
     models = {"lenet300": (LeNet300(), x.reshape(n, 784)), "lenet5": (LeNet5(), x),
-              "resnet_s": (ResNetS(), x), "matmul_mlp": (MatMulMLP(), x.reshape(n, 784))}
+              "resnet_s": (ResNetS(), x), "matmul_mlp": (MatMulMLP(), x.reshape(n, 784)),
+              "resnet20": (ResNet20(), x), "mobilenet_0.25": (MobileNet(0.25), x),
+              "mobilenetv2_0.25": (MobileNetV2(0.25), x)}
     for name, (m, inp) in models.items():
         randomize_bn(m, g)
         m.eval()
