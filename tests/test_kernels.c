@@ -84,6 +84,55 @@ static void t_sgemm_small(void **s) {
             }
 }
 
+/* The stride-1 conv without im2col: the same bits as im2col + the AVX-512
+ * small GEMM (what it replaces), within float tolerance of the reference;
+ * and the offset GEMM against its reference.  Skips without AVX-512. */
+static void t_conv_s1(void **s) {
+    (void)s;
+    if (!mn_cpu_features()->avx512f) skip();
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    static const int geo[][6] = {{1, 28, 28, 3, 1, 16}, {16, 28, 28, 3, 1, 16}, {32, 14, 14, 3, 1, 32},
+                                 {3, 7, 9, 5, 2, 13}, {2, 5, 40, 3, 0, 7},    {5, 1, 1, 3, 1, 3},
+                                 {4, 6, 6, 2, 1, 25}, {1, 3, 3, 3, 0, 1}};
+    for (size_t gi = 0; gi < sizeof geo / sizeof *geo; gi++) {
+        int C = geo[gi][0], H = geo[gi][1], W = geo[gi][2], k = geo[gi][3], p = geo[gi][4], F = geo[gi][5];
+        int OH = H + 2 * p - k + 1, OW = W + 2 * p - k + 1, K = C * k * k, P = OH * OW;
+        float *x = malloc(sizeof(float) * C * H * W), *w = malloc(sizeof(float) * F * K), *b = malloc(sizeof(float) * F);
+        float *col = malloc(sizeof(float) * K * P), *y0 = malloc(sizeof(float) * F * P), *y1 = malloc(sizeof(float) * F * P);
+        float *y2 = malloc(sizeof(float) * F * P), *scr = malloc(sizeof(float) * mn_conv_s1_floats(C, H, W, k, p, F));
+        fill(x, (size_t)C * H * W, &r);
+        fill(w, (size_t)F * K, &r);
+        fill(b, (size_t)F, &r);
+        mn_im2col_ref(x, C, H, W, k, 1, p, OH, OW, col, P);
+        mn_sgemm_small_avx512(F, P, K, w, K, 1, col, P, 0, b, y0, P);
+        mn_sgemm_small_ref(F, P, K, w, K, 1, col, P, 0, b, y2, P);
+        assert_int_equal(mn_conv_s1(x, C, H, W, k, p, F, w, b, y1, scr), 0);
+        if (memcmp(y0, y1, sizeof(float) * F * P))
+            fail_msg("conv_s1 C%d %dx%d k%d pad%d F%d differs from im2col + GEMM", C, H, W, k, p, F);
+        assert_true(tu_maxdiff(y1, y2, (size_t)F * P) < 1e-4f * (1 + K / 64.0f));
+        free(x); free(w); free(b); free(col); free(y0); free(y1); free(y2); free(scr);
+    }
+    /* the offset GEMM: rows of B anywhere */
+    int M = 13, N = 37, K = 21;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * 4000), *bias = malloc(sizeof(float) * M);
+    float *c0 = malloc(sizeof(float) * M * (N + 2)), *c1 = malloc(sizeof(float) * M * (N + 2));
+    int64_t off[21];
+    fill(A, (size_t)M * K, &r);
+    fill(B, 4000, &r);
+    fill(bias, (size_t)M, &r);
+    for (int k = 0; k < K; k++) off[k] = (int64_t)(mn_rng_uniform(&r) * (4000 - N));
+    for (int bi = 0; bi < 2; bi++) {
+        for (int i = 0; i < M * (N + 2); i++) c0[i] = c1[i] = 5.0f;
+        mn_sgemm_offs_ref(M, N, K, A, K, 1, B, off, bi ? bias : NULL, c0, N + 2);
+        mn_sgemm_offs_avx512(M, N, K, A, K, 1, B, off, bi ? bias : NULL, c1, N + 2);
+        for (int i = 0; i < M; i++)
+            for (int j = N; j < N + 2; j++) assert_true(c1[i * (N + 2) + j] == 5.0f);
+        assert_true(tu_maxdiff(c0, c1, (size_t)M * (N + 2)) < 1e-5f);
+    }
+    free(A); free(B); free(bias); free(c0); free(c1);
+}
+
 static void t_im2col(void **s) {
     (void)s;
     mn_rng r;
@@ -483,6 +532,6 @@ int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(t_sgemm), cmocka_unit_test(t_sgemm_small), cmocka_unit_test(t_im2col), cmocka_unit_test(t_im2col_variants),
                                        cmocka_unit_test(t_par_for), cmocka_unit_test(t_pool_bn_threads), cmocka_unit_test(t_maxpool2), cmocka_unit_test(t_all_finite), cmocka_unit_test(t_transpose),
                                        cmocka_unit_test(t_dense_batched), cmocka_unit_test(t_adam_exact), cmocka_unit_test(t_sgemv),
-                                       cmocka_unit_test(t_eltwise)};
+                                       cmocka_unit_test(t_eltwise), cmocka_unit_test(t_conv_s1)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,27 @@ void mn_sgemm_small_avx2(int M, int N, int K, const float *A, int64_t rsa, int64
                          const float *B, int64_t ldb, int beta, const float *bias,
                          float *C, int64_t ldc);
 
+/* The small GEMM with row k of B at B + boff[k] (beta 0): the stride-1
+ * conv below reads its "columns" straight from a padded image this way. */
+void mn_sgemm_offs_avx512(int M, int N, int K, const float *A, int64_t rsa, int64_t csa, const float *B,
+                          const int64_t *boff, const float *bias, float *C, int64_t ldc);
+void mn_sgemm_offs_ref(int M, int N, int K, const float *A, int64_t rsa, int64_t csa, const float *B,
+                       const int64_t *boff, const float *bias, float *C, int64_t ldc);
+
+/* One image of a stride-1 k x k conv without the im2col matrix (AVX-512):
+ * x[C,H,W] is copied into a zero-padded image xp[C, H+2p, W+2p]; over the
+ * flat padded positions q = oy*(W+2p) + ox, im2col's row (c, i, j) is xp
+ * from offset (c*(H+2p) + i)*(W+2p) + j on, so one offset GEMM gives
+ * y[F, q] for every q (the columns ox >= OW are computed and dropped),
+ * then the rows are packed into y[F, OH*OW] (+ bias).  The same products
+ * in the same order as im2col + mn_sgemm_small_avx512: the same bits.
+ * mn_conv_s1_floats is the scratch it takes (floats); mn_conv_s1 returns 0
+ * when it ran, non-zero when this CPU has no AVX-512 (the caller runs
+ * im2col + GEMM). */
+size_t mn_conv_s1_floats(int C, int H, int W, int k, int pad, int F);
+int mn_conv_s1(const float *x, int C, int H, int W, int k, int pad, int F, const float *w, const float *bias,
+               float *y, float *scratch);
+
 /* One image x[C,H,W] to columns: col[(c*k + i)*k + j][ldcol] holds, at
  * column p = oy*OW + ox, x[c, oy*s - pad + i, ox*s - pad + j] (0 outside).
  * ldcol >= OH*OW lets several images share one wide column matrix. */

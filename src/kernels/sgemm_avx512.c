@@ -13,13 +13,14 @@
 #define MR_MAX 12
 
 INL T512 void tile(const int mr, const int nv, int K, const float *A, int64_t rsa, int64_t csa,
-                   const float *B, int64_t ldb, __mmask16 m0, __mmask16 m1, int beta,
-                   const float *bias, float *C, int64_t ldc) {
+                   const float *B, int64_t ldb, const int offs, const int64_t *boff, __mmask16 m0,
+                   __mmask16 m1, int beta, const float *bias, float *C, int64_t ldc) {
     __m512 c0[MR_MAX], c1[MR_MAX];
     #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
-        const float *b = B + k * ldb, *a = A + k * csa;
+        /* boff: row k of B starts at B + boff[k] (mn_sgemm_offs_avx512) */
+        const float *b = offs ? B + boff[k] : B + k * ldb, *a = A + k * csa;
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = b0;
         if (nv == 2) b1 = _mm512_maskz_loadu_ps(m1, b + 16);
         #pragma GCC unroll 12
@@ -46,27 +47,30 @@ INL T512 void tile(const int mr, const int nv, int K, const float *A, int64_t rs
     }
 }
 
-#define CASE(R)                                                                                  \
-    case R:                                                                                      \
-        if (nv == 2) tile(R, 2, K, A, rsa, csa, B, ldb, m0, m1, beta, bias, C, ldc);             \
-        else tile(R, 1, K, A, rsa, csa, B, ldb, m0, m1, beta, bias, C, ldc);                     \
+/* Row offsets or a stride, a constant in each instance (OFF). */
+#define CASE(R, OFF)                                                                                   \
+    case R:                                                                                            \
+        if (nv == 2) tile(R, 2, K, A, rsa, csa, B, ldb, OFF, boff, m0, m1, beta, bias, C, ldc);        \
+        else tile(R, 1, K, A, rsa, csa, B, ldb, OFF, boff, m0, m1, beta, bias, C, ldc);                \
         break;
+#define CASES(OFF)                                                                                     \
+    CASE(1, OFF) CASE(2, OFF) CASE(3, OFF) CASE(4, OFF) CASE(5, OFF) CASE(6, OFF) CASE(7, OFF)       \
+    CASE(8, OFF) CASE(9, OFF) CASE(10, OFF) CASE(11, OFF) CASE(12, OFF)
 
 static T512 void run(int mr, int nv, int K, const float *A, int64_t rsa, int64_t csa,
-                     const float *B, int64_t ldb, __mmask16 m0, __mmask16 m1, int beta,
+                     const float *B, int64_t ldb, const int64_t *boff, __mmask16 m0, __mmask16 m1, int beta,
                      const float *bias, float *C, int64_t ldc) {
-    switch (mr) {
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
-        CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12)
-    default: break;
+    if (boff) {
+        switch (mr) { CASES(1) default: break; }
+    } else {
+        switch (mr) { CASES(0) default: break; }
     }
 }
 
 static __mmask16 lanes(int w) { return w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (w > 0 ? w : 0)) - 1); }
 
-T512 void mn_sgemm_small_avx512(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
-                                const float *B, int64_t ldb, int beta, const float *bias,
-                                float *C, int64_t ldc) {
+static T512 void gemm(int M, int N, int K, const float *A, int64_t rsa, int64_t csa, const float *B, int64_t ldb,
+                      const int64_t *boff, int beta, const float *bias, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     int nt = (M + MR_MAX - 1) / MR_MAX, base = M / nt, rem = M % nt;
@@ -76,9 +80,20 @@ T512 void mn_sgemm_small_avx512(int M, int N, int K, const float *A, int64_t rsa
         int i = 0;
         for (int t = 0; t < nt; t++) {
             int mr = base + (t < rem);
-            run(mr, nv, K, A + i * rsa, rsa, csa, B + j, ldb, m0, m1, beta, bias ? bias + i : NULL,
+            run(mr, nv, K, A + i * rsa, rsa, csa, B + j, ldb, boff, m0, m1, beta, bias ? bias + i : NULL,
                 C + i * ldc + j, ldc);
             i += mr;
         }
     }
+}
+
+T512 void mn_sgemm_small_avx512(int M, int N, int K, const float *A, int64_t rsa, int64_t csa,
+                                const float *B, int64_t ldb, int beta, const float *bias,
+                                float *C, int64_t ldc) {
+    gemm(M, N, K, A, rsa, csa, B, ldb, NULL, beta, bias, C, ldc);
+}
+
+T512 void mn_sgemm_offs_avx512(int M, int N, int K, const float *A, int64_t rsa, int64_t csa, const float *B,
+                               const int64_t *boff, const float *bias, float *C, int64_t ldc) {
+    gemm(M, N, K, A, rsa, csa, B, 0, boff, 0, bias, C, ldc);
 }

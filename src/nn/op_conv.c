@@ -89,7 +89,12 @@ static int img_threads(const mn_graph *g, const cdims *d, int batch) {
 static void img_forward_range(mn_graph *g, mn_node *n, const cdims *d, int b0, int b1, float *col) {
     const float *x = mn__in(g, n, 0)->y, *w = mn__w(g, n, 0), *bias = mn__w(g, n, 1);
     int64_t isz = (int64_t)d->C * d->H * d->W, osz = (int64_t)d->F * d->P;
+    /* Stride 1: the columns read in place from a padded copy (kernels/conv_s1.c),
+     * when that fits the thread's buffer; the same bits as im2col + GEMM. */
+    int s1 = d->s == 1 && d->k > 1 && mn_conv_s1_floats(d->C, d->H, d->W, d->k, d->p, d->F) <= per_thread(d);
     for (int b = b0; b < b1; b++) {
+        if (s1 && !mn_conv_s1(x + b * isz, d->C, d->H, d->W, d->k, d->p, d->F, w, bias, n->y + b * osz, col))
+            continue;
         mn_im2col(x + b * isz, d->C, d->H, d->W, d->k, d->s, d->p, d->OH, d->OW, col, d->P);
         mn_sgemm_small(d->F, d->P, d->CKK, w, d->CKK, 1, col, d->P, 0, bias, n->y + b * osz, d->P);
     }
