@@ -14,7 +14,9 @@
 # line: val error, MACs, params and batch-1 latency (median of RUNS runs,
 # one thread) of dense f32, pruned f32, dense int8 and pruned int8, and
 # ONNX Runtime's on the same f32 models (bench/ort_infer.js; ratios above 1
-# mean minnow is faster).  A pruned model already in OUT is reused.
+# mean minnow is faster), and minnow's again under MINNOW_SIMD=avx2 (what an
+# AVX2-only CPU runs).  A pruned model already in OUT is reused.  Run it
+# with and without OPENBLAS_CORETYPE set: nothing here should depend on it.
 # Environment: MINNOW (default build/minnow), OUT (default bench-filters/),
 # THREADS for training (default 1), RUNS (default 2000), FT (default 4).  Data: Debian's
 # dataset-fashion-mnist.
@@ -55,6 +57,8 @@ for s in $SEEDS; do
       >"$OUT/$m-q.json" 2>"$OUT/q.log" || fail quantize "$OUT/q.log"
     for k in fold int8; do
       "$BIN" bench "$OUT/$m-$k.mnw" --runs "$RUNS" --json >"$OUT/$m-$k-b.json" 2>/dev/null || exit 1
+      # what an AVX2-only CPU runs (MINNOW_SIMD=avx2 caps every kernel there)
+      MINNOW_SIMD=avx2 "$BIN" bench "$OUT/$m-$k.mnw" --runs "$RUNS" --json >"$OUT/$m-$k-b2.json" 2>/dev/null || exit 1
     done
     # the peer: ONNX Runtime on the same folded f32 model, one thread, in this run
     echo '{}' >"$OUT/$m-ort.json"
@@ -75,6 +79,8 @@ for m in ("dense", "pruned") if p else ("dense",):
               "macs": bf["macs"], "params": p["weights_before" if m == "dense" else "weights"] if p else None,
               "latency_us_f32": bf["latency_us"], "latency_us_int8": bq["latency_us"],
               "int8_kernel": q["kernel"], "bytes_f32": q["input_bytes"], "bytes_int8": q["output_bytes"],
+              "latency_us_f32_avx2": ld(m + "-fold-b2.json")["latency_us"],
+              "latency_us_int8_avx2": ld(m + "-int8-b2.json")["latency_us"],
               "ort_latency_us_f32": ld(m + "-ort.json").get("latency_us")}
     o = row[m]["ort_latency_us_f32"]
     row[m]["ort_over_minnow_f32"] = round(o / bf["latency_us"], 2) if o else None

@@ -10,6 +10,8 @@
 #include "kernels/dwconv.h"
 #include "core/cpu.h"
 
+#include <immintrin.h>
+
 
 /* ---- reference: the definition, one output at a time ---- */
 
@@ -161,7 +163,58 @@ static void bwd_avx2(const float *x, const float *dy, int H, int W, const float 
 }
 #endif
 
+/* AVX-512 forward: 16 outputs of a row per vector, k*k FMAs each, the
+ * taps that fall in the padding masked off at the load (nothing outside
+ * the plane is read), stride 2 as 32 loaded inputs whose even ones are
+ * kept.  The row-wise body above relies on the vectoriser, which plain
+ * -O2 leaves scalar: MobileNet's depthwise layers took 63% of its batch-1
+ * forward pass there. */
+#define DW_HAVE_AVX512 1
+static inline __attribute__((target("avx512f"))) __mmask32 span32(int a, int b) {
+    /* lanes t in [a, b) of 32 */
+    if (a < 0) a = 0;
+    if (b > 32) b = 32;
+    if (b <= a) return 0;
+    return (__mmask32)((b - a == 32 ? 0xffffffffu : ((1u << (b - a)) - 1)) << a);
+}
+__attribute__((target("avx512f")))
+static void fwd_avx512(const float *x, int H, int W, const float *w, int k, int s, int pad,
+                       float bias, float *y, int OH, int OW) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox += 16) {
+            int n = OW - ox < 16 ? OW - ox : 16;
+            __m512 acc = _mm512_set1_ps(bias);
+            for (int i = 0; i < k; i++) {
+                int iy = oy * s - pad + i;
+                if (iy < 0 || iy >= H) continue;
+                const float *xr = x + (int64_t)iy * W;
+                for (int j = 0; j < k; j++) {
+                    /* input column of lane t: c0 + t*s, valid in [0, W) */
+                    int c0 = ox * s - pad + j;
+                    __m512 v;
+                    if (s == 1) {
+                        __mmask16 m = (__mmask16)span32(-c0, W - c0) & (__mmask16)((1u << n) - 1);
+                        v = _mm512_maskz_loadu_ps(m, xr + c0);
+                    } else {
+                        __mmask32 m = span32(-c0, W - c0) & span32(0, 2 * n - 1);
+                        __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, xr + c0);
+                        __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), xr + c0 + 16);
+                        v = _mm512_permutex2var_ps(lo, even, hi);
+                    }
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(w[i * k + j]), v, acc);
+                }
+            }
+            _mm512_mask_storeu_ps(y + (int64_t)oy * OW + ox, (__mmask16)((1u << n) - 1), acc);
+        }
+}
+
 /* mn_cpu_features() reads cpuid once and honours MINNOW_NO_SIMD=1. */
+static int use_avx512(void) {
+    const mn_cpu *f = mn_cpu_features();
+    return f->avx512f && f->fma;
+}
+
 static int use_avx2(void) {
 #ifdef DW_HAVE_AVX2
     const mn_cpu *f = mn_cpu_features();
@@ -183,6 +236,7 @@ void mn_dw_plane_bwd_plain(const float *x, const float *dy, int H, int W, const 
 
 void mn_dw_plane_fwd(const float *x, int H, int W, const float *w, int k, int s, int pad,
                      float bias, float *y, int OH, int OW) {
+    if (use_avx512() && (s == 1 || s == 2)) { fwd_avx512(x, H, W, w, k, s, pad, bias, y, OH, OW); return; }
 #ifdef DW_HAVE_AVX2
     if (use_avx2()) { fwd_avx2(x, H, W, w, k, s, pad, bias, y, OH, OW); return; }
 #endif
@@ -197,4 +251,4 @@ void mn_dw_plane_bwd(const float *x, const float *dy, int H, int W, const float 
     bwd_plain(x, dy, H, W, w, k, s, pad, OH, OW, gw, dx);
 }
 
-const char *mn_dw_path(void) { return use_avx2() ? "avx2" : "portable"; }
+const char *mn_dw_path(void) { return use_avx512() ? "avx512 (forward), avx2" : use_avx2() ? "avx2" : "portable"; }
