@@ -97,6 +97,14 @@ static void t_kernel(void **st) {
     print_message("int8 depthwise: %d geometry x ISA x bias cases\n", cases);
 }
 
+/* A clone of g quantized affine (default options, calibrated on d). */
+static void quantized(const mn_graph *g, const mn_dataset *d, mn_graph *q) {
+    assert_int_equal(mn_graph_clone(g, q), MN_OK);
+    mn_affine_cfg c;
+    mn_affine_default(&c);
+    assert_int_equal(mn_quantize_affine(q, &c, d, NULL), MN_OK);
+}
+
 /* A model whose depthwise layers are quantized runs the integer kernel at
  * inference: its output is the definition's from the layer input and the
  * store's codes, the same bits on every ISA, near the f32 model's; too
@@ -128,10 +136,7 @@ static void t_model(void **st) {
         if (!mn_i8_isa_ok((mn_i8_isa)isa)) continue;
         setenv("MINNOW_I8_ISA", mn_i8_isa_name((mn_i8_isa)isa), 1);
         mn_graph q;
-        assert_int_equal(mn_graph_clone(&g, &q), MN_OK);
-        mn_affine_cfg c;
-        mn_affine_default(&c);
-        assert_int_equal(mn_quantize_affine(&q, &c, &d, NULL), MN_OK);
+        quantized(&g, &d, &q);
         const mn_store *s = q.params[q.nodes[d2].p[0]].store;
         mn_affine_info in;
         assert_int_equal(mn_affine_store_info(s, &in), MN_OK);
@@ -169,10 +174,7 @@ static void t_model(void **st) {
     assert_true(e > 0 && e < 0.05f * top);
     /* too little scratch: the store declines and the caller keeps f32 */
     mn_graph q;
-    assert_int_equal(mn_graph_clone(&g, &q), MN_OK);
-    mn_affine_cfg c;
-    mn_affine_default(&c);
-    assert_int_equal(mn_quantize_affine(&q, &c, &d, NULL), MN_OK);
+    quantized(&g, &d, &q);
     const mn_store *s = q.params[q.nodes[d2].p[0]].store;
     const mn_store_traits *t = mn_store_traits_of(s->kind);
     mn_conv_geom cg = {6, 5, 6, 3, 1, 1, 5, 6};
