@@ -50,6 +50,7 @@ static T512 int conv_s1(const float *x, int C, int H, int W, int k, int pad, int
     int Hp = H + 2 * pad, Wp = W + 2 * pad, OH = Hp - k + 1, OW = Wp - k + 1, K = C * k * k;
     if (OH <= 0 || OW <= 0) return 1;
     size_t N = n_grid(H, W, k, pad);
+    if (N > INT32_MAX) return 1;
     float *xp = scratch, *tmp = scratch + A16((size_t)C * Hp * Wp) + A16(2 * (size_t)K);
     int64_t *off = (int64_t *)(void *)(scratch + A16((size_t)C * Hp * Wp));
     /* the padded copy: border rows and columns 0, rows copied */
