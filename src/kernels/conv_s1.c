@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/avx512.h"
 #include "kernels/kernels.h"
 
 void mn_sgemm_offs_ref(int M, int N, int K, const float *A, int64_t rsa, int64_t csa, const float *B,
@@ -40,7 +41,7 @@ size_t mn_conv_s1_floats(int C, int H, int W, int k, int pad, int F) {
 /* n floats (rows of a few tens: a libc call each cost a tenth of the conv) */
 static inline T512 void copy_row(float *d, const float *s, int n) {
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 m = mn__lanes16(n - i);
         _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
     }
 }

@@ -12,6 +12,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/avx512.h"
+
 
 /* ---- reference: the definition, one output at a time ---- */
 
@@ -169,7 +171,6 @@ static void bwd_avx2(const float *x, const float *dy, int H, int W, const float 
  * kept.  The row-wise body above relies on the vectoriser, which plain
  * -O2 leaves scalar: MobileNet's depthwise layers took 63% of its batch-1
  * forward pass there. */
-#define DW_HAVE_AVX512 1
 static inline __attribute__((target("avx512f"))) __mmask32 span32(int a, int b) {
     /* lanes t in [a, b) of 32 */
     if (a < 0) a = 0;
@@ -194,7 +195,7 @@ static void fwd_avx512(const float *x, int H, int W, const float *w, int k, int 
                     int c0 = ox * s - pad + j;
                     __m512 v;
                     if (s == 1) {
-                        __mmask16 m = (__mmask16)span32(-c0, W - c0) & (__mmask16)((1u << n) - 1);
+                        __mmask16 m = (__mmask16)span32(-c0, W - c0) & mn__lanes16(n);
                         v = _mm512_maskz_loadu_ps(m, xr + c0);
                     } else {
                         __mmask32 m = span32(-c0, W - c0) & span32(0, 2 * n - 1);
@@ -205,7 +206,7 @@ static void fwd_avx512(const float *x, int H, int W, const float *w, int k, int 
                     acc = _mm512_fmadd_ps(_mm512_set1_ps(w[i * k + j]), v, acc);
                 }
             }
-            _mm512_mask_storeu_ps(y + (int64_t)oy * OW + ox, (__mmask16)((1u << n) - 1), acc);
+            _mm512_mask_storeu_ps(y + (int64_t)oy * OW + ox, mn__lanes16(n), acc);
         }
 }
 

@@ -5,7 +5,7 @@
  * (max/min and one add per element), so all give the reference's bits. */
 #include <immintrin.h>
 
-#include "core/cpu.h"
+#include "kernels/avx512.h"
 #include "kernels/kernels.h"
 
 void mn_relu_ref(const float *x, float *y, int64_t n, float max) {
@@ -29,9 +29,8 @@ void mn_add_ref(float *y, const float *x, int64_t n) {
 
 static T512 void relu512(const float *x, float *y, int64_t n, float max) {
     __m512 z = _mm512_setzero_ps(), m = _mm512_set1_ps(max);
-    int64_t i = 0;
-    for (; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = mn__lanes16(n - i);
         __m512 v = _mm512_max_ps(_mm512_maskz_loadu_ps(k, x + i), z);
         if (max > 0) v = _mm512_min_ps(v, m);
         _mm512_mask_storeu_ps(y + i, k, v);
@@ -40,7 +39,7 @@ static T512 void relu512(const float *x, float *y, int64_t n, float max) {
 
 static T512 void add512(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 k = mn__lanes16(n - i);
         _mm512_mask_storeu_ps(y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_maskz_loadu_ps(k, x + i)));
     }
 }
@@ -74,10 +73,6 @@ void mn_add_variant(mn_simd_variant v, float *y, const float *x, int64_t n) {
     else mn_add_ref(y, x, n);
 }
 
-static mn_simd_variant best(void) {
-    const mn_cpu *c = mn_cpu_features();
-    return c->avx512f ? MN_SIMD_AVX512 : c->avx2 ? MN_SIMD_AVX2 : MN_SIMD_REF;
-}
-
-void mn_relu(const float *x, float *y, int64_t n, float max) { mn_relu_variant(best(), x, y, n, max); }
-void mn_add(float *y, const float *x, int64_t n) { mn_add_variant(best(), y, x, n); }
+/* The variants are sgemv's (kernels.h): the same CPU features pick them. */
+void mn_relu(const float *x, float *y, int64_t n, float max) { mn_relu_variant(mn_sgemv_best(), x, y, n, max); }
+void mn_add(float *y, const float *x, int64_t n) { mn_add_variant(mn_sgemv_best(), y, x, n); }

@@ -7,6 +7,7 @@
 
 #include "kernels/int8.h"
 #include "kernels/int8_impl.h"
+#include "kernels/int8_q512.h"
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define INL static inline __attribute__((always_inline)) TGT
@@ -75,37 +76,19 @@ TGT void mn__i8_gemm_wx_avx512bw(const void *wr, int rows, int cols, const void 
     tiles(xp, mn_i8_ldacc(n) / 16, kp / 2, wr, rows, kp, acc, ldacc);
 }
 
-/* ---- quantizers: the float operations of q1() in int8.c, 16 lanes ---- */
-
-typedef struct qc { __m512 inv, lo, hi, magic; __m512i zero; } qc;
-
-INL qc qc_of(const mn_qact *a) {
-    qc c = {_mm512_set1_ps(1.0f / a->scale), _mm512_set1_ps((float)(a->qmin - a->zero)),
-            _mm512_set1_ps((float)(a->qmax - a->zero)), _mm512_set1_ps(12582912.0f), _mm512_set1_epi32(a->zero)};
-    return c;
-}
-
-INL __m512i qv(const qc *c, __mmask16 m, const float *x) {
-    __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), c->inv);
-    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
-    t = _mm512_min_ps(_mm512_max_ps(t, c->lo), c->hi);
-    t = _mm512_sub_ps(_mm512_add_ps(t, c->magic), c->magic);
-    return _mm512_maskz_add_epi32(m, _mm512_cvttps_epi32(t), c->zero);
-}
-
-INL __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+/* ---- quantizers (the 16-lane quantizer: int8_q512.h) ---- */
 
 TGT void mn__i8_quant_rows_avx512bw(const float *x, int nrows, int cols, const mn_qact *a, void *xr,
                                     int32_t *sumq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     int kp = mn_i8_ldx(MN_I8_AVX512BW, cols);
     for (int i = 0; i < nrows; i++) {
         const float *xi = x + (int64_t)i * cols;
         int16_t *o = (int16_t *)xr + (int64_t)i * kp;
         __m512i s = _mm512_setzero_si512();
         for (int k = 0; k < cols; k += 16) {
-            __mmask16 m = lanes(cols - k);
-            __m512i v = qv(&c, m, xi + k);
+            __mmask16 m = mn__lanes16(cols - k);
+            __m512i v = mn__q512_codes(&c, m, xi + k);
             s = _mm512_add_epi32(s, v);
             _mm512_mask_cvtepi32_storeu_epi16(o + k, m, v);
         }
@@ -116,16 +99,16 @@ TGT void mn__i8_quant_rows_avx512bw(const float *x, int nrows, int cols, const m
 
 TGT void mn__i8_quant_panel_avx512bw(const float *B, int64_t ldb, int n, int cols, const mn_qact *a, void *xp,
                                      int32_t *sumq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     int kp = mn_i8_ldx(MN_I8_AVX512BW, cols);
     __m512i lo16 = _mm512_set1_epi32(0xffff);
     for (int j0 = 0; j0 < n; j0 += 16) {
-        __mmask16 m = lanes(n - j0);
+        __mmask16 m = mn__lanes16(n - j0);
         int16_t *o = (int16_t *)xp + (int64_t)j0 * kp;
         __m512i s = _mm512_setzero_si512();
         for (int k = 0; k < kp; k += 2, o += 32) {
-            __m512i v0 = qv(&c, m, B + k * ldb + j0);
-            __m512i v1 = k + 1 < cols ? qv(&c, m, B + (k + 1) * ldb + j0) : _mm512_setzero_si512();
+            __m512i v0 = mn__q512_codes(&c, m, B + k * ldb + j0);
+            __m512i v1 = k + 1 < cols ? mn__q512_codes(&c, m, B + (k + 1) * ldb + j0) : _mm512_setzero_si512();
             s = _mm512_add_epi32(s, _mm512_add_epi32(v0, v1));
             _mm512_store_si512((void *)o, _mm512_or_si512(_mm512_and_si512(v0, lo16), _mm512_slli_epi32(v1, 16)));
         }
@@ -134,18 +117,18 @@ TGT void mn__i8_quant_panel_avx512bw(const float *B, int64_t ldb, int n, int col
 }
 
 /* The padded image of codes of a conv input (int8_conv.c): one pass,
- * the border rows and columns set to the code of 0.0 as it goes.  The
- * codes come from the bits of t + 1.5 * 2^23 as in int8_vnni.c. */
+ * the border rows and columns set to the code of 0.0 as it goes, the
+ * codes taken from the bits of the rounded value (mn__q512_bits). */
 TGT void mn__i8_quant_image_avx512bw(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,
                                      void *xq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     __m512i zv = _mm512_set1_epi32(a->zero);
     int16_t z = (int16_t)a->zero, *o = (int16_t *)xq;
     int64_t edge = (int64_t)pad * ld;
     int right = ld - pad - W;
     __m256i zw = _mm256_set1_epi16(z);
     /* a row's border: one masked store when it has at most 16 codes */
-    __mmask16 ml = pad <= 16 ? (__mmask16)((1u << pad) - 1) : 0, mr = right <= 16 ? (__mmask16)((1u << right) - 1) : 0;
+    __mmask16 ml = mn__lanes16(pad), mr = mn__lanes16(right);
     for (int ch = 0; ch < C; ch++) {
         for (int64_t i = 0; i < edge; i++) o[i] = z;
         o += edge;
@@ -153,12 +136,8 @@ TGT void mn__i8_quant_image_avx512bw(const float *x, int C, int H, int W, int pa
             if (pad <= 16) _mm256_mask_storeu_epi16(o, ml, zw);
             else for (int i = 0; i < pad; i++) o[i] = z;
             for (int k = 0; k < W; k += 16) {
-                __mmask16 m = lanes(W - k);
-                __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), c.inv);
-                t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
-                t = _mm512_add_ps(_mm512_min_ps(_mm512_max_ps(t, c.lo), c.hi), c.magic);
-                __m512i q = _mm512_add_epi32(_mm512_castps_si512(t), zv);
-                _mm256_mask_storeu_epi16(o + pad + k, m, _mm512_cvtepi32_epi16(q));
+                __mmask16 m = mn__lanes16(W - k);
+                _mm256_mask_storeu_epi16(o + pad + k, m, _mm512_cvtepi32_epi16(mn__q512_bits(&c, m, x + k, zv)));
             }
             if (right <= 16) _mm256_mask_storeu_epi16(o + pad + W, mr, zw);
             else for (int i = pad + W; i < ld; i++) o[i] = z;

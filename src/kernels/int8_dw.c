@@ -8,14 +8,16 @@
 #include <immintrin.h>
 
 #include "core/cpu.h"
+#include "kernels/avx512.h"
 #include "kernels/int8.h"
 #include "kernels/int8_impl.h"
 
-/* One output channel: plane is the input channel's padded codes. */
-static void plane_ref(mn_i8_isa isa, const void *xq, int64_t plane, int ld, int k, int s, int OH, int OW,
+/* Output columns [ox0, OW) of one output channel: plane is the input
+ * channel's padded codes. */
+static void plane_ref(mn_i8_isa isa, const void *xq, int64_t plane, int ld, int k, int s, int OH, int OW, int ox0,
                       const int16_t *wz, int32_t za, float mul, float b, int has_b, float *y) {
     for (int oy = 0; oy < OH; oy++)
-        for (int ox = 0; ox < OW; ox++) {
+        for (int ox = ox0; ox < OW; ox++) {
             int32_t acc = 0;
             for (int i = 0; i < k; i++)
                 for (int j = 0; j < k; j++) {
@@ -31,7 +33,7 @@ void mn_i8_dw_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int pad, i
                   int mult, const int16_t *wz, int32_t za, const float *mul, const float *bias, float *y) {
     int ld = mn_i8_image_ld(isa, W, pad), Hp = H + 2 * pad;
     for (int f = 0; f < C * mult; f++)
-        plane_ref(isa, xq, (int64_t)(f / mult) * Hp * ld, ld, k, s, OH, OW, wz + (int64_t)f * k * k, za, mul[f],
+        plane_ref(isa, xq, (int64_t)(f / mult) * Hp * ld, ld, k, s, OH, OW, 0, wz + (int64_t)f * k * k, za, mul[f],
                   bias ? bias[f] : 0.0f, bias != NULL, y + (int64_t)f * OH * OW);
 }
 
@@ -44,7 +46,7 @@ void mn_i8_dw_ref(mn_i8_isa isa, const void *xq, int C, int H, int W, int pad, i
  * each 32-bit pair (zero-extended bytes, sign-extended words). */
 static inline T512 __m512i ld16(const void *p, int u8, int s2, int n) {
     if (!s2) {
-        __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        __mmask16 m = mn__lanes16(n);
         if (u8) return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p));
         return _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, p));
     }
@@ -71,11 +73,11 @@ static T512 void plane512(const void *xq, int es, int64_t plane, int ld, int k, 
             }
             __m512 o = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mv);
             if (has_b) o = _mm512_add_ps(o, bv);
-            _mm512_mask_storeu_ps(y + (int64_t)oy * OW + ox, n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1), o);
+            _mm512_mask_storeu_ps(y + (int64_t)oy * OW + ox, mn__lanes16(n), o);
         }
 }
 
-/* AVX2 (int16 layout): 8 pixels per vector where 8 are left, the row's
+/* AVX2 (int16 layout): 8 pixels per vector where 8 are left, each row's
  * last ones on the reference loop (no masked 16-bit loads in AVX2). */
 static T256 void plane256(const int16_t *xq, int64_t plane, int ld, int k, int s, int OH, int OW,
                           const int16_t *wz, int32_t za, float mul, float b, int has_b, float *y) {
@@ -99,15 +101,8 @@ static T256 void plane256(const int16_t *xq, int64_t plane, int ld, int k, int s
             if (has_b) o = _mm256_add_ps(o, bv);
             _mm256_storeu_ps(y + (int64_t)oy * OW + ox, o);
         }
-        for (int ox = full; ox < OW; ox++) {
-            int32_t acc = 0;
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++)
-                    acc += (xq[plane + (int64_t)(oy * s + i) * ld + (int64_t)ox * s + j] - za) * wz[i * k + j];
-            float v = (float)acc * mul;
-            y[(int64_t)oy * OW + ox] = has_b ? v + b : v;
-        }
     }
+    plane_ref(MN_I8_AVX2, xq, plane, ld, k, s, OH, OW, full, wz, za, mul, b, has_b, y);
 }
 
 void mn_i8_dw(mn_i8_isa isa, const void *xq, int C, int H, int W, int pad, int k, int s, int OH, int OW, int mult,

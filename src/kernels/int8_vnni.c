@@ -8,6 +8,7 @@
 
 #include "kernels/int8.h"
 #include "kernels/int8_impl.h"
+#include "kernels/int8_q512.h"
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INL static inline __attribute__((always_inline)) TGT
@@ -125,29 +126,10 @@ TGT void mn__i8_gemm_wx_vnni(const void *wr, int rows, int cols, const void *xp,
     tiles(xp, mn_i8_ldacc(n) / 16, kp / 4, (const uint8_t *)wr + rp * 4, rows, kp, wr, acc, ldacc, 0);
 }
 
-/* ---- quantizers: the float operations of q1() in int8.c, 16 lanes ---- */
-
-typedef struct qc { __m512 inv, lo, hi, magic; __m512i zero; } qc;
-
-INL qc qc_of(const mn_qact *a) {
-    qc c = {_mm512_set1_ps(1.0f / a->scale), _mm512_set1_ps((float)(a->qmin - a->zero)),
-            _mm512_set1_ps((float)(a->qmax - a->zero)), _mm512_set1_ps(12582912.0f), _mm512_set1_epi32(a->zero)};
-    return c;
-}
-
-/* Codes of the lanes in m; 0 in the others. */
-INL __m512i qv(const qc *c, __mmask16 m, const float *x) {
-    __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), c->inv);
-    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
-    t = _mm512_min_ps(_mm512_max_ps(t, c->lo), c->hi);
-    t = _mm512_sub_ps(_mm512_add_ps(t, c->magic), c->magic);
-    return _mm512_maskz_add_epi32(m, _mm512_cvttps_epi32(t), c->zero);
-}
-
-INL __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+/* ---- quantizers (the 16-lane quantizer: int8_q512.h) ---- */
 
 TGT void mn__i8_quant_rows_vnni(const float *x, int nrows, int cols, const mn_qact *a, void *xr, int32_t *sumq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     int kp = mn_i8_ldx(MN_I8_VNNI, cols);
     __m512i off = _mm512_set1_epi32(128);
     for (int i = 0; i < nrows; i++) {
@@ -155,8 +137,8 @@ TGT void mn__i8_quant_rows_vnni(const float *x, int nrows, int cols, const mn_qa
         uint8_t *o = (uint8_t *)xr + (int64_t)i * kp;
         __m512i s = _mm512_setzero_si512();
         for (int k = 0; k < cols; k += 16) {
-            __mmask16 m = lanes(cols - k);
-            __m512i v = qv(&c, m, xi + k);
+            __mmask16 m = mn__lanes16(cols - k);
+            __m512i v = mn__q512_codes(&c, m, xi + k);
             s = _mm512_add_epi32(s, v);
             _mm512_mask_cvtepi32_storeu_epi8(o + k, m, _mm512_add_epi32(v, off));
         }
@@ -167,17 +149,17 @@ TGT void mn__i8_quant_rows_vnni(const float *x, int nrows, int cols, const mn_qa
 
 TGT void mn__i8_quant_panel_vnni(const float *B, int64_t ldb, int n, int cols, const mn_qact *a, void *xp,
                                  int32_t *sumq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     int kp = mn_i8_ldx(MN_I8_VNNI, cols);
     __m512i off = _mm512_set1_epi32(128), lo8 = _mm512_set1_epi32(0xff);
     for (int j0 = 0; j0 < n; j0 += 16) {
-        __mmask16 m = lanes(n - j0);
+        __mmask16 m = mn__lanes16(n - j0);
         uint8_t *o = (uint8_t *)xp + (int64_t)j0 * kp;
         __m512i s = _mm512_setzero_si512();
         for (int k = 0; k < kp; k += 4, o += 64) {
             __m512i w = _mm512_setzero_si512();
             for (int e = 0; e < 4; e++) {
-                __m512i v = k + e < cols ? qv(&c, m, B + (k + e) * ldb + j0) : _mm512_setzero_si512();
+                __m512i v = k + e < cols ? mn__q512_codes(&c, m, B + (k + e) * ldb + j0) : _mm512_setzero_si512();
                 s = _mm512_add_epi32(s, v);
                 w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_and_si512(_mm512_add_epi32(v, off), lo8), 8 * e));
             }
@@ -188,17 +170,15 @@ TGT void mn__i8_quant_panel_vnni(const float *B, int64_t ldb, int n, int cols, c
 }
 
 /* The padded image of codes of a conv input (int8_conv.c): one pass,
- * the border rows and columns set to the code of 0.0 as it goes.  After
- * the clamp, t + 1.5 * 2^23 holds round-half-even(t) in the low bits of
- * its representation (as qv's add/sub of the magic relies on), so the
- * zero point and the u8 offset are added to those bits and the low byte
- * is the stored code: the same bits as qv + 128, without the float to
- * int conversion.  The bytes are narrowed in a register and stored with a
- * mask (a narrowing store to memory was half as fast; a whole 16-byte
- * store that the border then overwrites, slower still). */
+ * the border rows and columns set to the code of 0.0 as it goes.  The
+ * zero point and the u8 offset are added to the bits of the rounded value
+ * (mn__q512_bits), whose low byte is then the stored code.  The bytes are
+ * narrowed in a register and stored with a mask (a narrowing store to
+ * memory was half as fast; a whole 16-byte store that the border then
+ * overwrites, slower still). */
 TGT void mn__i8_quant_image_vnni(const float *x, int C, int H, int W, int pad, int ld, const mn_qact *a,
                                  void *xq) {
-    qc c = qc_of(a);
+    mn__q512 c = mn__q512_of(a);
     __m512i zoff = _mm512_set1_epi32(a->zero + 128);
     uint8_t z = (uint8_t)(a->zero + 128), *o = (uint8_t *)xq;
     __m128i zb = _mm_set1_epi8((char)z);
@@ -206,7 +186,7 @@ TGT void mn__i8_quant_image_vnni(const float *x, int C, int H, int W, int pad, i
     int right = ld - pad - W;
     /* A row's border bytes: one masked store when there are at most 16
      * (a memset call per row cost more than quantizing the row). */
-    __mmask16 ml = pad <= 16 ? (__mmask16)((1u << pad) - 1) : 0, mr = right <= 16 ? (__mmask16)((1u << right) - 1) : 0;
+    __mmask16 ml = mn__lanes16(pad), mr = mn__lanes16(right);
     for (int ch = 0; ch < C; ch++) {
         memset(o, z, edge);
         o += edge;
@@ -214,12 +194,8 @@ TGT void mn__i8_quant_image_vnni(const float *x, int C, int H, int W, int pad, i
             if (pad <= 16) _mm_mask_storeu_epi8(o, ml, zb);
             else memset(o, z, (size_t)pad);
             for (int k = 0; k < W; k += 16) {
-                __mmask16 m = lanes(W - k);
-                __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), c.inv);
-                t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
-                t = _mm512_add_ps(_mm512_min_ps(_mm512_max_ps(t, c.lo), c.hi), c.magic);
-                __m512i q = _mm512_add_epi32(_mm512_castps_si512(t), zoff);
-                _mm_mask_storeu_epi8(o + pad + k, m, _mm512_cvtepi32_epi8(q));
+                __mmask16 m = mn__lanes16(W - k);
+                _mm_mask_storeu_epi8(o + pad + k, m, _mm512_cvtepi32_epi8(mn__q512_bits(&c, m, x + k, zoff)));
             }
             if (right <= 16) _mm_mask_storeu_epi8(o + pad + W, mr, zb);
             else memset(o + pad + W, z, (size_t)right);
